@@ -1,0 +1,304 @@
+"""harness.py -- the one black-box helper: start the real daemon on port 0,
+read its address from stderr, talk HTTP to it, stop it.
+
+Every tests/test_*.py imports this module and ends with harness.run(globals()).
+Environment:
+  EVTASKD          the daemon binary (set by make check)
+  EVTASKD_WRAPPER  a command to run it under, e.g. "valgrind -q --error-exitcode=99"
+"""
+
+import http.client
+import json as jsonlib
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+EVTASKD = os.environ.get("EVTASKD", os.path.join(os.path.dirname(__file__), "..", "src", "evtaskd"))
+WRAPPER = shlex.split(os.environ.get("EVTASKD_WRAPPER", ""))
+SLOW = 4 if WRAPPER else 1          # valgrind is slow: stretch every wait
+LISTEN_RE = re.compile(r"listening on (\S+)")
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers          # lower-cased names
+        self.body = body
+
+    def json(self):
+        return jsonlib.loads(self.body)
+
+    def __repr__(self):
+        return "<Response %d %r>" % (self.status, self.body[:300])
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+class Daemon:
+    """The daemon under test. args are extra flags; listen defaults to port 0."""
+
+    def __init__(self, *args, listen=("127.0.0.1:0",), env=None, start=True,
+                 memory=True, wrapper=True):
+        self.args = list(args)
+        for l in listen:
+            self.args += ["-l", l]
+        if memory and "--memory" not in self.args and not any(
+                a in ("-d", "--state-dir") for a in self.args):
+            self.args.append("--memory")
+        self.env = dict(os.environ)
+        self.env.pop("NOTIFY_SOCKET", None)
+        self.env.pop("LISTEN_FDS", None)
+        self.env.pop("LISTEN_PID", None)
+        if env:
+            self.env.update(env)
+        self.nlisten = max(1, len(listen))
+        self.use_wrapper = wrapper
+        self.proc = None
+        self.lines = []
+        self.cond = threading.Condition()
+        self.urls = []
+        if start:
+            self.start()
+
+    # -- process ---------------------------------------------------------
+
+    def start(self, timeout=10, pass_fds=()):
+        cmd = (WRAPPER if self.use_wrapper else []) + [EVTASKD] + self.args
+        self.lines = []
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=self.env,
+                                     pass_fds=pass_fds)
+        threading.Thread(target=self._drain, daemon=True).start()
+        self.urls = []
+        for _ in range(self.nlisten):
+            m = self.wait_log(LISTEN_RE, timeout * SLOW, start=len(self.urls))
+            self.urls.append(m.group(1))
+        self.url = self.urls[0]
+        return self
+
+    def _drain(self):
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if os.environ.get("HARNESS_ECHO"):
+                sys.stderr.write("  | " + line + "\n")
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+        with self.cond:
+            self.lines.append(None)     # end of stream
+            self.cond.notify_all()
+
+    def wait_log(self, pattern, timeout=10, start=0):
+        """Wait for a stderr line matching pattern; return the match.
+        start counts matches to skip."""
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout * SLOW
+        seen = 0
+        i = 0
+        with self.cond:
+            while True:
+                while i < len(self.lines):
+                    line = self.lines[i]
+                    i += 1
+                    if line is None:
+                        raise AssertionError("daemon exited (%s) before %r; log:\n%s" % (
+                            self.proc.poll(), rx.pattern, self.log()))
+                    m = rx.search(line)
+                    if m:
+                        if seen == start:
+                            return m
+                        seen += 1
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("no log line %r; log:\n%s" % (rx.pattern, self.log()))
+                self.cond.wait(left)
+
+    def log(self):
+        with self.cond:
+            return "\n".join(l for l in self.lines if l is not None)
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Send sig and wait for the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("daemon did not exit after %s; log:\n%s" % (sig, self.log()))
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            code = self.stop()
+            if exc[0] is None and code != 0:
+                raise AssertionError("daemon exited %d; log:\n%s" % (code, self.log()))
+
+    # -- HTTP ------------------------------------------------------------
+
+    def host_port(self, url=None):
+        url = url or self.url
+        m = re.match(r"http://\[?([^\]]*)\]?:(\d+)$", url)
+        return m.group(1), int(m.group(2))
+
+    def connection(self, timeout=10, url=None):
+        url = url or self.url
+        if url.startswith("unix:"):
+            return UnixHTTPConnection(url[5:], timeout * SLOW)
+        host, port = self.host_port(url)
+        return http.client.HTTPConnection(host, port, timeout=timeout * SLOW)
+
+    def request(self, method, path, body=None, headers=None, json=None,
+                timeout=10, url=None, conn=None):
+        """One request; returns a Response. json= sends a JSON body."""
+        headers = dict(headers or {})
+        if json is not None:
+            body = jsonlib.dumps(json)
+            headers.setdefault("Content-Type", "application/json")
+        if isinstance(body, str):
+            body = body.encode()
+        own = conn is None
+        c = conn or self.connection(timeout, url)
+        try:
+            c.request(method, path, body=body, headers=headers)
+            r = c.getresponse()
+            data = r.read()
+            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+        finally:
+            if own:
+                c.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, json=None, **kw):
+        return self.request("POST", path, json=json, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def raw(self, data, timeout=5, read=True, shut=False):
+        """Send raw bytes on a new TCP connection; return all bytes read
+        until the server closes or timeout passes."""
+        host, port = self.host_port()
+        s = socket.create_connection((host, port), timeout=timeout * SLOW)
+        try:
+            s.sendall(data)
+            if shut:
+                s.shutdown(socket.SHUT_WR)
+            if not read:
+                return b""
+            out = b""
+            deadline = time.monotonic() + timeout * SLOW
+            while time.monotonic() < deadline:
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    break
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            return out
+        finally:
+            s.close()
+
+
+def status_of(raw):
+    """The status code of a raw HTTP response, or None."""
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", raw)
+    return int(m.group(1)) if m else None
+
+
+def is_problem(resp, status):
+    """Assert resp is an RFC 9457 problem with this status; return it."""
+    assert resp.status == status, resp
+    assert resp.headers.get("content-type") == "application/problem+json", resp.headers
+    p = resp.json()
+    for k in ("type", "title", "status", "detail"):
+        assert k in p, (k, p)
+    assert p["status"] == status, p
+    return p
+
+
+def run_daemon(*args, timeout=10, env=None):
+    """Run the binary to completion (flags that exit); return (code, out, err)."""
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    p = subprocess.run([EVTASKD] + list(args), capture_output=True,
+                       timeout=timeout * SLOW, env=e, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def tmpdir():
+    return tempfile.mkdtemp(prefix="evtaskd-test-")
+
+
+def eventually(fn, timeout=10, interval=0.01):
+    """Poll fn until it returns a true value; for state that no event announces."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in %ss" % timeout)
+        time.sleep(interval)
+
+
+def run(namespace):
+    """Run every test_* function in definition order; exit 0, 1 or 77."""
+    only = os.environ.get("TEST_ONLY")
+    tests = [(n, f) for n, f in namespace.items()
+             if n.startswith("test_") and callable(f) and (not only or only in n)]
+    failed = 0
+    for name, fn in tests:
+        t = time.monotonic()
+        try:
+            fn()
+        except SkipTest as e:
+            print("SKIP %s: %s" % (name, e))
+            continue
+        except Exception:
+            failed += 1
+            print("FAIL %s" % name)
+            traceback.print_exc(file=sys.stdout)
+            continue
+        print("ok   %s (%.2fs)" % (name, time.monotonic() - t))
+    sys.stdout.flush()
+    sys.exit(1 if failed else 0)
+
+
+class SkipTest(Exception):
+    pass
