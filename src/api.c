@@ -2,8 +2,16 @@
 
 #include "evtaskd.h"
 
+int api_stopping;	/* new work gets 503 */
+
 const struct router_entry api_routes[] = {
 	{ "/healthz", "GET", api_health_get },
+	{ "/metrics", "GET", api_metrics_get },
+	{ "/v1/tasks", "GET", api_tasks_list },
+	{ "/v1/tasks", "POST", api_tasks_create },
+	{ "/v1/tasks/*", "GET", api_tasks_get },
+	{ "/v1/tasks/*", "DELETE", api_tasks_cancel },
+	{ "/v1/events", "GET", api_events_get },
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

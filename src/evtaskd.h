@@ -8,7 +8,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
+
+#include <event2/event_struct.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -53,6 +56,7 @@ void	 fatalx(const char *, ...) PRINTFLIKE(1, 2) NORETURN;
 /* clock.c */
 #define CLOCK_RFC3339_LEN 24
 int64_t	 clock_now_ms(void);
+int64_t	 clock_now_us(void);
 int64_t	 clock_mono_us(void);
 void	 clock_format_ms(int64_t, char *);
 int	 clock_parse_rfc3339(const char *, int64_t *);
@@ -109,6 +113,8 @@ void	 http_init(struct event_base *, const struct router_entry *, size_t,
 	    const struct http_limits *);
 void	 http_set_limits(const struct http_limits *);
 const struct http_stats *http_get_stats(void);
+unsigned int http_connections(void);
+int64_t	 http_age_us(struct http_request *);
 int	 http_listen_fd(int, const char *);
 int	 http_flush(void);
 void	 http_quiesce(void);
@@ -144,9 +150,239 @@ void	 http_reply_stream(struct http_request *, const char *,
 void	 http_stream_pause(struct http_request *, http_gone_cb *, void *);
 void	 http_stream_wake(struct http_request *);
 
+/* config.c */
+enum on_shutdown {
+	ON_SHUTDOWN_KEEP,
+	ON_SHUTDOWN_CANCEL,
+};
+struct config {
+	int64_t		 retention_s;
+	int64_t		 shutdown_grace_ms;
+	enum on_shutdown on_shutdown;
+	uint64_t	 max_active_tasks;
+	int64_t		 max_duration_ms;
+	size_t		 max_metadata_bytes;
+	struct http_limits http;
+};
+extern const struct config *cfg;
+void	 config_defaults(struct config *);
+void	 config_set(struct config *);
+
+/* registry.c */
+#define ULID_LEN 26
+struct ulid {
+	uint8_t		b[16];
+};
+struct task;
+enum task_state {
+	TASK_SCHEDULED,
+	TASK_RUNNING,
+	TASK_CANCELLING,
+	TASK_SUCCEEDED,		/* the terminal states follow */
+	TASK_FAILED,
+	TASK_CANCELLED,
+	TASK_TIMED_OUT,
+	TASK_NSTATES
+};
+void	 ulid_format(const struct ulid *, char *);
+int	 ulid_parse(const char *, struct ulid *);
+int64_t	 ulid_time_ms(const struct ulid *);
+int	 ulid_cmp(const struct ulid *, const struct ulid *);
+void	 registry_next_id(struct ulid *);
+void	 registry_seed(const struct ulid *);
+void	 registry_add(struct task *);
+struct task *registry_find(const struct ulid *);
+void	 registry_remove(struct task *);
+void	 registry_count_move(enum task_state, enum task_state);
+uint64_t registry_count(enum task_state);
+uint64_t registry_active(void);
+void	 registry_each(void (*)(struct task *, void *), void *);
+
+/* task.c */
+#define TASK_TIME_NONE INT64_MIN
+enum cancel_reason {
+	CANCEL_NONE,
+	CANCEL_CLIENT,
+	CANCEL_TIMEOUT,
+	CANCEL_SHUTDOWN,
+	CANCEL_RESTART,
+};
+enum cleanup_state {
+	CLEANUP_NONE,
+	CLEANUP_RUNNING,
+	CLEANUP_SUCCEEDED,
+	CLEANUP_FAILED,
+	CLEANUP_TIMED_OUT,
+};
+enum task_cancel_result {
+	TASK_CANCEL_STARTED,	/* scheduled or running: cancelling now */
+	TASK_CANCEL_JOINED,	/* was cancelling already */
+	TASK_CANCEL_ALREADY,	/* cancelled */
+	TASK_CANCEL_TOO_LATE,	/* succeeded, failed or timed out */
+};
+struct waiter;
+/* What only some tasks need, allocated on first use. */
+struct task_extra {
+	int64_t		 cancel_requested_at;
+	char		*cancel_message;
+	uint32_t	 cancel_requests;
+	uint8_t		 cancel_reason;
+	uint8_t		 cleanup_state;
+	int64_t		 cleanup_started_at;
+	int64_t		 cleanup_finished_at;
+	char		*cleanup_detail;
+	json_t		*cleanup_facts;	/* the kind's: exit code, output */
+	json_t		*result;
+	char		*idem_key;	/* until first stored */
+	char		*idem_body;
+	TAILQ_HEAD(, waiter) waiters;
+};
+/*
+ * A task. Read by everyone; changed only through task.c (state) and by its
+ * kind (its data). Kept small: a million pending tasks is a normal load.
+ */
+struct task {
+	struct ulid		 id;
+	const struct task_kind	*kind;
+	uint8_t			 state;		/* enum task_state */
+	unsigned		 registered:1;	/* in the registry */
+	unsigned		 queued:1;	/* due, waiting for its kind */
+	unsigned		 dirty:1;	/* to be written to the store */
+	unsigned		 written:1;	/* written, not yet committed */
+	int64_t			 created_at;	/* ms since the epoch */
+	int64_t			 start_at;
+	int64_t			 started_at;
+	int64_t			 finished_at;
+	int64_t			 timeout_ms;
+	int64_t			 deadline;	/* the kind's next wake-up */
+	char			*name;
+	json_t			*metadata;
+	struct task_extra	*x;
+	struct event		 timer;
+	int64_t			 data[];	/* the kind's, data_size bytes */
+};
+/* A kind: the C form of the coroutine. See kind-sleep.c. */
+struct task_kind {
+	const char	*name;
+	size_t		 data_size;
+	const char *const *fields;	/* create-time fields of this kind */
+	int		(*parse)(struct task *, json_t *, json_t *);
+	void		(*to_json)(const struct task *, json_t *);
+	int		(*from_json)(struct task *, json_t *);
+	int		(*admit)(struct task *);	/* may start now? */
+	void		(*unqueue)(struct task *);
+	void		(*start)(struct task *);
+	void		(*stop)(struct task *);
+	void		(*cleanup)(struct task *);
+	void		(*timer)(struct task *);
+	void		(*recover)(struct task *);
+	void		(*free)(struct task *);
+};
+void	 task_init(struct event_base *);
+const char *task_state_name(enum task_state);
+const char *task_reason_name(enum cancel_reason);
+const char *task_cleanup_name(enum cleanup_state);
+int	 task_state_parse(const char *);
+int	 task_reason_parse(const char *);
+int	 task_cleanup_parse(const char *);
+int	 task_state_terminal(enum task_state);
+int	 task_transition_ok(enum task_state, enum task_state);
+struct task *task_new(const struct task_kind *);
+struct task_extra *task_extra(struct task *);
+void	 task_free(struct task *);
+void	 task_set_deadline(struct task *, int64_t);
+int	 task_set_state(struct task *, enum task_state);
+void	 task_start(struct task *);
+void	 task_submit(struct task *);
+void	 task_finish(struct task *, enum task_state, json_t *);
+enum task_cancel_result task_cancel(struct task *, enum cancel_reason,
+	    const char *);
+void	 task_stopped(struct task *);
+void	 task_cleanup_done(struct task *, enum cleanup_state, const char *,
+	    json_t *);
+json_t	*task_to_json(const struct task *);
+char	*task_to_text(const struct task *);
+
+/* kind.c */
+extern const struct task_kind kind_sleep;
+const struct task_kind *kind_find(const char *);
+const char *kind_name(size_t);
+size_t	 kind_count(void);
+size_t	 kind_index(const struct task_kind *);
+
+/* spec.c */
+void	 spec_error(json_t *, const char *, const char *, ...)
+	    PRINTFLIKE(3, 4);
+int	 spec_get_ms(json_t *, json_t *, const char *, int64_t, int64_t,
+	    int64_t *);
+struct task *spec_parse(json_t *, json_t *);
+
+/* store.c */
+typedef void store_done_cb(void *, int);
+int	 store_open(const char *, char **);
+void	 store_close(void);
+void	 store_mark(struct task *);
+int	 store_sync(void);
+int	 store_commit(void);
+int	 store_pending(void);
+char	*store_get(const struct ulid *);
+int	 store_find_idem(const char *, struct ulid *, char **);
+struct store_filter {
+	unsigned	 states;	/* bit per state; 0: any */
+	unsigned	 kinds;		/* bit per kind index; 0: any */
+	int		 has_before;
+	struct ulid	 before;	/* ids below this (page token) */
+	int		 limit;
+};
+char	*store_list(const struct store_filter *, size_t *);
+struct store_stats {
+	uint64_t	commits;
+	uint64_t	last_batch;
+};
+const struct store_stats *store_get_stats(void);
+
+/* events.c */
+struct waiter;
+typedef void waiter_answer_cb(struct waiter *);
+void	 events_init(struct event_base *);
+void	 events_task_changed(struct task *);
+void	 events_committed(int);
+void	 events_wait_commit(struct http_request *, struct task *, unsigned);
+void	 events_wait_done(struct http_request *, struct task *, int64_t);
+void	 events_subscribe(struct http_request *, const struct ulid *,
+	    const char *);
+void	 events_shutdown(void);
+uint64_t events_subscribers(void);
+
+/* metrics.c */
+void	 metrics_task_created(const struct task *);
+void	 metrics_task_state(const struct task *, enum task_state,
+	    enum task_state);
+void	 metrics_cancel(enum cancel_reason);
+void	 metrics_cleanup(const struct task *, enum cleanup_state);
+void	 metrics_timer_lateness(int64_t);
+void	 metrics_commit(int64_t, size_t);
+void	 metrics_cancel_latency(int64_t);
+char	*metrics_render(size_t *);
+
 /* api.c */
+extern int api_stopping;
 extern const struct router_entry api_routes[];
 extern const size_t api_nroutes;
+
+/* api-tasks.c */
+int	 api_query_only(struct http_request *, const char *const *);
+int	 api_task_id(struct http_request *, struct ulid *);
+void	 api_tasks_create(struct http_request *);
+void	 api_tasks_get(struct http_request *);
+void	 api_tasks_list(struct http_request *);
+void	 api_tasks_cancel(struct http_request *);
+
+/* api-events.c */
+void	 api_events_get(struct http_request *);
+
+/* api-metrics.c */
+void	 api_metrics_get(struct http_request *);
 
 /* api-health.c */
 void	 api_health_get(struct http_request *);

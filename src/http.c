@@ -857,3 +857,27 @@ http_stream_wake(struct http_request *req)
 {
 	http_unpark(req);
 }
+
+/* Open connections on every listener. */
+unsigned int
+http_connections(void)
+{
+	const union MHD_DaemonInfo *info;
+	struct http_server *s;
+	unsigned int n = 0;
+
+	LIST_FOREACH(s, &http_servers, entry) {
+		info = MHD_get_daemon_info(s->mhd,
+		    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (info != NULL)
+			n += info->num_connections;
+	}
+	return n;
+}
+
+/* Microseconds since the request's headers arrived. */
+int64_t
+http_age_us(struct http_request *req)
+{
+	return clock_mono_us() - req->start_us;
+}

@@ -2,22 +2,27 @@
 
 #include "evtaskd.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #define MAIN_DEFAULT_LISTEN "127.0.0.1:8080"
+#define MAIN_DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/evtaskd"
 
 struct main_opts {
 	const char	**listen;
 	int		  nlisten;
 	enum log_level	  log_level;
+	const char	 *state_dir;
+	int		  memory;
 };
 
 static struct event_base	*main_base;
@@ -28,9 +33,11 @@ static void
 main_usage(FILE *f)
 {
 	fprintf(f,
-"usage: evtaskd [-l ADDR]... [--log-level LEVEL] [-V] [-h]\n"
+"usage: evtaskd [-l ADDR]... [-d DIR | --memory] [--log-level LEVEL] [-V] [-h]\n"
 "  -l, --listen ADDR    HOST:PORT, [V6]:PORT or unix:/PATH; repeatable;\n"
 "                       default " MAIN_DEFAULT_LISTEN ". Port 0 picks a free port.\n"
+"  -d, --state-dir DIR  where the store lives; created if missing.\n"
+"                       Default: $STATE_DIRECTORY, else " MAIN_DEFAULT_STATE_DIR "\n"
 "      --memory         no store: nothing survives a restart\n"
 "      --log-level L    error | warn | info | debug   (default info)\n"
 "  -V, --version        print the version and exit\n"
@@ -57,6 +64,7 @@ main_parse(int argc, char **argv, struct main_opts *opts)
 {
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
+		{ "state-dir", required_argument, NULL, 'd' },
 		{ "memory", no_argument, NULL, 'm' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "version", no_argument, NULL, 'V' },
@@ -69,13 +77,17 @@ main_parse(int argc, char **argv, struct main_opts *opts)
 	opts->log_level = LOG_INFO;
 	opts->listen = xcalloc((size_t)argc, sizeof *opts->listen);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:Vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":l:d:Vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			opts->listen[opts->nlisten++] = optarg;
 			break;
+		case 'd':
+			opts->state_dir = optarg;
+			break;
 		case 'm':
-			break;	/* the only mode there is for now */
+			opts->memory = 1;
+			break;
 		case 'L':
 			level = log_level_parse(optarg);
 			if (level < 0)
@@ -99,6 +111,8 @@ main_parse(int argc, char **argv, struct main_opts *opts)
 	}
 	if (optind < argc)
 		main_usage_error("unexpected argument '%s'", argv[optind]);
+	if (opts->memory && opts->state_dir != NULL)
+		main_usage_error("give --state-dir or --memory, not both");
 	if (opts->nlisten == 0)
 		opts->listen[opts->nlisten++] = MAIN_DEFAULT_LISTEN;
 }
@@ -135,6 +149,7 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 {
 	log_info("received %s, stopping", sig == SIGTERM ? "SIGTERM" :
 	    "SIGINT");
+	api_stopping = 1;
 	http_quiesce();
 	main_done = 1;
 }
@@ -155,12 +170,12 @@ main_raise_nofile(void)
 static struct event_base *
 main_new_base(void)
 {
-	struct event_config *cfg = event_config_new();
+	struct event_config *ec = event_config_new();
 	struct event_base *base;
 
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
-	base = event_base_new_with_config(cfg);
-	event_config_free(cfg);
+	event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+	base = event_base_new_with_config(ec);
+	event_config_free(ec);
 	if (base == NULL)
 		fatalx("event_base_new failed");
 	return base;
@@ -173,29 +188,89 @@ main_new_base(void)
 static void
 main_pass_end(void)
 {
-	while (http_flush())
-		;
+	do
+		store_commit();
+	while (http_flush() || store_pending());
 	log_flush();
+}
+
+/* mkdir -p for the state directory, private to us. */
+static int
+main_mkdirs(const char *dir)
+{
+	char *p = xstrdup(dir), *s, c;
+	int rc = 0;
+
+	for (s = p + 1; rc == 0; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		c = *s;
+		*s = '\0';
+		if (mkdir(p, 0700) != 0 && errno != EEXIST)
+			rc = -1;
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+/* Open the store: --memory, -d, $STATE_DIRECTORY, or the default. */
+static void
+main_open_store(const struct main_opts *opts)
+{
+	const char *dir = opts->state_dir;
+	char *path = NULL, *err;
+
+	if (!opts->memory) {
+		if (dir == NULL)
+			dir = getenv("STATE_DIRECTORY");
+		if (dir != NULL && strchr(dir, ':') != NULL)
+			dir = xstrndup(dir, strcspn(dir, ":")); /* the first */
+		if (dir == NULL || *dir == '\0')
+			dir = MAIN_DEFAULT_STATE_DIR;
+		if (main_mkdirs(dir) != 0) {
+			log_error("cannot create the state directory %s: %s",
+			    dir, strerror(errno));
+			exit(1);
+		}
+		path = xasprintf("%s/evtaskd.db", dir);
+	}
+	if (store_open(path, &err) != 0) {
+		log_error("cannot open the store: %s", err);
+		exit(1);
+	}
+	log_info("store: %s", path != NULL ? path : "in memory (--memory)");
+	free(path);
+}
+
+/* Free what is left in memory at exit (so leak checkers see nothing). */
+static void
+main_free_task(struct task *t, void *arg)
+{
+	registry_remove(t);
+	task_free(t);
 }
 
 int
 main(int argc, char **argv)
 {
 	struct main_opts opts;
-	struct http_limits limits = {
-		.max_body_bytes = 65536,
-		.max_connections = 10000,
-		.max_connections_per_ip = 1000,
-		.connection_timeout_s = 30,
-	};
+	struct config config;
 	struct event *sigterm, *sigint;
 
 	main_parse(argc, argv, &opts);
 	log_init(opts.log_level);
 	signal(SIGPIPE, SIG_IGN);
 	main_raise_nofile();
+	config_defaults(&config);
+	config_set(&config);
 	main_base = main_new_base();
-	http_init(main_base, api_routes, api_nroutes, &limits);
+	task_init(main_base);
+	events_init(main_base);
+	main_open_store(&opts);
+	http_init(main_base, api_routes, api_nroutes, &cfg->http);
 	main_listen(&opts);
 	sigterm = evsignal_new(main_base, SIGTERM, main_stop_cb, NULL);
 	sigint = evsignal_new(main_base, SIGINT, main_stop_cb, NULL);
@@ -207,7 +282,11 @@ main(int argc, char **argv)
 		main_pass_end();
 	}
 
+	events_shutdown();
+	store_commit();
 	http_stop();
+	registry_each(main_free_task, NULL);
+	store_close();
 	log_info("stopped");
 	log_flush();
 	event_free(sigterm);

@@ -1,0 +1,460 @@
+/* api-tasks.c -- /v1/tasks: create, get (and long-poll), list, cancel. */
+
+#include "evtaskd.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define API_WAIT_MAX_S		300
+#define API_LIST_DEFAULT	100
+#define API_LIST_MAX		1000
+#define API_IDEM_KEY_MAX	255
+#define API_MESSAGE_MAX		1024
+
+/* Refuse query arguments other than those in allowed (typos never pass). */
+struct api_query_check {
+	const char *const	*allowed;
+	const char		*bad;
+};
+
+static int
+api_query_check_cb(const char *key, const char *value, void *arg)
+{
+	struct api_query_check *c = arg;
+	const char *const *a;
+
+	for (a = c->allowed; *a != NULL; a++) {
+		if (strcmp(*a, key) == 0)
+			return 0;
+	}
+	c->bad = key;
+	return 1;
+}
+
+int
+api_query_only(struct http_request *req, const char *const *allowed)
+{
+	struct api_query_check c = { allowed, NULL };
+
+	if (http_query_each(req, api_query_check_cb, &c) == 0)
+		return 0;
+	http_problem(req, 400, "bad-query", "unknown query argument '%s'",
+	    c.bad);
+	return -1;
+}
+
+/* The id in the path, or a 404 answer. */
+int
+api_task_id(struct http_request *req, struct ulid *id)
+{
+	if (ulid_parse(http_param(req), id) == 0)
+		return 0;
+	http_problem(req, 404, "task-not-found", "no task with id '%s'",
+	    http_param(req));
+	return -1;
+}
+
+/* Answer 200 with a task's JSON text (stolen). */
+static void
+api_reply_text(struct http_request *req, unsigned status, char *text)
+{
+	http_reply(req, status, "application/json", text, strlen(text));
+}
+
+/* 503 while the daemon stops. */
+static int
+api_refuse_if_stopping(struct http_request *req)
+{
+	if (!api_stopping)
+		return 0;
+	http_set_header(req, "Retry-After", "5");
+	http_problem(req, 503, "shutting-down", "the daemon is stopping");
+	return -1;
+}
+
+/* The request body as JSON (empty: {}), or a 400 answer with the place. */
+static json_t *
+api_parse_body(struct http_request *req)
+{
+	json_error_t err;
+	const char *body;
+	size_t len;
+	json_t *v;
+
+	body = http_body(req, &len);
+	if (len == 0)
+		return json_object();
+	v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+	if (v != NULL)
+		return v;
+	http_problem_extra(req, 400, "bad-json",
+	    json_pack("{s:i,s:i}", "line", err.line, "column", err.column),
+	    "invalid JSON at line %d, column %d: %s", err.line, err.column,
+	    err.text);
+	return NULL;
+}
+
+/* Idempotency-Key: 1-255 visible ASCII characters. */
+static int
+api_idem_key_ok(const char *key)
+{
+	size_t n = strlen(key);
+
+	if (n == 0 || n > API_IDEM_KEY_MAX)
+		return 0;
+	for (; *key != '\0'; key++) {
+		if (*key < 0x21 || *key > 0x7e)
+			return 0;
+	}
+	return 1;
+}
+
+/* Answer with a task wherever it lives: memory, or the store. */
+static void
+api_reply_task(struct http_request *req, unsigned status, const struct ulid *id)
+{
+	struct task *t = registry_find(id);
+	char *doc;
+
+	if (t != NULL) {
+		api_reply_text(req, status, task_to_text(t));
+		return;
+	}
+	doc = store_get(id);
+	if (doc == NULL) {
+		http_problem(req, 500, "store-failed", "the task could not be "
+		    "read from the store");
+		return;
+	}
+	api_reply_text(req, status, doc);
+}
+
+/*
+ * A repeated create with the same Idempotency-Key: the same body gets the
+ * same task (200), another body 422. Returns 1 if answered.
+ */
+static int
+api_idempotent_replay(struct http_request *req, const char *key,
+    const char *canonical)
+{
+	struct ulid id;
+	char *prev;
+	int rc;
+
+	rc = store_find_idem(key, &id, &prev);
+	if (rc == 0)
+		return 0;
+	if (rc < 0)
+		http_problem(req, 500, "store-failed", "cannot look up the "
+		    "Idempotency-Key");
+	else if (strcmp(prev, canonical) == 0)
+		api_reply_task(req, 200, &id);
+	else
+		http_problem_extra(req, 422, "idempotency-key-reused",
+		    json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "",
+		    "detail", "this Idempotency-Key was used with another "
+		    "body"), "Idempotency-Key '%s' was used with another body",
+		    key);
+	if (rc > 0)
+		free(prev);
+	return 1;
+}
+
+/* POST /v1/tasks */
+void
+api_tasks_create(struct http_request *req)
+{
+	const char *key = http_header(req, "Idempotency-Key");
+	char *canonical = NULL;
+	json_t *spec, *errors;
+	struct task *t;
+
+	if (api_refuse_if_stopping(req) != 0 || (spec = api_parse_body(req))
+	    == NULL)
+		return;
+	if (key != NULL && !api_idem_key_ok(key)) {
+		http_problem(req, 400, "bad-idempotency-key", "an "
+		    "Idempotency-Key has 1 to %d visible ASCII characters",
+		    API_IDEM_KEY_MAX);
+		goto out;
+	}
+	if (key != NULL) {
+		canonical = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS |
+		    JSON_ENCODE_ANY);
+		if (api_idempotent_replay(req, key, canonical))
+			goto out;
+	}
+	errors = json_array();
+	t = spec_parse(spec, errors);
+	if (t == NULL) {
+		http_problem_extra(req, 422, "invalid-task", json_pack("{s:o}",
+		    "errors", errors), "%zu invalid field%s",
+		    json_array_size(errors),
+		    json_array_size(errors) == 1 ? "" : "s");
+		goto out;
+	}
+	json_decref(errors);
+	if (registry_active() >= cfg->max_active_tasks) {
+		task_free(t);
+		http_set_header(req, "Retry-After", "1");
+		http_problem(req, 429, "too-many-tasks", "%llu tasks are "
+		    "active, the limit (max_active_tasks)",
+		    (unsigned long long)cfg->max_active_tasks);
+		goto out;
+	}
+	if (key != NULL) {
+		task_extra(t)->idem_key = xstrdup(key);
+		t->x->idem_body = canonical;
+		canonical = NULL;
+	}
+	task_submit(t);
+	events_wait_commit(req, t, 201);
+out:
+	free(canonical);
+	json_decref(spec);
+}
+
+/* ?wait=S: seconds 0-300, decimals allowed. -1 (answered 400) if bad. */
+static int
+api_wait_ms(struct http_request *req, int64_t *ms)
+{
+	const char *v = http_query(req, "wait");
+	char *end;
+	double s;
+
+	*ms = 0;
+	if (v == NULL)
+		return 0;
+	errno = 0;
+	s = strtod(v, &end);
+	if (*v == '\0' || *end != '\0' || errno != 0 || !isfinite(s) ||
+	    s < 0 || s > API_WAIT_MAX_S) {
+		http_problem(req, 400, "bad-query", "wait is a number of "
+		    "seconds from 0 to %d", API_WAIT_MAX_S);
+		return -1;
+	}
+	*ms = (int64_t)(s * 1000);
+	return 0;
+}
+
+/* GET /v1/tasks/ID[?wait=S] */
+void
+api_tasks_get(struct http_request *req)
+{
+	static const char *const allowed[] = { "wait", NULL };
+	struct ulid id;
+	struct task *t;
+	int64_t wait_ms;
+	char *doc;
+
+	if (api_task_id(req, &id) != 0 || api_query_only(req, allowed) != 0 ||
+	    api_wait_ms(req, &wait_ms) != 0)
+		return;
+	t = registry_find(&id);
+	if (t != NULL) {
+		if (wait_ms > 0 && !task_state_terminal(t->state))
+			events_wait_done(req, t, wait_ms);
+		else
+			api_reply_text(req, 200, task_to_text(t));
+		return;
+	}
+	doc = store_get(&id);
+	if (doc == NULL)
+		http_problem(req, 404, "task-not-found", "no task with id "
+		    "'%s'", http_param(req));
+	else
+		api_reply_text(req, 200, doc);
+}
+
+/* Parse a comma-separated list of names into bits; -1 if one is unknown. */
+static int
+api_parse_set(const char *list, int (*lookup)(const char *), unsigned *bits)
+{
+	char *copy = xstrdup(list), *p = copy, *name;
+	int i, rc = 0;
+
+	*bits = 0;
+	while ((name = strsep(&p, ",")) != NULL) {
+		if ((i = lookup(name)) < 0) {
+			rc = -1;
+			break;
+		}
+		*bits |= 1u << i;
+	}
+	free(copy);
+	return rc;
+}
+
+/* A kind's index by name, for api_parse_set. */
+static int
+api_kind_index(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < kind_count(); i++) {
+		if (strcmp(kind_name(i), name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* Parse the listing's query into f; -1 (answered 400) if bad. */
+static int
+api_list_filter(struct http_request *req, struct store_filter *f)
+{
+	const char *state = http_query(req, "state");
+	const char *kind = http_query(req, "kind");
+	const char *limit = http_query(req, "limit");
+	const char *token = http_query(req, "page_token");
+	char *end;
+	long n;
+
+	memset(f, 0, sizeof *f);
+	f->limit = API_LIST_DEFAULT;
+	if (state != NULL && api_parse_set(state, task_state_parse,
+	    &f->states) != 0) {
+		http_problem(req, 400, "bad-query", "state is a comma-separated "
+		    "list of scheduled, running, cancelling, succeeded, "
+		    "failed, cancelled, timed_out");
+		return -1;
+	}
+	if (kind != NULL && api_parse_set(kind, api_kind_index, &f->kinds)
+	    != 0) {
+		http_problem(req, 400, "bad-query", "unknown kind in '%s'",
+		    kind);
+		return -1;
+	}
+	if (limit != NULL) {
+		errno = 0;
+		n = strtol(limit, &end, 10);
+		if (*limit == '\0' || *end != '\0' || errno != 0 || n < 1 ||
+		    n > API_LIST_MAX) {
+			http_problem(req, 400, "bad-query", "limit is an "
+			    "integer from 1 to %d", API_LIST_MAX);
+			return -1;
+		}
+		f->limit = (int)n;
+	}
+	if (token != NULL) {
+		if (ulid_parse(token, &f->before) != 0) {
+			http_problem(req, 400, "bad-query", "page_token is not "
+			    "one this daemon gave out");
+			return -1;
+		}
+		f->has_before = 1;
+	}
+	return 0;
+}
+
+/* GET /v1/tasks?state=A,B&kind=K&limit=N&page_token=T */
+void
+api_tasks_list(struct http_request *req)
+{
+	static const char *const allowed[] = {
+		"state", "kind", "limit", "page_token", NULL
+	};
+	struct store_filter f;
+	size_t len;
+	char *text;
+
+	if (api_query_only(req, allowed) != 0 ||
+	    api_list_filter(req, &f) != 0)
+		return;
+	text = store_list(&f, &len);
+	if (text == NULL)
+		http_problem(req, 500, "store-failed", "the listing could not "
+		    "be read from the store");
+	else
+		http_reply(req, 200, "application/json", text, len);
+}
+
+/* DELETE of a task no longer in memory: it is terminal, in the store. */
+static void
+api_cancel_stored(struct http_request *req, const struct ulid *id)
+{
+	char *doc = store_get(id);
+	json_t *v, *state;
+
+	if (doc == NULL) {
+		http_problem(req, 404, "task-not-found", "no task with id "
+		    "'%s'", http_param(req));
+		return;
+	}
+	v = json_loads(doc, 0, NULL);
+	state = json_object_get(v, "state");
+	if (json_is_string(state) &&
+	    strcmp(json_string_value(state), "cancelled") == 0) {
+		json_decref(v);
+		api_reply_text(req, 200, doc);
+		return;
+	}
+	free(doc);
+	http_problem_extra(req, 409, "task-finished", json_pack("{s:o}",
+	    "task", v), "the task ended %s before the cancel",
+	    json_is_string(state) ? json_string_value(state) : "?");
+}
+
+/* ?wait=true|false on DELETE (default true). */
+static int
+api_cancel_wait(struct http_request *req, int *wait)
+{
+	const char *v = http_query(req, "wait");
+
+	*wait = 1;
+	if (v == NULL || strcmp(v, "true") == 0)
+		return 0;
+	if (strcmp(v, "false") == 0) {
+		*wait = 0;
+		return 0;
+	}
+	http_problem(req, 400, "bad-query", "wait is true or false");
+	return -1;
+}
+
+/* DELETE /v1/tasks/ID[?reason=TEXT][&wait=false] */
+void
+api_tasks_cancel(struct http_request *req)
+{
+	static const char *const allowed[] = { "reason", "wait", NULL };
+	const char *message = http_query(req, "reason");
+	struct ulid id;
+	struct task *t;
+	int wait;
+
+	if (api_task_id(req, &id) != 0 || api_query_only(req, allowed) != 0 ||
+	    api_cancel_wait(req, &wait) != 0 ||
+	    api_refuse_if_stopping(req) != 0)
+		return;
+	if (message != NULL && strlen(message) > API_MESSAGE_MAX) {
+		http_problem(req, 400, "bad-query", "reason is at most %d "
+		    "bytes", API_MESSAGE_MAX);
+		return;
+	}
+	if ((t = registry_find(&id)) == NULL) {
+		api_cancel_stored(req, &id);
+		return;
+	}
+	switch (task_cancel(t, CANCEL_CLIENT, message)) {
+	case TASK_CANCEL_STARTED:
+	case TASK_CANCEL_JOINED:
+		if (!wait)
+			events_wait_commit(req, t, 202);
+		else if (task_state_terminal(t->state))
+			events_wait_commit(req, t, 200);
+		else
+			events_wait_done(req, t, -1);
+		break;
+	case TASK_CANCEL_ALREADY:
+		events_wait_commit(req, t, 200);	/* once it is stored */
+		break;
+	case TASK_CANCEL_TOO_LATE:
+		http_problem_extra(req, 409, "task-finished",
+		    json_pack("{s:o}", "task", task_to_json(t)),
+		    "the task ended %s before the cancel",
+		    task_state_name(t->state));
+		break;
+	}
+}

@@ -1,0 +1,231 @@
+/*
+ * metrics.c -- counters and histograms, and their Prometheus text (format
+ * 0.0.4). Counting is a few additions on the paths that change tasks; the
+ * text is made only when /metrics is asked for. No per-task labels.
+ */
+
+#include "evtaskd.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define METRICS_KINDS	8
+#define METRICS_BUCKETS	16
+
+/* A histogram with fixed upper bounds (in the unit of its observations). */
+struct metrics_hist {
+	const double	*bounds;	/* METRICS_BUCKETS - 1 finite bounds */
+	uint64_t	 counts[METRICS_BUCKETS];
+	double		 sum;
+	uint64_t	 n;
+};
+
+/* Seconds: 50 us to 60 s. */
+static const double metrics_seconds[METRICS_BUCKETS - 1] = {
+	0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+	0.05, 0.1, 0.5, 1, 10, 60,
+};
+
+/* Batch sizes: 1 to 4096 tasks. */
+static const double metrics_sizes[METRICS_BUCKETS - 1] = {
+	1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384,
+};
+
+static struct {
+	uint64_t	created[METRICS_KINDS];
+	uint64_t	finished[METRICS_KINDS][TASK_NSTATES];
+	uint64_t	cancels[CANCEL_RESTART + 1];
+	uint64_t	cleanups[METRICS_KINDS][CLEANUP_TIMED_OUT + 1];
+} metrics;
+
+static struct metrics_hist metrics_cancel_lat = { metrics_seconds, {0}, 0, 0 };
+static struct metrics_hist metrics_cleanup_duration = { metrics_seconds, {0}, 0, 0 };
+static struct metrics_hist metrics_lateness = { metrics_seconds, {0}, 0, 0 };
+static struct metrics_hist metrics_commit_duration = { metrics_seconds, {0}, 0, 0 };
+static struct metrics_hist metrics_commit_batch = { metrics_sizes, {0}, 0, 0 };
+
+/* Count one observation. */
+static void
+metrics_observe(struct metrics_hist *h, double v)
+{
+	int i;
+
+	for (i = 0; i < METRICS_BUCKETS - 1 && v > h->bounds[i]; i++)
+		;
+	h->counts[i]++;
+	h->sum += v;
+	h->n++;
+}
+
+void
+metrics_task_created(const struct task *t)
+{
+	metrics.created[kind_index(t->kind)]++;
+}
+
+void
+metrics_task_state(const struct task *t, enum task_state from,
+    enum task_state to)
+{
+	if (task_state_terminal(to))
+		metrics.finished[kind_index(t->kind)][to]++;
+}
+
+void
+metrics_cancel(enum cancel_reason r)
+{
+	metrics.cancels[r]++;
+}
+
+/* A cleanup ended: count its outcome and how long it took. */
+void
+metrics_cleanup(const struct task *t, enum cleanup_state how)
+{
+	metrics.cleanups[kind_index(t->kind)][how]++;
+	metrics_observe(&metrics_cleanup_duration,
+	    (double)(t->x->cleanup_finished_at - t->x->cleanup_started_at) /
+	    1000);
+}
+
+/* How late a deadline fired, in microseconds. */
+void
+metrics_timer_lateness(int64_t us)
+{
+	metrics_observe(&metrics_lateness, (double)(us > 0 ? us : 0) / 1e6);
+}
+
+/* A commit took us microseconds for n tasks. */
+void
+metrics_commit(int64_t us, size_t n)
+{
+	metrics_observe(&metrics_commit_duration, (double)us / 1e6);
+	metrics_observe(&metrics_commit_batch, (double)n);
+}
+
+/* A cancel request was answered us microseconds after it came. */
+void
+metrics_cancel_latency(int64_t us)
+{
+	metrics_observe(&metrics_cancel_lat, (double)us / 1e6);
+}
+
+/* HELP and TYPE lines of a family. */
+static void
+metrics_family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A histogram family. */
+static void
+metrics_print_hist(FILE *f, const char *name, const char *help,
+    const struct metrics_hist *h)
+{
+	uint64_t cum = 0;
+	int i;
+
+	metrics_family(f, name, "histogram", help);
+	for (i = 0; i < METRICS_BUCKETS - 1; i++) {
+		cum += h->counts[i];
+		fprintf(f, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name,
+		    h->bounds[i], cum);
+	}
+	cum += h->counts[METRICS_BUCKETS - 1];
+	fprintf(f, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+	fprintf(f, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name, h->sum, name,
+	    h->n);
+}
+
+/* The task families. */
+static void
+metrics_print_tasks(FILE *f)
+{
+	size_t k;
+	int s;
+
+	metrics_family(f, "evtaskd_tasks_created_total", "counter",
+	    "Tasks created, by kind.");
+	for (k = 0; k < kind_count(); k++)
+		fprintf(f, "evtaskd_tasks_created_total{kind=\"%s\"} %" PRIu64
+		    "\n", kind_name(k), metrics.created[k]);
+	metrics_family(f, "evtaskd_tasks_finished_total", "counter",
+	    "Tasks that reached a terminal state, by kind and state.");
+	for (k = 0; k < kind_count(); k++) {
+		for (s = TASK_SUCCEEDED; s < TASK_NSTATES; s++)
+			fprintf(f, "evtaskd_tasks_finished_total{kind=\"%s\","
+			    "state=\"%s\"} %" PRIu64 "\n", kind_name(k),
+			    task_state_name(s), metrics.finished[k][s]);
+	}
+	metrics_family(f, "evtaskd_tasks_active", "gauge",
+	    "Tasks not yet finished, by state.");
+	for (s = TASK_SCHEDULED; s <= TASK_CANCELLING; s++)
+		fprintf(f, "evtaskd_tasks_active{state=\"%s\"} %" PRIu64 "\n",
+		    task_state_name(s), registry_count(s));
+	metrics_family(f, "evtaskd_cancellations_total", "counter",
+	    "Cancellations started, by reason.");
+	for (s = CANCEL_CLIENT; s <= CANCEL_RESTART; s++)
+		fprintf(f, "evtaskd_cancellations_total{reason=\"%s\"} %"
+		    PRIu64 "\n", task_reason_name(s), metrics.cancels[s]);
+	metrics_family(f, "evtaskd_cleanups_total", "counter",
+	    "Cleanups ended, by kind and outcome.");
+	for (k = 0; k < kind_count(); k++) {
+		for (s = CLEANUP_SUCCEEDED; s <= CLEANUP_TIMED_OUT; s++)
+			fprintf(f, "evtaskd_cleanups_total{kind=\"%s\","
+			    "outcome=\"%s\"} %" PRIu64 "\n", kind_name(k),
+			    task_cleanup_name(s), metrics.cleanups[k][s]);
+	}
+}
+
+/* The HTTP and store families. */
+static void
+metrics_print_http(FILE *f)
+{
+	const struct http_stats *hs = http_get_stats();
+	static const char *const classes[] = {
+		"other", "1xx", "2xx", "3xx", "4xx", "5xx"
+	};
+	int i;
+
+	metrics_family(f, "evtaskd_http_requests_total", "counter",
+	    "HTTP requests answered, by status class.");
+	for (i = 1; i < 6; i++)
+		fprintf(f, "evtaskd_http_requests_total{code=\"%s\"} %" PRIu64
+		    "\n", classes[i], hs->by_class[i]);
+	metrics_family(f, "evtaskd_http_connections", "gauge",
+	    "Open HTTP connections.");
+	fprintf(f, "evtaskd_http_connections %u\n", http_connections());
+	metrics_family(f, "evtaskd_http_parked_requests", "gauge",
+	    "Requests waiting for a commit, a task's end or stream data.");
+	fprintf(f, "evtaskd_http_parked_requests %" PRIu64 "\n", hs->parked);
+	metrics_family(f, "evtaskd_event_subscribers", "gauge",
+	    "Open event streams.");
+	fprintf(f, "evtaskd_event_subscribers %" PRIu64 "\n",
+	    events_subscribers());
+}
+
+/* The whole exposition (to free). */
+char *
+metrics_render(size_t *len)
+{
+	char *out = NULL;
+	FILE *f = open_memstream(&out, len);
+
+	if (f == NULL)
+		fatalx("open_memstream failed");
+	metrics_print_tasks(f);
+	metrics_print_http(f);
+	metrics_print_hist(f, "evtaskd_cancel_latency_seconds",
+	    "From a cancel request to its answer.", &metrics_cancel_lat);
+	metrics_print_hist(f, "evtaskd_cleanup_duration_seconds",
+	    "How long cleanups ran.", &metrics_cleanup_duration);
+	metrics_print_hist(f, "evtaskd_timer_lateness_seconds",
+	    "How late task deadlines fired.", &metrics_lateness);
+	metrics_print_hist(f, "evtaskd_store_commit_duration_seconds",
+	    "Store commits (one per loop pass with changes).",
+	    &metrics_commit_duration);
+	metrics_print_hist(f, "evtaskd_store_commit_batch_size",
+	    "Tasks written per store commit.", &metrics_commit_batch);
+	fclose(f);
+	return out;
+}

@@ -1,0 +1,225 @@
+/*
+ * spec.c -- a create request's body into a validated task. Every bad field
+ * is reported (not just the first), as {"pointer","detail"} members of the
+ * problem's "errors", so that a client fixes them all at once.
+ */
+
+#include "evtaskd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SPEC_NAME_MAX 128
+
+static const char *const spec_common_fields[] = {
+	"kind", "name", "delay_ms", "start_at", "timeout_ms", "metadata", NULL
+};
+
+/* Add one error about field (a top-level member) to errors. */
+void
+spec_error(json_t *errors, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	char *detail;
+
+	va_start(ap, fmt);
+	detail = xvasprintf(fmt, ap);
+	va_end(ap);
+	json_array_append_new(errors, json_pack("{s:s+,s:s}", "pointer", "/",
+	    field, "detail", detail));
+	free(detail);
+}
+
+/*
+ * Read an integer number of milliseconds in [min, max]. Returns 1 if set,
+ * 0 if absent or null, -1 (with an error) if invalid.
+ */
+int
+spec_get_ms(json_t *spec, json_t *errors, const char *field, int64_t min,
+    int64_t max, int64_t *out)
+{
+	json_t *v = json_object_get(spec, field);
+	json_int_t n;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v)) {
+		spec_error(errors, field, "must be an integer number of "
+		    "milliseconds");
+		return -1;
+	}
+	n = json_integer_value(v);
+	if (n < min || n > max) {
+		spec_error(errors, field, "must be between %lld and %lld",
+		    (long long)min, (long long)max);
+		return -1;
+	}
+	*out = n;
+	return 1;
+}
+
+/* Is field one of list? */
+static int
+spec_in(const char *const *list, const char *field)
+{
+	for (; list != NULL && *list != NULL; list++) {
+		if (strcmp(*list, field) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Characters (code points) in a valid UTF-8 string. */
+static size_t
+spec_utf8_len(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	}
+	return n;
+}
+
+/* The kind named in the spec (default sleep), or NULL with an error. */
+static const struct task_kind *
+spec_kind(json_t *spec, json_t *errors)
+{
+	json_t *v = json_object_get(spec, "kind");
+	const struct task_kind *kind;
+
+	if (v == NULL || json_is_null(v))
+		return &kind_sleep;
+	if (!json_is_string(v)) {
+		spec_error(errors, "kind", "must be a string");
+		return NULL;
+	}
+	kind = kind_find(json_string_value(v));
+	if (kind == NULL)
+		spec_error(errors, "kind", "unknown kind '%s'",
+		    json_string_value(v));
+	return kind;
+}
+
+/* Every member must be a common field or one of the kind's. */
+static void
+spec_unknown_fields(json_t *spec, const struct task_kind *kind, json_t *errors)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(spec, key, v) {
+		if (spec_in(spec_common_fields, key))
+			continue;
+		if (kind != NULL && spec_in(kind->fields, key))
+			continue;
+		spec_error(errors, key, "unknown field");
+	}
+}
+
+/* name: a string of at most 128 characters. */
+static void
+spec_name(json_t *spec, struct task *t, json_t *errors)
+{
+	json_t *v = json_object_get(spec, "name");
+
+	if (v == NULL || json_is_null(v))
+		return;
+	if (!json_is_string(v))
+		spec_error(errors, "name", "must be a string");
+	else if (spec_utf8_len(json_string_value(v)) > SPEC_NAME_MAX)
+		spec_error(errors, "name", "at most %d characters",
+		    SPEC_NAME_MAX);
+	else if (memchr(json_string_value(v), '\0', json_string_length(v)))
+		spec_error(errors, "name", "must not contain NUL");
+	else
+		t->name = xstrdup(json_string_value(v));
+}
+
+/* delay_ms or start_at (not both): when the task starts. */
+static void
+spec_start(json_t *spec, struct task *t, json_t *errors)
+{
+	json_t *v = json_object_get(spec, "start_at");
+	int64_t delay, at;
+	int got;
+
+	got = spec_get_ms(spec, errors, "delay_ms", 0, cfg->max_duration_ms,
+	    &delay);
+	if (got > 0)
+		t->start_at = t->created_at + delay;
+	if (v == NULL || json_is_null(v))
+		return;
+	if (got != 0) {
+		spec_error(errors, "start_at", "give delay_ms or start_at, "
+		    "not both");
+		return;
+	}
+	if (!json_is_string(v) ||
+	    clock_parse_rfc3339(json_string_value(v), &at) != 0) {
+		spec_error(errors, "start_at", "must be an RFC 3339 date-time "
+		    "such as 2026-11-24T21:40:00.000Z");
+		return;
+	}
+	if (at - t->created_at > cfg->max_duration_ms) {
+		spec_error(errors, "start_at", "more than max_duration_ms "
+		    "(%lld) ahead", (long long)cfg->max_duration_ms);
+		return;
+	}
+	t->start_at = at > t->created_at ? at : t->created_at;
+}
+
+/* metadata: an object of at most max_metadata_bytes as compact JSON. */
+static void
+spec_metadata(json_t *spec, struct task *t, json_t *errors)
+{
+	json_t *v = json_object_get(spec, "metadata");
+	size_t len;
+
+	if (v == NULL || json_is_null(v))
+		return;
+	if (!json_is_object(v)) {
+		spec_error(errors, "metadata", "must be an object");
+		return;
+	}
+	len = json_dumpb(v, NULL, 0, JSON_COMPACT);
+	if (len > cfg->max_metadata_bytes) {
+		spec_error(errors, "metadata", "%zu bytes as JSON; the limit "
+		    "is %zu", len, cfg->max_metadata_bytes);
+		return;
+	}
+	t->metadata = json_incref(v);
+}
+
+/*
+ * Validate a create request body and build the task it asks for (not yet
+ * submitted). On any error returns NULL with every problem in errors.
+ */
+struct task *
+spec_parse(json_t *spec, json_t *errors)
+{
+	const struct task_kind *kind;
+	struct task *t;
+
+	if (!json_is_object(spec)) {
+		spec_error(errors, "", "the body must be a JSON object");
+		return NULL;
+	}
+	kind = spec_kind(spec, errors);
+	spec_unknown_fields(spec, kind, errors);
+	t = task_new(kind != NULL ? kind : &kind_sleep);
+	spec_name(spec, t, errors);
+	spec_start(spec, t, errors);
+	spec_get_ms(spec, errors, "timeout_ms", 1, cfg->max_duration_ms,
+	    &t->timeout_ms);
+	spec_metadata(spec, t, errors);
+	if (kind != NULL)
+		kind->parse(t, spec, errors);
+	if (json_array_size(errors) > 0) {
+		task_free(t);
+		return NULL;
+	}
+	return t;
+}

@@ -1,0 +1,545 @@
+/*
+ * task.c -- the task record, its state table, and the one function that
+ * changes a task's state. Also the task's timer and its JSON form.
+ *
+ *   scheduled --start--> running --work done--> succeeded | failed
+ *       |                   |
+ *       +--cancel/timeout---+--> cancelling --cleanup ends--> cancelled
+ *                                                             | timed_out
+ */
+
+#include "evtaskd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+static const char *const task_state_names[TASK_NSTATES] = {
+	[TASK_SCHEDULED] = "scheduled",
+	[TASK_RUNNING] = "running",
+	[TASK_CANCELLING] = "cancelling",
+	[TASK_SUCCEEDED] = "succeeded",
+	[TASK_FAILED] = "failed",
+	[TASK_CANCELLED] = "cancelled",
+	[TASK_TIMED_OUT] = "timed_out",
+};
+
+static const char *const task_reason_names[] = {
+	[CANCEL_NONE] = NULL,
+	[CANCEL_CLIENT] = "client",
+	[CANCEL_TIMEOUT] = "timeout",
+	[CANCEL_SHUTDOWN] = "shutdown",
+	[CANCEL_RESTART] = "restart",
+};
+
+static const char *const task_cleanup_names[] = {
+	[CLEANUP_NONE] = NULL,
+	[CLEANUP_RUNNING] = "running",
+	[CLEANUP_SUCCEEDED] = "succeeded",
+	[CLEANUP_FAILED] = "failed",
+	[CLEANUP_TIMED_OUT] = "timed_out",
+};
+
+/* The allowed transitions: task_transitions[from] has bit (1 << to). */
+#define T(s) (1u << (s))
+static const unsigned task_transitions[TASK_NSTATES] = {
+	[TASK_SCHEDULED] = T(TASK_RUNNING) | T(TASK_CANCELLING),
+	[TASK_RUNNING] = T(TASK_SUCCEEDED) | T(TASK_FAILED) |
+	    T(TASK_CANCELLING),
+	[TASK_CANCELLING] = T(TASK_CANCELLED) | T(TASK_TIMED_OUT),
+	[TASK_SUCCEEDED] = 0,
+	[TASK_FAILED] = 0,
+	[TASK_CANCELLED] = 0,
+	[TASK_TIMED_OUT] = 0,
+};
+#undef T
+
+static struct event_base *task_base;
+
+static void	task_timer_cb(evutil_socket_t, short, void *);
+
+/* Remember the loop the task timers run on. */
+void
+task_init(struct event_base *base)
+{
+	task_base = base;
+}
+
+/* The name of a state, a cancel reason, a cleanup state. */
+const char *
+task_state_name(enum task_state s)
+{
+	return task_state_names[s];
+}
+
+const char *
+task_reason_name(enum cancel_reason r)
+{
+	return task_reason_names[r];
+}
+
+const char *
+task_cleanup_name(enum cleanup_state c)
+{
+	return task_cleanup_names[c];
+}
+
+/* Parse a state name; -1 if it is not one. */
+int
+task_state_parse(const char *name)
+{
+	int i;
+
+	for (i = 0; i < TASK_NSTATES; i++) {
+		if (strcmp(name, task_state_names[i]) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Parse a cancel reason or cleanup state name (recovery); -1 if unknown. */
+int
+task_reason_parse(const char *name)
+{
+	int i;
+
+	for (i = CANCEL_CLIENT; i <= CANCEL_RESTART; i++) {
+		if (strcmp(name, task_reason_names[i]) == 0)
+			return i;
+	}
+	return -1;
+}
+
+int
+task_cleanup_parse(const char *name)
+{
+	int i;
+
+	for (i = CLEANUP_RUNNING; i <= CLEANUP_TIMED_OUT; i++) {
+		if (strcmp(name, task_cleanup_names[i]) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Is this a terminal state? */
+int
+task_state_terminal(enum task_state s)
+{
+	return s >= TASK_SUCCEEDED;
+}
+
+/* May a task go from one state to another? */
+int
+task_transition_ok(enum task_state from, enum task_state to)
+{
+	if ((unsigned)from >= TASK_NSTATES || (unsigned)to >= TASK_NSTATES)
+		return 0;
+	return (task_transitions[from] & (1u << to)) != 0;
+}
+
+/* A new task of a kind, scheduled, with a fresh id. Not yet submitted. */
+struct task *
+task_new(const struct task_kind *kind)
+{
+	struct task *t = xcalloc(1, sizeof *t + kind->data_size);
+
+	registry_next_id(&t->id);
+	t->kind = kind;
+	t->state = TASK_SCHEDULED;
+	t->created_at = clock_now_ms();
+	t->start_at = t->created_at;
+	t->started_at = t->finished_at = TASK_TIME_NONE;
+	t->timeout_ms = TASK_TIME_NONE;
+	t->deadline = TASK_TIME_NONE;
+	event_assign(&t->timer, task_base, -1, 0, task_timer_cb, t);
+	return t;
+}
+
+/* The lazily made part of a task: cancellation, cleanup, waiters. */
+struct task_extra *
+task_extra(struct task *t)
+{
+	if (t->x == NULL) {
+		t->x = xcalloc(1, sizeof *t->x);
+		TAILQ_INIT(&t->x->waiters);
+	}
+	return t->x;
+}
+
+/* Free a task: stop its timer, let its kind go, free its fields. */
+void
+task_free(struct task *t)
+{
+	event_del(&t->timer);
+	if (t->kind->free != NULL)
+		t->kind->free(t);
+	if (t->x != NULL) {
+		free(t->x->cancel_message);
+		free(t->x->cleanup_detail);
+		json_decref(t->x->cleanup_facts);
+		json_decref(t->x->result);
+		free(t->x->idem_key);
+		free(t->x->idem_body);
+		free(t->x);
+	}
+	json_decref(t->metadata);
+	free(t->name);
+	free(t);
+}
+
+/* When the timeout of a running task passes, or TASK_TIME_NONE. */
+static int64_t
+task_timeout_at(const struct task *t)
+{
+	if (t->state != TASK_RUNNING || t->timeout_ms == TASK_TIME_NONE)
+		return TASK_TIME_NONE;
+	return t->started_at + t->timeout_ms;
+}
+
+/* Set the one timer to the earliest thing this task waits for. */
+static void
+task_arm(struct task *t)
+{
+	int64_t at = TASK_TIME_NONE, to, delay;
+	struct timeval tv;
+
+	if (t->state == TASK_SCHEDULED && !t->queued)
+		at = t->start_at;
+	to = task_timeout_at(t);
+	if (to != TASK_TIME_NONE && (at == TASK_TIME_NONE || to < at))
+		at = to;
+	if (t->deadline != TASK_TIME_NONE && (at == TASK_TIME_NONE ||
+	    t->deadline < at))
+		at = t->deadline;
+	if (at == TASK_TIME_NONE) {
+		event_del(&t->timer);
+		return;
+	}
+	delay = at * 1000 - clock_now_us();
+	if (delay < 0)
+		delay = 0;
+	tv.tv_sec = (time_t)(delay / 1000000);
+	tv.tv_usec = (suseconds_t)(delay % 1000000);
+	event_add(&t->timer, &tv);
+}
+
+/* Let the kind's work wake the task at a time (TASK_TIME_NONE: never). */
+void
+task_set_deadline(struct task *t, int64_t at)
+{
+	t->deadline = at;
+	task_arm(t);
+}
+
+/*
+ * The one function that changes a task's state: it checks the transition,
+ * stamps the time, logs, queues the store write, wakes whoever waits, and
+ * re-arms the timer. Returns -1 (and changes nothing) if not allowed.
+ */
+int
+task_set_state(struct task *t, enum task_state to)
+{
+	enum task_state from = t->state;
+	char id[ULID_LEN + 1];
+
+	if (!task_transition_ok(from, to)) {
+		ulid_format(&t->id, id);
+		log_error("task %s: refused transition %s -> %s", id,
+		    task_state_name(from), task_state_name(to));
+		return -1;
+	}
+	t->state = to;
+	if (to == TASK_RUNNING)
+		t->started_at = clock_now_ms();
+	if (task_state_terminal(to)) {
+		t->finished_at = clock_now_ms();
+		t->deadline = TASK_TIME_NONE;
+	}
+	if (t->registered)
+		registry_count_move(from, to);
+	if (log_enabled(LOG_DEBUG)) {
+		ulid_format(&t->id, id);
+		log_debug("task %s: %s -> %s", id, task_state_name(from),
+		    task_state_name(to));
+	}
+	metrics_task_state(t, from, to);
+	store_mark(t);
+	events_task_changed(t);
+	task_arm(t);
+	return 0;
+}
+
+/* Start a task's work now (its start time came, or its kind admits it). */
+void
+task_start(struct task *t)
+{
+	t->queued = 0;
+	if (task_set_state(t, TASK_RUNNING) != 0)
+		return;
+	t->kind->start(t);
+}
+
+/* The start time came: start, unless the kind queues the task. */
+static void
+task_due(struct task *t)
+{
+	if (t->kind->admit != NULL && !t->kind->admit(t)) {
+		t->queued = 1;	/* the kind calls task_start later */
+		task_arm(t);
+		return;
+	}
+	task_start(t);
+}
+
+/*
+ * A new task enters the daemon: it is registered and stored, announced as
+ * scheduled, and started at once if its start time has come.
+ */
+void
+task_submit(struct task *t)
+{
+	registry_add(t);
+	t->registered = 1;
+	metrics_task_created(t);
+	store_mark(t);
+	events_task_changed(t);
+	if (t->start_at <= clock_now_ms())
+		task_due(t);
+	else
+		task_arm(t);
+}
+
+/* The kind's work ended by itself: succeeded or failed, with a result. */
+void
+task_finish(struct task *t, enum task_state to, json_t *result)
+{
+	if (t->state != TASK_RUNNING) {
+		json_decref(result);
+		return;
+	}
+	if (result != NULL) {
+		json_decref(task_extra(t)->result);
+		t->x->result = result;
+	}
+	task_set_state(t, to);
+}
+
+/*
+ * Cancel a task (DELETE, timeout, shutdown, restart). A scheduled or running
+ * task goes to cancelling: its kind stops the work, then the cleanup runs.
+ * A second request joins the first; its reason and time stand.
+ */
+enum task_cancel_result
+task_cancel(struct task *t, enum cancel_reason reason, const char *message)
+{
+	struct task_extra *x;
+	enum task_state from = t->state;
+
+	switch (from) {
+	case TASK_SCHEDULED:
+	case TASK_RUNNING:
+		break;
+	case TASK_CANCELLING:
+		t->x->cancel_requests++;
+		store_mark(t);
+		return TASK_CANCEL_JOINED;
+	case TASK_CANCELLED:
+		return TASK_CANCEL_ALREADY;
+	default:
+		return TASK_CANCEL_TOO_LATE;
+	}
+	x = task_extra(t);
+	x->cancel_requested_at = clock_now_ms();
+	x->cancel_reason = reason;
+	x->cancel_requests = 1;
+	if (message != NULL)
+		x->cancel_message = xstrdup(message);
+	metrics_cancel(reason);
+	if (from == TASK_SCHEDULED && t->queued && t->kind->unqueue != NULL)
+		t->kind->unqueue(t);
+	t->queued = 0;
+	t->deadline = TASK_TIME_NONE;
+	task_set_state(t, TASK_CANCELLING);
+	if (from == TASK_RUNNING)
+		t->kind->stop(t);	/* calls task_stopped when done */
+	else
+		task_stopped(t);
+	return TASK_CANCEL_STARTED;
+}
+
+/*
+ * The work of a cancelled task has stopped (or never started): run the
+ * cleanup, exactly once per cancellation.
+ */
+void
+task_stopped(struct task *t)
+{
+	struct task_extra *x = task_extra(t);
+
+	if (t->state != TASK_CANCELLING || x->cleanup_state == CLEANUP_RUNNING)
+		return;
+	x->cleanup_state = CLEANUP_RUNNING;
+	x->cleanup_started_at = clock_now_ms();
+	x->cleanup_finished_at = TASK_TIME_NONE;
+	free(x->cleanup_detail);
+	x->cleanup_detail = NULL;
+	store_mark(t);
+	t->kind->cleanup(t);	/* calls task_cleanup_done when done */
+}
+
+/*
+ * The cleanup ended (well or not): the task ends cancelled, or timed_out if
+ * its timeout cancelled it. facts (stolen, may be NULL) adds kind details.
+ */
+void
+task_cleanup_done(struct task *t, enum cleanup_state how, const char *detail,
+    json_t *facts)
+{
+	struct task_extra *x = task_extra(t);
+
+	if (t->state != TASK_CANCELLING || x->cleanup_state != CLEANUP_RUNNING) {
+		json_decref(facts);
+		return;
+	}
+	x->cleanup_state = how;
+	x->cleanup_finished_at = clock_now_ms();
+	if (detail != NULL)
+		x->cleanup_detail = xstrdup(detail);
+	json_decref(x->cleanup_facts);
+	x->cleanup_facts = facts;
+	metrics_cleanup(t, how);
+	task_set_state(t, x->cancel_reason == CANCEL_TIMEOUT ? TASK_TIMED_OUT :
+	    TASK_CANCELLED);
+}
+
+/* The task's one timer: start time, timeout, or the kind's deadline. */
+static void
+task_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct task *t = arg;
+	int64_t now = clock_now_us(), at;
+
+	if (t->state == TASK_SCHEDULED && !t->queued &&
+	    now >= t->start_at * 1000) {
+		task_due(t);
+		return;
+	}
+	at = task_timeout_at(t);
+	if (at != TASK_TIME_NONE && now >= at * 1000) {
+		task_cancel(t, CANCEL_TIMEOUT, NULL);
+		return;
+	}
+	if (t->deadline != TASK_TIME_NONE && now >= t->deadline * 1000) {
+		metrics_timer_lateness(now - t->deadline * 1000);
+		t->deadline = TASK_TIME_NONE;
+		t->kind->timer(t);
+		return;
+	}
+	task_arm(t);	/* woke a little early: sleep the rest */
+}
+
+/* Set a time member, or null. */
+static void
+task_json_time(json_t *o, const char *key, int64_t ms)
+{
+	char buf[CLOCK_RFC3339_LEN + 1];
+
+	if (ms == TASK_TIME_NONE) {
+		json_object_set_new(o, key, json_null());
+		return;
+	}
+	clock_format_ms(ms, buf);
+	json_object_set_new(o, key, json_string(buf));
+}
+
+/* Set an integer member, or null. */
+static void
+task_json_int(json_t *o, const char *key, int64_t v)
+{
+	json_object_set_new(o, key, v == TASK_TIME_NONE ? json_null() :
+	    json_integer(v));
+}
+
+/* The "cancellation" member. */
+static json_t *
+task_json_cancellation(const struct task *t)
+{
+	const struct task_extra *x = t->x;
+	json_t *o;
+
+	if (x == NULL || x->cancel_reason == CANCEL_NONE)
+		return json_null();
+	o = json_object();
+	task_json_time(o, "requested_at", x->cancel_requested_at);
+	json_object_set_new(o, "reason",
+	    json_string(task_reason_name(x->cancel_reason)));
+	json_object_set_new(o, "message", x->cancel_message != NULL ?
+	    json_string(x->cancel_message) : json_null());
+	json_object_set_new(o, "requests", json_integer(x->cancel_requests));
+	return o;
+}
+
+/* The "cleanup" member. */
+static json_t *
+task_json_cleanup(const struct task *t)
+{
+	const struct task_extra *x = t->x;
+	json_t *o;
+
+	if (x == NULL || x->cleanup_state == CLEANUP_NONE)
+		return json_null();
+	o = json_object();
+	json_object_set_new(o, "state",
+	    json_string(task_cleanup_name(x->cleanup_state)));
+	task_json_time(o, "started_at", x->cleanup_started_at);
+	task_json_time(o, "finished_at", x->cleanup_finished_at);
+	json_object_set_new(o, "detail", x->cleanup_detail != NULL ?
+	    json_string(x->cleanup_detail) : json_null());
+	if (x->cleanup_facts != NULL)
+		json_object_update(o, x->cleanup_facts);
+	return o;
+}
+
+/* The task as the API shows it (a new reference). */
+json_t *
+task_to_json(const struct task *t)
+{
+	char id[ULID_LEN + 1];
+	json_t *o = json_object();
+
+	ulid_format(&t->id, id);
+	json_object_set_new(o, "id", json_string(id));
+	json_object_set_new(o, "kind", json_string(t->kind->name));
+	json_object_set_new(o, "name", t->name != NULL ? json_string(t->name) :
+	    json_null());
+	json_object_set_new(o, "state", json_string(task_state_name(t->state)));
+	task_json_time(o, "created_at", t->created_at);
+	task_json_time(o, "start_at", t->start_at);
+	task_json_time(o, "started_at", t->started_at);
+	task_json_time(o, "finished_at", t->finished_at);
+	json_object_set_new(o, "duration_ms", json_null());
+	task_json_int(o, "timeout_ms", t->timeout_ms);
+	json_object_set_new(o, "metadata", t->metadata != NULL ?
+	    json_incref(t->metadata) : json_null());
+	json_object_set_new(o, "cancellation", task_json_cancellation(t));
+	json_object_set_new(o, "cleanup", task_json_cleanup(t));
+	json_object_set_new(o, "result", t->x != NULL && t->x->result != NULL ?
+	    json_incref(t->x->result) : json_null());
+	t->kind->to_json(t, o);
+	return o;
+}
+
+/* The task as compact JSON text (to free). */
+char *
+task_to_text(const struct task *t)
+{
+	json_t *o = task_to_json(t);
+	char *s = json_dumps(o, JSON_COMPACT);
+
+	json_decref(o);
+	if (s == NULL)
+		fatalx("json_dumps failed");
+	return s;
+}
