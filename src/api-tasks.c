@@ -393,7 +393,7 @@ api_cancel_stored(struct http_request *req, const struct ulid *id)
 	}
 	free(doc);
 	http_problem_extra(req, 409, "task-finished", json_pack("{s:o}",
-	    "task", v), "the task ended %s before the cancel",
+	    "task", v), "the task already ended (%s); it cannot be cancelled",
 	    json_is_string(state) ? json_string_value(state) : "?");
 }
 
@@ -453,7 +453,7 @@ api_tasks_cancel(struct http_request *req)
 	case TASK_CANCEL_TOO_LATE:
 		http_problem_extra(req, 409, "task-finished",
 		    json_pack("{s:o}", "task", task_to_json(t)),
-		    "the task ended %s before the cancel",
+		    "the task already ended (%s); it cannot be cancelled",
 		    task_state_name(t->state));
 		break;
 	}

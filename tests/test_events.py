@@ -1,0 +1,214 @@
+"""The event stream: one event per state change, increasing ids, the
+?task= filter, Last-Event-ID resume and reset, heartbeats, slow readers."""
+
+import json
+import socket
+import threading
+import time
+
+import harness
+from harness import Daemon, is_problem
+
+
+class Stream:
+    """A minimal SSE client on a raw socket."""
+
+    def __init__(self, d, query="", last_id=None, rcvbuf=None):
+        host, port = d.host_port()
+        self.s = socket.socket()
+        if rcvbuf:
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.s.settimeout(20 * harness.SLOW)
+        self.s.connect((host, port))
+        hdr = "GET /v1/events%s HTTP/1.1\r\nHost: x\r\n" % query
+        if last_id is not None:
+            hdr += "Last-Event-ID: %s\r\n" % last_id
+        self.s.sendall((hdr + "\r\n").encode())
+        self.buf = b""
+        head = self._until(b"\r\n\r\n")
+        self.status = int(head.split(b" ")[1])
+        self.headers = head.decode()
+        self.chunked = b"chunked" in head.lower()
+
+    def _fill(self):
+        data = self.s.recv(65536)
+        if not data:
+            raise EOFError
+        self.buf += data
+
+    def _until(self, sep):
+        while sep not in self.buf:
+            self._fill()
+        out, self.buf = self.buf.split(sep, 1)
+        return out
+
+    def _body_chunk(self):
+        if not self.chunked:
+            out, self.buf = self.buf, b""
+            if not out:
+                self._fill()
+                out, self.buf = self.buf, b""
+            return out
+        size = int(self._until(b"\r\n"), 16)
+        if size == 0:
+            raise EOFError
+        while len(self.buf) < size + 2:
+            self._fill()
+        out, self.buf = self.buf[:size], self.buf[size + 2:]
+        return out
+
+    pending = b""
+
+    def next(self):
+        """The next message as a dict of its fields ('comment' for comments)."""
+        while b"\n\n" not in self.pending:
+            self.pending += self._body_chunk()
+        msg, self.pending = self.pending.split(b"\n\n", 1)
+        out = {}
+        for line in msg.decode().split("\n"):
+            if line.startswith(":"):
+                out["comment"] = line[1:].strip()
+            else:
+                k, _, v = line.partition(": ")
+                out[k] = v
+        return out
+
+    def next_event(self):
+        while True:
+            m = self.next()
+            if "event" in m:
+                return m
+
+    def close(self):
+        self.s.close()
+
+
+def create(d, body):
+    r = d.post("/v1/tasks", json=body)
+    assert r.status == 201, r
+    return r.json()
+
+
+def test_events_for_each_state_change():
+    with Daemon() as d:
+        s = Stream(d)
+        assert s.status == 200 and "text/event-stream" in s.headers
+        t = create(d, {"duration_ms": 50, "delay_ms": 50})
+        got = []
+        for _ in range(3):
+            e = s.next_event()
+            assert e["event"] == "task"
+            data = json.loads(e["data"])
+            assert data["id"] == t["id"]
+            got.append((int(e["id"]), data["state"]))
+        assert [st for _, st in got] == ["scheduled", "running", "succeeded"], got
+        ids = [i for i, _ in got]
+        assert ids == sorted(ids) and len(set(ids)) == 3
+        s.close()
+
+
+def test_cancel_events():
+    with Daemon() as d:
+        s = Stream(d)
+        t = create(d, {"duration_ms": 60000, "cleanup_ms": 10})
+        d.delete("/v1/tasks/" + t["id"])
+        states = [json.loads(s.next_event()["data"])["state"] for _ in range(4)]
+        assert states == ["scheduled", "running", "cancelling", "cancelled"], states
+        s.close()
+
+
+def test_task_filter():
+    with Daemon() as d:
+        a = create(d, {"duration_ms": 60000})
+        s = Stream(d, "?task=" + a["id"])
+        create(d, {"duration_ms": 0})
+        d.delete("/v1/tasks/" + a["id"])
+        for want in ("cancelling", "cancelled"):
+            e = json.loads(s.next_event()["data"])
+            assert e["id"] == a["id"] and e["state"] == want, e
+        s.close()
+        is_problem(d.get("/v1/events?task=01ARZ3NDEKTSV4RRFFQ69G5FAV"), 404)
+        is_problem(d.get("/v1/events?task=junk"), 400)
+        is_problem(d.get("/v1/events?tsak=1"), 400)
+
+
+def test_resume_with_last_event_id():
+    with Daemon() as d:
+        s = Stream(d)
+        create(d, {"duration_ms": 60000})
+        first = s.next_event()
+        s.close()
+        t2 = create(d, {"duration_ms": 0})
+        d.get("/v1/tasks/%s?wait=10" % t2["id"])
+        r = Stream(d, last_id=first["id"])
+        e = r.next_event()      # the first task's "running"
+        assert int(e["id"]) == int(first["id"]) + 1, (e, first)
+        states = [json.loads(r.next_event()["data"])["state"] for _ in range(3)]
+        assert states == ["scheduled", "running", "succeeded"], states
+        r.close()
+
+
+def test_resume_too_old_sends_reset():
+    with Daemon() as d:
+        s = Stream(d, last_id="1")
+        e = s.next_event()
+        assert e["event"] == "reset", e
+        s.close()
+        s = Stream(d, last_id="not-a-number")
+        assert s.next_event()["event"] == "reset"
+        s.close()
+
+
+def test_ids_increase_across_restarts():
+    d = Daemon()
+    s = Stream(d)
+    create(d, {"duration_ms": 0})
+    a = int(s.next_event()["id"])
+    s.close()
+    assert d.stop() == 0
+    d = Daemon()
+    s = Stream(d)
+    create(d, {"duration_ms": 0})
+    b = int(s.next_event()["id"])
+    s.close()
+    assert d.stop() == 0
+    assert b > a, (a, b)
+
+
+def test_heartbeat_comment_within_15s():
+    with Daemon() as d:
+        s = Stream(d)
+        assert s.next().get("comment")          # the greeting
+        t0 = time.monotonic()
+        m = s.next()
+        assert m.get("comment") == "keep-alive", m
+        assert time.monotonic() - t0 <= 16 * harness.SLOW
+        s.close()
+
+
+def test_slow_subscriber_is_dropped():
+    with Daemon() as d:
+        s = Stream(d, rcvbuf=4096)      # never reads from here on
+        c = d.connection()
+        for _ in range(5000):
+            d.request("POST", "/v1/tasks", json={"duration_ms": 0,
+                      "metadata": {"pad": "x" * 200}}, conn=c)
+        c.close()
+        d.wait_log("subscriber fell .* behind; dropped", timeout=30)
+        assert d.get("/healthz").status == 200
+        s.close()
+
+
+def test_many_subscribers_and_disconnects():
+    with Daemon() as d:
+        streams = [Stream(d) for _ in range(20)]
+        for st in streams[:10]:
+            st.close()
+        create(d, {"duration_ms": 0})
+        for st in streams[10:]:
+            assert json.loads(st.next_event()["data"])["state"] == "scheduled"
+            st.close()
+        assert d.get("/healthz").status == 200
+
+
+harness.run(globals())
