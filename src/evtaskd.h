@@ -266,6 +266,7 @@ struct task_kind {
 	const char	*name;
 	size_t		 data_size;
 	const char *const *fields;	/* create-time fields of this kind */
+	int		 resumable;	/* running work survives a restart */
 	int		(*parse)(struct task *, json_t *, json_t *);
 	void		(*to_json)(const struct task *, json_t *);
 	int		(*from_json)(struct task *, json_t *);
@@ -301,6 +302,8 @@ void	 task_stopped(struct task *);
 void	 task_cleanup_done(struct task *, enum cleanup_state, const char *,
 	    json_t *);
 json_t	*task_to_json(const struct task *);
+struct task *task_from_json(json_t *);
+void	 task_recover(struct task *);
 char	*task_to_text(const struct task *);
 
 /* kind.c */
@@ -335,6 +338,9 @@ struct store_filter {
 	int		 limit;
 };
 char	*store_list(const struct store_filter *, size_t *);
+long	 store_load(void (*)(json_t *, void *), void *, char **);
+int	 store_purge(int64_t, int);
+void	 store_start_purge(struct event_base *);
 struct store_stats {
 	uint64_t	commits;
 	uint64_t	last_batch;

@@ -100,20 +100,18 @@ sleep_timer(struct task *t)
 		task_cleanup_done(t, CLEANUP_SUCCEEDED, NULL, NULL);
 }
 
-/* After a restart: keep the absolute deadline, or redo the cleanup. */
+/* After a restart: keep the absolute deadline (passed: succeed now). */
 static void
 sleep_recover(struct task *t)
 {
-	if (t->state == TASK_RUNNING)
-		sleep_start(t);
-	else if (t->state == TASK_CANCELLING)
-		task_stopped(t);
+	sleep_start(t);
 }
 
 const struct task_kind kind_sleep = {
 	.name = "sleep",
 	.data_size = sizeof(struct sleep_data),
 	.fields = sleep_fields,
+	.resumable = 1,
 	.parse = sleep_parse,
 	.to_json = sleep_to_json,
 	.from_json = sleep_from_json,

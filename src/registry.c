@@ -233,6 +233,8 @@ registry_remove(struct task *t)
 	size_t i, j, k;
 	uint64_t h;
 
+	if (registry_slots == NULL)
+		return;
 	i = registry_slot(&t->id);
 	if (registry_slots[i] != t)
 		return;

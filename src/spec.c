@@ -16,18 +16,43 @@ static const char *const spec_common_fields[] = {
 	"kind", "name", "delay_ms", "start_at", "timeout_ms", "metadata", NULL
 };
 
-/* Add one error about field (a top-level member) to errors. */
+/*
+ * The JSON Pointer (RFC 6901) of a top-level member: "/name", with "~" and
+ * "/" escaped; "" (the whole body) for NULL.
+ */
+static char *
+spec_pointer(const char *field)
+{
+	char *p, *out;
+
+	if (field == NULL)
+		return xstrdup("");
+	out = p = xmalloc(strlen(field) * 2 + 2);
+	*p++ = '/';
+	for (; *field != '\0'; field++) {
+		if (*field == '~' || *field == '/') {
+			*p++ = '~';
+			*p++ = *field == '~' ? '0' : '1';
+		} else
+			*p++ = *field;
+	}
+	*p = '\0';
+	return out;
+}
+
+/* Add one error about field (a top-level member; NULL: the body). */
 void
 spec_error(json_t *errors, const char *field, const char *fmt, ...)
 {
 	va_list ap;
-	char *detail;
+	char *detail, *pointer = spec_pointer(field);
 
 	va_start(ap, fmt);
 	detail = xvasprintf(fmt, ap);
 	va_end(ap);
-	json_array_append_new(errors, json_pack("{s:s+,s:s}", "pointer", "/",
-	    field, "detail", detail));
+	json_array_append_new(errors, json_pack("{s:s,s:s}", "pointer",
+	    pointer, "detail", detail));
+	free(pointer);
 	free(detail);
 }
 
@@ -103,17 +128,27 @@ spec_kind(json_t *spec, json_t *errors)
 	return kind;
 }
 
-/* Every member must be a common field or one of the kind's. */
+/*
+ * Every member must be a common field or one of the kind's. With an
+ * unknown kind, only members that no kind knows are reported.
+ */
 static void
 spec_unknown_fields(json_t *spec, const struct task_kind *kind, json_t *errors)
 {
 	const char *key;
 	json_t *v;
+	size_t i;
 
 	json_object_foreach(spec, key, v) {
 		if (spec_in(spec_common_fields, key))
 			continue;
 		if (kind != NULL && spec_in(kind->fields, key))
+			continue;
+		for (i = 0; kind == NULL && i < kind_count(); i++) {
+			if (spec_in(kind_find(kind_name(i))->fields, key))
+				break;
+		}
+		if (kind == NULL && i < kind_count())
 			continue;
 		spec_error(errors, key, "unknown field");
 	}
@@ -204,7 +239,7 @@ spec_parse(json_t *spec, json_t *errors)
 	struct task *t;
 
 	if (!json_is_object(spec)) {
-		spec_error(errors, "", "the body must be a JSON object");
+		spec_error(errors, NULL, "the body must be a JSON object");
 		return NULL;
 	}
 	kind = spec_kind(spec, errors);

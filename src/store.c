@@ -13,9 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <sqlite3.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION	1
+#define STORE_PURGE_BATCH	1000
+#define STORE_PURGE_INTERVAL_S	1
 
 static const char store_schema[] =
 	"CREATE TABLE IF NOT EXISTS tasks ("
@@ -41,6 +44,9 @@ enum {
 	STMT_IDEM,
 	STMT_LIST,
 	STMT_LIST_KS,
+	STMT_ACTIVE,
+	STMT_MAX_ID,
+	STMT_PURGE,
 	STMT_COUNT
 };
 
@@ -58,6 +64,11 @@ static const char *const store_sql[STMT_COUNT] = {
 	    " ORDER BY id DESC LIMIT ?2",
 	[STMT_LIST_KS] = "SELECT id, doc FROM tasks WHERE kind = ?1 AND"
 	    " state = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4",
+	[STMT_ACTIVE] = "SELECT doc FROM tasks WHERE state IN (0, 1, 2)"
+	    " ORDER BY id",
+	[STMT_MAX_ID] = "SELECT max(id) FROM tasks",
+	[STMT_PURGE] = "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks"
+	    " WHERE finished_at < ?1 LIMIT ?2)",
 };
 
 static sqlite3		*store_db;
@@ -233,6 +244,20 @@ store_pending(void)
 	return store_ndirty > 0 || store_in_txn;
 }
 
+/* Open this pass's transaction if it is not open yet. */
+static int
+store_begin(void)
+{
+	if (store_in_txn)
+		return 0;
+	if (store_exec(store_stmts[STMT_BEGIN]) != 0) {
+		store_log_error("begin");
+		return -1;
+	}
+	store_in_txn = 1;
+	return 0;
+}
+
 /* Write one task into the open transaction. */
 static int
 store_write(struct task *t)
@@ -278,13 +303,8 @@ store_sync(void)
 
 	if (store_ndirty == 0)
 		return 0;
-	if (!store_in_txn) {
-		if (store_exec(store_stmts[STMT_BEGIN]) != 0) {
-			store_log_error("begin");
-			return -1;
-		}
-		store_in_txn = 1;
-	}
+	if (store_begin() != 0)
+		return -1;
 	for (i = 0; i < store_ndirty; i++) {
 		t = store_dirty[i];
 		t->dirty = 0;
@@ -506,6 +526,101 @@ store_list(const struct store_filter *f, size_t *lenp)
 		sqlite3_clear_bindings(cur[i].st);
 	}
 	return out;
+}
+
+/*
+ * Recovery: call fn for every task that had not ended, oldest first, and
+ * keep new ids above every stored one. Returns the number of tasks read,
+ * or -1 (with *err) if a stored task cannot be understood.
+ */
+long
+store_load(void (*fn)(json_t *, void *), void *arg, char **err)
+{
+	sqlite3_stmt *st = store_stmts[STMT_MAX_ID];
+	struct ulid max;
+	const char *text;
+	json_error_t jerr;
+	json_t *doc;
+	long n = 0;
+	int rc;
+
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    (text = (const char *)sqlite3_column_text(st, 0)) != NULL &&
+	    ulid_parse(text, &max) == 0)
+		registry_seed(&max);
+	sqlite3_reset(st);
+	st = store_stmts[STMT_ACTIVE];
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		text = (const char *)sqlite3_column_text(st, 0);
+		doc = json_loads(text, 0, &jerr);
+		if (doc == NULL) {
+			*err = xasprintf("a stored task is not JSON: %s",
+			    jerr.text);
+			sqlite3_reset(st);
+			return -1;
+		}
+		fn(doc, arg);
+		json_decref(doc);
+		n++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		*err = xasprintf("cannot read the tasks: %s",
+		    sqlite3_errmsg(store_db));
+		return -1;
+	}
+	return n;
+}
+
+/*
+ * Delete up to batch tasks that ended before cutoff (ms), inside this
+ * pass's transaction. Returns how many went, or -1.
+ */
+int
+store_purge(int64_t cutoff, int batch)
+{
+	sqlite3_stmt *st = store_stmts[STMT_PURGE];
+
+	if (store_begin() != 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, cutoff);
+	sqlite3_bind_int(st, 2, batch);
+	if (store_exec(st) != 0) {
+		store_log_error("purge");
+		return -1;
+	}
+	return sqlite3_changes(store_db);
+}
+
+/* Purge a batch of expired tasks; come back soon if there are more. */
+static void
+store_purge_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct event *ev = arg;
+	struct timeval tv = { STORE_PURGE_INTERVAL_S, 0 };
+	int n;
+
+	n = store_purge(clock_now_ms() - cfg->retention_s * 1000,
+	    STORE_PURGE_BATCH);
+	if (n > 0)
+		log_debug("store: purged %d tasks older than retention_s", n);
+	if (n == STORE_PURGE_BATCH) {
+		tv.tv_sec = 0;
+		tv.tv_usec = 10000;	/* more to do: let requests in first */
+	}
+	evtimer_add(ev, &tv);
+}
+
+/* Purge expired tasks in small batches, off the request path. */
+void
+store_start_purge(struct event_base *base)
+{
+	static struct event *ev;
+	struct timeval tv = { 0, 0 };
+
+	if (ev == NULL)
+		ev = evtimer_new(base, store_purge_cb, event_self_cbarg());
+	evtimer_add(ev, &tv);
 }
 
 /* Counters for /metrics. */

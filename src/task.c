@@ -543,3 +543,129 @@ task_to_text(const struct task *t)
 		fatalx("json_dumps failed");
 	return s;
 }
+
+/* Read a time member back: RFC 3339 or null. -1 if neither. */
+static int
+task_json_get_time(json_t *o, const char *key, int64_t *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	*out = TASK_TIME_NONE;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return -1;
+	return clock_parse_rfc3339(json_string_value(v), out);
+}
+
+/* Read back the "cancellation" and "cleanup" members. */
+static int
+task_json_get_cancel(struct task *t, json_t *doc)
+{
+	json_t *c = json_object_get(doc, "cancellation");
+	json_t *cl = json_object_get(doc, "cleanup");
+	const char *reason, *state, *message = NULL, *detail = NULL;
+	json_int_t requests;
+	struct task_extra *x;
+	int r, s;
+
+	if (c == NULL || json_is_null(c))
+		return 0;
+	if (json_unpack(c, "{s:s,s:I,s?s}", "reason", &reason, "requests",
+	    &requests, "message", &message) != 0 ||
+	    (r = task_reason_parse(reason)) < 0)
+		return -1;
+	x = task_extra(t);
+	x->cancel_reason = (uint8_t)r;
+	x->cancel_requests = (uint32_t)requests;
+	if (message != NULL)
+		x->cancel_message = xstrdup(message);
+	if (task_json_get_time(c, "requested_at", &x->cancel_requested_at))
+		return -1;
+	if (cl == NULL || json_is_null(cl))
+		return 0;
+	if (json_unpack(cl, "{s:s,s?s}", "state", &state, "detail", &detail)
+	    != 0 || (s = task_cleanup_parse(state)) < 0)
+		return -1;
+	x->cleanup_state = (uint8_t)s;
+	if (detail != NULL)
+		x->cleanup_detail = xstrdup(detail);
+	if (task_json_get_time(cl, "started_at", &x->cleanup_started_at) ||
+	    task_json_get_time(cl, "finished_at", &x->cleanup_finished_at))
+		return -1;
+	return 0;
+}
+
+/*
+ * Rebuild a task from its stored JSON (recovery). NULL if the document is
+ * not one this daemon wrote.
+ */
+struct task *
+task_from_json(json_t *doc)
+{
+	const struct task_kind *kind;
+	const char *id, *kname, *state, *name = NULL;
+	json_t *meta = NULL, *timeout = NULL, *result = NULL;
+	struct task *t;
+	int s;
+
+	if (json_unpack(doc, "{s:s,s:s,s:s,s?s,s?o,s?o,s?o}", "id", &id,
+	    "kind", &kname, "state", &state, "name", &name, "metadata", &meta,
+	    "timeout_ms", &timeout, "result", &result) != 0 ||
+	    (kind = kind_find(kname)) == NULL || (s = task_state_parse(state))
+	    < 0)
+		return NULL;
+	t = xcalloc(1, sizeof *t + kind->data_size);
+	t->kind = kind;
+	t->state = (uint8_t)s;
+	t->deadline = TASK_TIME_NONE;
+	t->timeout_ms = json_is_integer(timeout) ?
+	    json_integer_value(timeout) : TASK_TIME_NONE;
+	event_assign(&t->timer, task_base, -1, 0, task_timer_cb, t);
+	if (name != NULL)
+		t->name = xstrdup(name);
+	if (json_is_object(meta))
+		t->metadata = json_incref(meta);
+	if (result != NULL && !json_is_null(result))
+		task_extra(t)->result = json_incref(result);
+	if (ulid_parse(id, &t->id) != 0 ||
+	    task_json_get_time(doc, "created_at", &t->created_at) ||
+	    task_json_get_time(doc, "start_at", &t->start_at) ||
+	    task_json_get_time(doc, "started_at", &t->started_at) ||
+	    task_json_get_time(doc, "finished_at", &t->finished_at) ||
+	    task_json_get_cancel(t, doc) != 0 || kind->from_json(t, doc) != 0) {
+		task_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+/*
+ * Resume a task read back from the store after a restart: a scheduled one
+ * keeps its start time, a running one is its kind's to resume (or cancel),
+ * a cancelling one runs its cleanup again.
+ */
+void
+task_recover(struct task *t)
+{
+	registry_add(t);
+	t->registered = 1;
+	switch (t->state) {
+	case TASK_SCHEDULED:
+		if (t->start_at <= clock_now_ms())
+			task_due(t);
+		else
+			task_arm(t);
+		break;
+	case TASK_RUNNING:
+		t->kind->recover(t);
+		task_arm(t);
+		break;
+	case TASK_CANCELLING:
+		task_extra(t)->cleanup_state = CLEANUP_NONE;
+		task_stopped(t);
+		break;
+	default:
+		break;
+	}
+}

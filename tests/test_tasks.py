@@ -108,7 +108,7 @@ def test_invalid_fields_422_lists_every_error():
         for e in p["errors"]:
             assert e["detail"], e
         p = is_problem(d.post("/v1/tasks", json=[1, 2]), 422)
-        assert p["errors"][0]["pointer"] == "/", p
+        assert p["errors"][0]["pointer"] == "", p
         p = is_problem(d.post("/v1/tasks", json={"kind": "nope", "duration_ms": 1}), 422)
         assert p["errors"][0]["pointer"] == "/kind"
 
