@@ -110,7 +110,7 @@ static void
 events_answer(struct waiter *w, unsigned status)
 {
 	char id[ULID_LEN + 1], loc[64];
-	char *text = task_to_text(w->task);
+	const char *text = task_text(w->task);
 
 	if (status == 201) {
 		ulid_format(&w->task->id, id);
@@ -119,7 +119,7 @@ events_answer(struct waiter *w, unsigned status)
 	}
 	if (strcmp(http_method(w->req), "DELETE") == 0)
 		metrics_cancel_latency(http_age_us(w->req));
-	http_reply(w->req, status, "application/json", text, strlen(text));
+	http_reply_copy(w->req, status, "application/json", text);
 }
 
 /* A new waiter for req, parked until answered. */
@@ -238,7 +238,7 @@ events_publish(struct task *t)
 {
 	struct events_frame *f = &events_ring[events_seq % EVENTS_RING];
 	struct events_sub *sub;
-	char *json = task_to_text(t);
+	const char *json = task_text(t);
 
 	if (events_seq >= events_oldest + EVENTS_RING)
 		events_oldest = events_seq - EVENTS_RING + 1;
@@ -248,7 +248,6 @@ events_publish(struct task *t)
 	f->text = xasprintf("id: %" PRIu64 "\nevent: task\ndata: %s\n\n",
 	    events_seq, json);
 	f->len = strlen(f->text);
-	free(json);
 	LIST_FOREACH(sub, &events_subs, entry) {
 		if (events_sub_wants(sub, &t->id))
 			events_sub_append(sub, f->text, f->len);

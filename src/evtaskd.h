@@ -30,6 +30,19 @@ char	*xstrndup(const char *, size_t);
 char	*xasprintf(const char *, ...) PRINTFLIKE(1, 2);
 char	*xvasprintf(const char *, va_list) PRINTFLIKE(1, 0);
 
+/* buf.c */
+struct buf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+};
+void	 buf_add(struct buf *, const char *, size_t);
+void	 buf_adds(struct buf *, const char *);
+void	 buf_add_int(struct buf *, int64_t);
+void	 buf_add_json(struct buf *, const json_t *);
+void	 buf_add_jstr(struct buf *, const char *);
+char	*buf_steal(struct buf *, size_t *);
+
 /* log.c */
 enum log_level {
 	LOG_ERROR,
@@ -134,6 +147,8 @@ void	*http_get_ctx(struct http_request *);
 void	 http_set_header(struct http_request *, const char *, const char *);
 void	 http_reply(struct http_request *, unsigned, const char *, char *,
 	    size_t);
+void	 http_reply_copy(struct http_request *, unsigned, const char *,
+	    const char *);
 void	 http_reply_json(struct http_request *, unsigned, json_t *);
 void	 http_reply_json_type(struct http_request *, unsigned, json_t *,
 	    const char *);
@@ -258,6 +273,7 @@ struct task {
 	char			*name;
 	json_t			*metadata;
 	struct task_extra	*x;
+	char			*text;		/* JSON, cached within a pass */
 	struct event		 timer;
 	int64_t			 data[];	/* the kind's, data_size bytes */
 };
@@ -268,7 +284,7 @@ struct task_kind {
 	const char *const *fields;	/* create-time fields of this kind */
 	int		 resumable;	/* running work survives a restart */
 	int		(*parse)(struct task *, json_t *, json_t *);
-	void		(*to_json)(const struct task *, json_t *);
+	void		(*write_json)(const struct task *, struct buf *);
 	int		(*from_json)(struct task *, json_t *);
 	int		(*admit)(struct task *);	/* may start now? */
 	void		(*unqueue)(struct task *);
@@ -302,6 +318,8 @@ void	 task_stopped(struct task *);
 void	 task_cleanup_done(struct task *, enum cleanup_state, const char *,
 	    json_t *);
 json_t	*task_to_json(const struct task *);
+const char *task_text(struct task *);
+void	 task_text_drop(struct task *);
 struct task *task_from_json(json_t *);
 void	 task_recover(struct task *);
 char	*task_to_text(const struct task *);

@@ -716,6 +716,22 @@ http_reply(struct http_request *req, unsigned status, const char *type,
 	http_answer(req, status, resp, len);
 }
 
+/* Answer with a body the caller keeps (MHD copies it). */
+void
+http_reply_copy(struct http_request *req, unsigned status, const char *type,
+    const char *body)
+{
+	struct MHD_Response *resp;
+	size_t len = strlen(body);
+
+	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+	    MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		fatalx("MHD_create_response_from_buffer failed");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	http_answer(req, status, resp, len);
+}
+
 /* Answer with a JSON value (the reference is stolen). */
 void
 http_reply_json(struct http_request *req, unsigned status, json_t *v)

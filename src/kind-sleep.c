@@ -39,16 +39,19 @@ sleep_parse(struct task *t, json_t *spec, json_t *errors)
 	return rc;
 }
 
+/* Its members in the task's JSON. */
 static void
-sleep_to_json(const struct task *t, json_t *o)
+sleep_write_json(const struct task *t, struct buf *b)
 {
 	const struct sleep_data *d = CSLEEP(t);
 
-	json_object_set_new(o, "duration_ms", json_integer(d->duration_ms));
-	json_object_set_new(o, "cleanup_ms", json_integer(d->cleanup_ms));
+	buf_adds(b, ",\"duration_ms\":");
+	buf_add_int(b, d->duration_ms);
+	buf_adds(b, ",\"cleanup_ms\":");
+	buf_add_int(b, d->cleanup_ms);
 }
 
-/* Read back what sleep_to_json wrote (recovery). */
+/* Read back what sleep_write_json wrote (recovery). */
 static int
 sleep_from_json(struct task *t, json_t *doc)
 {
@@ -113,7 +116,7 @@ const struct task_kind kind_sleep = {
 	.fields = sleep_fields,
 	.resumable = 1,
 	.parse = sleep_parse,
-	.to_json = sleep_to_json,
+	.write_json = sleep_write_json,
 	.from_json = sleep_from_json,
 	.start = sleep_start,
 	.stop = sleep_stop,

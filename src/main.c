@@ -27,6 +27,8 @@ struct main_opts {
 
 static struct event_base	*main_base;
 static int			 main_done;
+static int			 main_stopping;	/* SIGTERM came: finishing */
+static struct event		*main_grace;
 
 /* Print the usage text to f. */
 static void
@@ -143,15 +145,90 @@ main_listen(const struct main_opts *opts)
 	}
 }
 
-/* SIGTERM or SIGINT: stop taking connections and leave the loop. */
+/* Which tasks a stop cancels: all active ones, or only running work that
+ * cannot resume after a restart (a command's process). */
+static void
+main_shutdown_task(struct task *t, void *arg)
+{
+	if (task_state_terminal(t->state) || t->state == TASK_CANCELLING)
+		return;
+	if (cfg->on_shutdown == ON_SHUTDOWN_CANCEL ||
+	    (t->state == TASK_RUNNING && !t->kind->resumable))
+		task_cancel(t, CANCEL_SHUTDOWN, NULL);
+}
+
+/* shutdown_grace_ms passed: stop even if cleanups still run. */
+static void
+main_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_warn("shutdown_grace_ms passed with %llu cleanups still running; "
+	    "they run again after a restart",
+	    (unsigned long long)registry_count(TASK_CANCELLING));
+	main_done = 1;
+}
+
+/*
+ * SIGTERM or SIGINT: refuse new work (503), cancel what must not outlive
+ * us, wait for the cleanups (at most shutdown_grace_ms), then leave the
+ * loop. A second signal stops at once.
+ */
 static void
 main_stop_cb(evutil_socket_t sig, short what, void *arg)
 {
+	struct timeval tv;
+
+	if (main_stopping) {
+		log_warn("second stop signal: stopping now");
+		main_done = 1;
+		return;
+	}
 	log_info("received %s, stopping", sig == SIGTERM ? "SIGTERM" :
 	    "SIGINT");
+	main_stopping = 1;
 	api_stopping = 1;
-	http_quiesce();
-	main_done = 1;
+	registry_each(main_shutdown_task, NULL);
+	tv.tv_sec = (time_t)(cfg->shutdown_grace_ms / 1000);
+	tv.tv_usec = (suseconds_t)(cfg->shutdown_grace_ms % 1000) * 1000;
+	main_grace = evtimer_new(main_base, main_grace_cb, NULL);
+	evtimer_add(main_grace, &tv);
+}
+
+/* Read back every task that had not ended, and resume it. */
+static void
+main_recover_cb(json_t *doc, void *arg)
+{
+	struct task *t = task_from_json(doc);
+	json_t *id = json_object_get(doc, "id");
+
+	if (t == NULL) {
+		log_error("store: task %s cannot be read back; it stays in "
+		    "the store untouched", json_is_string(id) ?
+		    json_string_value(id) : "(no id)");
+		return;
+	}
+	task_recover(t);
+}
+
+/* Recovery, before listening: the store's active tasks go on. */
+static void
+main_recover(void)
+{
+	char *err;
+	long n;
+
+	n = store_load(main_recover_cb, NULL, &err);
+	if (n < 0) {
+		log_error("cannot recover the tasks: %s", err);
+		exit(1);
+	}
+	if (store_commit() != 0)
+		exit(1);
+	if (n > 0)
+		log_info("recovered %ld tasks: %llu scheduled, %llu running, "
+		    "%llu cancelling", n,
+		    (unsigned long long)registry_count(TASK_SCHEDULED),
+		    (unsigned long long)registry_count(TASK_RUNNING),
+		    (unsigned long long)registry_count(TASK_CANCELLING));
 }
 
 /* Allow as many open files as the hard limit permits. */
@@ -238,7 +315,8 @@ main_open_store(const struct main_opts *opts)
 		path = xasprintf("%s/evtaskd.db", dir);
 	}
 	if (store_open(path, &err) != 0) {
-		log_error("cannot open the store: %s", err);
+		log_error("cannot open the store %s: %s",
+		    path != NULL ? path : "(temporary)", err);
 		exit(1);
 	}
 	log_info("store: %s", path != NULL ? path : "in memory (--memory)");
@@ -270,6 +348,8 @@ main(int argc, char **argv)
 	task_init(main_base);
 	events_init(main_base);
 	main_open_store(&opts);
+	main_recover();
+	store_start_purge(main_base);
 	http_init(main_base, api_routes, api_nroutes, &cfg->http);
 	main_listen(&opts);
 	sigterm = evsignal_new(main_base, SIGTERM, main_stop_cb, NULL);
@@ -280,8 +360,11 @@ main(int argc, char **argv)
 	while (!main_done) {
 		event_base_loop(main_base, EVLOOP_ONCE);
 		main_pass_end();
+		if (main_stopping && registry_count(TASK_CANCELLING) == 0)
+			main_done = 1;
 	}
 
+	http_quiesce();
 	events_shutdown();
 	store_commit();
 	http_stop();
@@ -291,6 +374,8 @@ main(int argc, char **argv)
 	log_flush();
 	event_free(sigterm);
 	event_free(sigint);
+	if (main_grace != NULL)
+		event_free(main_grace);
 	event_base_free(main_base);
 	free(opts.listen);
 	return 0;

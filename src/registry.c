@@ -23,22 +23,14 @@ static uint64_t		  registry_rng[2];	/* xorshift128+ state */
 void
 ulid_format(const struct ulid *id, char *out)
 {
-	int i, bit;
-	unsigned v, byte, off;
+	unsigned __int128 v = 0;
+	int i;
 
+	for (i = 0; i < 16; i++)
+		v = (v << 8) | id->b[i];
 	/* 130 bits of output for 128 of input: two zero bits lead. */
-	for (i = 0; i < ULID_LEN; i++) {
-		bit = i * 5 - 2;
-		v = 0;
-		for (off = 0; off < 5; off++, bit++) {
-			v <<= 1;
-			if (bit < 0)
-				continue;
-			byte = id->b[bit / 8];
-			v |= (byte >> (7 - bit % 8)) & 1;
-		}
-		out[i] = registry_b32[v];
-	}
+	for (i = ULID_LEN - 1; i >= 0; i--, v >>= 5)
+		out[i] = registry_b32[(unsigned)v & 31];
 	out[ULID_LEN] = '\0';
 }
 

@@ -80,6 +80,7 @@ static size_t		 store_ndirty, store_dirty_cap;
 static struct task	**store_written;	/* written, not committed */
 static size_t		 store_nwritten, store_written_cap;
 static struct store_stats store_stats_;
+static struct event	*store_purge_ev;
 
 /* Log SQLite's complaint about what we tried to do. */
 static void
@@ -198,6 +199,10 @@ store_close(void)
 {
 	size_t i;
 
+	if (store_purge_ev != NULL) {
+		event_free(store_purge_ev);
+		store_purge_ev = NULL;
+	}
 	for (i = 0; i < STMT_COUNT; i++) {
 		sqlite3_finalize(store_stmts[i]);
 		store_stmts[i] = NULL;
@@ -231,6 +236,7 @@ store_push(struct task ***arr, size_t *n, size_t *cap, struct task *t)
 void
 store_mark(struct task *t)
 {
+	task_text_drop(t);
 	if (t->dirty)
 		return;
 	t->dirty = 1;
@@ -263,7 +269,8 @@ static int
 store_write(struct task *t)
 {
 	sqlite3_stmt *st = store_stmts[STMT_UPSERT];
-	char id[ULID_LEN + 1], *doc = task_to_text(t);
+	char id[ULID_LEN + 1];
+	const char *doc = task_text(t);
 	struct task_extra *x = t->x;
 	int rc;
 
@@ -282,7 +289,7 @@ store_write(struct task *t)
 		sqlite3_bind_null(st, 5);
 		sqlite3_bind_null(st, 6);
 	}
-	sqlite3_bind_text(st, 7, doc, -1, free);
+	sqlite3_bind_text(st, 7, doc, -1, SQLITE_STATIC);
 	rc = store_exec(st);
 	sqlite3_clear_bindings(st);
 	if (rc != 0)
@@ -330,6 +337,7 @@ store_release_written(void)
 	for (i = 0; i < store_nwritten; i++) {
 		t = store_written[i];
 		t->written = 0;
+		task_text_drop(t);
 		if (t->x != NULL && t->x->idem_key != NULL) {
 			free(t->x->idem_key);
 			free(t->x->idem_body);
@@ -596,7 +604,6 @@ store_purge(int64_t cutoff, int batch)
 static void
 store_purge_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct event *ev = arg;
 	struct timeval tv = { STORE_PURGE_INTERVAL_S, 0 };
 	int n;
 
@@ -608,19 +615,17 @@ store_purge_cb(evutil_socket_t fd, short what, void *arg)
 		tv.tv_sec = 0;
 		tv.tv_usec = 10000;	/* more to do: let requests in first */
 	}
-	evtimer_add(ev, &tv);
+	evtimer_add(store_purge_ev, &tv);
 }
 
 /* Purge expired tasks in small batches, off the request path. */
 void
 store_start_purge(struct event_base *base)
 {
-	static struct event *ev;
 	struct timeval tv = { 0, 0 };
 
-	if (ev == NULL)
-		ev = evtimer_new(base, store_purge_cb, event_self_cbarg());
-	evtimer_add(ev, &tv);
+	store_purge_ev = evtimer_new(base, store_purge_cb, NULL);
+	evtimer_add(store_purge_ev, &tv);
 }
 
 /* Counters for /metrics. */

@@ -185,6 +185,7 @@ task_free(struct task *t)
 		free(t->x);
 	}
 	json_decref(t->metadata);
+	free(t->text);
 	free(t->name);
 	free(t);
 }
@@ -440,108 +441,155 @@ task_timer_cb(evutil_socket_t fd, short what, void *arg)
 	task_arm(t);	/* woke a little early: sleep the rest */
 }
 
-/* Set a time member, or null. */
+/* Append key then "time" or null. */
 static void
-task_json_time(json_t *o, const char *key, int64_t ms)
+task_write_time(struct buf *b, const char *key, int64_t ms)
 {
-	char buf[CLOCK_RFC3339_LEN + 1];
+	char tmp[CLOCK_RFC3339_LEN + 3];
 
+	buf_adds(b, key);
 	if (ms == TASK_TIME_NONE) {
-		json_object_set_new(o, key, json_null());
+		buf_add(b, "null", 4);
 		return;
 	}
-	clock_format_ms(ms, buf);
-	json_object_set_new(o, key, json_string(buf));
+	tmp[0] = '"';
+	clock_format_ms(ms, tmp + 1);
+	tmp[CLOCK_RFC3339_LEN + 1] = '"';
+	buf_add(b, tmp, CLOCK_RFC3339_LEN + 2);
 }
 
-/* Set an integer member, or null. */
+/* Append the "cancellation" member's value. */
 static void
-task_json_int(json_t *o, const char *key, int64_t v)
-{
-	json_object_set_new(o, key, v == TASK_TIME_NONE ? json_null() :
-	    json_integer(v));
-}
-
-/* The "cancellation" member. */
-static json_t *
-task_json_cancellation(const struct task *t)
+task_write_cancellation(const struct task *t, struct buf *b)
 {
 	const struct task_extra *x = t->x;
-	json_t *o;
 
-	if (x == NULL || x->cancel_reason == CANCEL_NONE)
-		return json_null();
-	o = json_object();
-	task_json_time(o, "requested_at", x->cancel_requested_at);
-	json_object_set_new(o, "reason",
-	    json_string(task_reason_name(x->cancel_reason)));
-	json_object_set_new(o, "message", x->cancel_message != NULL ?
-	    json_string(x->cancel_message) : json_null());
-	json_object_set_new(o, "requests", json_integer(x->cancel_requests));
-	return o;
+	if (x == NULL || x->cancel_reason == CANCEL_NONE) {
+		buf_add(b, "null", 4);
+		return;
+	}
+	task_write_time(b, "{\"requested_at\":", x->cancel_requested_at);
+	buf_adds(b, ",\"reason\":\"");
+	buf_adds(b, task_reason_name(x->cancel_reason));
+	buf_adds(b, "\",\"message\":");
+	buf_add_jstr(b, x->cancel_message);
+	buf_adds(b, ",\"requests\":");
+	buf_add_int(b, x->cancel_requests);
+	buf_add(b, "}", 1);
 }
 
-/* The "cleanup" member. */
-static json_t *
-task_json_cleanup(const struct task *t)
+/* Append the "cleanup" member's value, with the kind's facts inside. */
+static void
+task_write_cleanup(const struct task *t, struct buf *b)
 {
 	const struct task_extra *x = t->x;
-	json_t *o;
+	size_t mark;
 
-	if (x == NULL || x->cleanup_state == CLEANUP_NONE)
-		return json_null();
-	o = json_object();
-	json_object_set_new(o, "state",
-	    json_string(task_cleanup_name(x->cleanup_state)));
-	task_json_time(o, "started_at", x->cleanup_started_at);
-	task_json_time(o, "finished_at", x->cleanup_finished_at);
-	json_object_set_new(o, "detail", x->cleanup_detail != NULL ?
-	    json_string(x->cleanup_detail) : json_null());
-	if (x->cleanup_facts != NULL)
-		json_object_update(o, x->cleanup_facts);
-	return o;
+	if (x == NULL || x->cleanup_state == CLEANUP_NONE) {
+		buf_add(b, "null", 4);
+		return;
+	}
+	buf_adds(b, "{\"state\":\"");
+	buf_adds(b, task_cleanup_name(x->cleanup_state));
+	buf_add(b, "\"", 1);
+	task_write_time(b, ",\"started_at\":", x->cleanup_started_at);
+	task_write_time(b, ",\"finished_at\":", x->cleanup_finished_at);
+	buf_adds(b, ",\"detail\":");
+	buf_add_jstr(b, x->cleanup_detail);
+	if (x->cleanup_facts != NULL && json_object_size(x->cleanup_facts) > 0) {
+		/* The facts' members join ours: drop their braces. */
+		buf_add(b, ",", 1);
+		mark = b->len;
+		buf_add_json(b, x->cleanup_facts);
+		memmove(b->data + mark, b->data + mark + 1, b->len - mark - 2);
+		b->len -= 2;
+		b->data[b->len] = '\0';
+	}
+	buf_add(b, "}", 1);
 }
 
-/* The task as the API shows it (a new reference). */
-json_t *
-task_to_json(const struct task *t)
+/*
+ * Write the task as the API shows it: every member of the contract, null
+ * where it does not apply, then the kind's members (duration_ms first).
+ */
+static void
+task_write_json(const struct task *t, struct buf *b)
 {
 	char id[ULID_LEN + 1];
-	json_t *o = json_object();
 
 	ulid_format(&t->id, id);
-	json_object_set_new(o, "id", json_string(id));
-	json_object_set_new(o, "kind", json_string(t->kind->name));
-	json_object_set_new(o, "name", t->name != NULL ? json_string(t->name) :
-	    json_null());
-	json_object_set_new(o, "state", json_string(task_state_name(t->state)));
-	task_json_time(o, "created_at", t->created_at);
-	task_json_time(o, "start_at", t->start_at);
-	task_json_time(o, "started_at", t->started_at);
-	task_json_time(o, "finished_at", t->finished_at);
-	json_object_set_new(o, "duration_ms", json_null());
-	task_json_int(o, "timeout_ms", t->timeout_ms);
-	json_object_set_new(o, "metadata", t->metadata != NULL ?
-	    json_incref(t->metadata) : json_null());
-	json_object_set_new(o, "cancellation", task_json_cancellation(t));
-	json_object_set_new(o, "cleanup", task_json_cleanup(t));
-	json_object_set_new(o, "result", t->x != NULL && t->x->result != NULL ?
-	    json_incref(t->x->result) : json_null());
-	t->kind->to_json(t, o);
-	return o;
+	buf_adds(b, "{\"id\":\"");
+	buf_add(b, id, ULID_LEN);
+	buf_adds(b, "\",\"kind\":\"");
+	buf_adds(b, t->kind->name);
+	buf_adds(b, "\",\"name\":");
+	buf_add_jstr(b, t->name);
+	buf_adds(b, ",\"state\":\"");
+	buf_adds(b, task_state_name(t->state));
+	buf_add(b, "\"", 1);
+	task_write_time(b, ",\"created_at\":", t->created_at);
+	task_write_time(b, ",\"start_at\":", t->start_at);
+	task_write_time(b, ",\"started_at\":", t->started_at);
+	task_write_time(b, ",\"finished_at\":", t->finished_at);
+	t->kind->write_json(t, b);	/* ,"duration_ms":... and its own */
+	buf_adds(b, ",\"timeout_ms\":");
+	if (t->timeout_ms == TASK_TIME_NONE)
+		buf_add(b, "null", 4);
+	else
+		buf_add_int(b, t->timeout_ms);
+	buf_adds(b, ",\"metadata\":");
+	buf_add_json(b, t->metadata);
+	buf_adds(b, ",\"cancellation\":");
+	task_write_cancellation(t, b);
+	buf_adds(b, ",\"cleanup\":");
+	task_write_cleanup(t, b);
+	buf_adds(b, ",\"result\":");
+	buf_add_json(b, t->x != NULL ? t->x->result : NULL);
+	buf_add(b, "}", 1);
 }
 
 /* The task as compact JSON text (to free). */
 char *
 task_to_text(const struct task *t)
 {
-	json_t *o = task_to_json(t);
-	char *s = json_dumps(o, JSON_COMPACT);
+	struct buf b = { NULL, 0, 0 };
 
-	json_decref(o);
-	if (s == NULL)
-		fatalx("json_dumps failed");
-	return s;
+	task_write_json(t, &b);
+	return buf_steal(&b, NULL);
+}
+
+/* The task as a JSON value (a new reference), to embed in another. */
+json_t *
+task_to_json(const struct task *t)
+{
+	char *text = task_to_text(t);
+	json_t *v = json_loads(text, 0, NULL);
+
+	free(text);
+	if (v == NULL)
+		fatalx("task_to_json: the task's own JSON does not parse");
+	return v;
+}
+
+/*
+ * The task's JSON, rendered at most once per change: the store write, the
+ * event and the answers of one pass share it. Valid until the task changes
+ * (task_text_drop) or the pass ends.
+ */
+const char *
+task_text(struct task *t)
+{
+	if (t->text == NULL)
+		t->text = task_to_text(t);
+	return t->text;
+}
+
+/* Forget the cached JSON (the task changed, or the pass ended). */
+void
+task_text_drop(struct task *t)
+{
+	free(t->text);
+	t->text = NULL;
 }
 
 /* Read a time member back: RFC 3339 or null. -1 if neither. */
@@ -558,6 +606,21 @@ task_json_get_time(json_t *o, const char *key, int64_t *out)
 	return clock_parse_rfc3339(json_string_value(v), out);
 }
 
+/* A string member, or NULL if absent or null. -1 if it is another type. */
+static int
+task_json_get_str(json_t *o, const char *key, const char **out)
+{
+	json_t *v = json_object_get(o, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return -1;
+	*out = json_string_value(v);
+	return 0;
+}
+
 /* Read back the "cancellation" and "cleanup" members. */
 static int
 task_json_get_cancel(struct task *t, json_t *doc)
@@ -571,9 +634,9 @@ task_json_get_cancel(struct task *t, json_t *doc)
 
 	if (c == NULL || json_is_null(c))
 		return 0;
-	if (json_unpack(c, "{s:s,s:I,s?s}", "reason", &reason, "requests",
-	    &requests, "message", &message) != 0 ||
-	    (r = task_reason_parse(reason)) < 0)
+	if (json_unpack(c, "{s:s,s:I}", "reason", &reason, "requests",
+	    &requests) != 0 || (r = task_reason_parse(reason)) < 0 ||
+	    task_json_get_str(c, "message", &message) != 0)
 		return -1;
 	x = task_extra(t);
 	x->cancel_reason = (uint8_t)r;
@@ -584,8 +647,9 @@ task_json_get_cancel(struct task *t, json_t *doc)
 		return -1;
 	if (cl == NULL || json_is_null(cl))
 		return 0;
-	if (json_unpack(cl, "{s:s,s?s}", "state", &state, "detail", &detail)
-	    != 0 || (s = task_cleanup_parse(state)) < 0)
+	if (json_unpack(cl, "{s:s}", "state", &state) != 0 ||
+	    (s = task_cleanup_parse(state)) < 0 ||
+	    task_json_get_str(cl, "detail", &detail) != 0)
 		return -1;
 	x->cleanup_state = (uint8_t)s;
 	if (detail != NULL)
@@ -609,9 +673,10 @@ task_from_json(json_t *doc)
 	struct task *t;
 	int s;
 
-	if (json_unpack(doc, "{s:s,s:s,s:s,s?s,s?o,s?o,s?o}", "id", &id,
-	    "kind", &kname, "state", &state, "name", &name, "metadata", &meta,
+	if (json_unpack(doc, "{s:s,s:s,s:s,s?o,s?o,s?o}", "id", &id,
+	    "kind", &kname, "state", &state, "metadata", &meta,
 	    "timeout_ms", &timeout, "result", &result) != 0 ||
+	    task_json_get_str(doc, "name", &name) != 0 ||
 	    (kind = kind_find(kname)) == NULL || (s = task_state_parse(state))
 	    < 0)
 		return NULL;

@@ -139,8 +139,8 @@ class Daemon:
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
-        """Send sig and wait for the exit code."""
-        if self.proc.poll() is None:
+        """Send sig (None: none) and wait for the exit code."""
+        if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout * SLOW)
