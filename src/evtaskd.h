@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <regex.h>
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -42,6 +43,7 @@ void	 buf_add_int(struct buf *, int64_t);
 void	 buf_add_json(struct buf *, const json_t *);
 void	 buf_add_jstr(struct buf *, const char *);
 char	*buf_steal(struct buf *, size_t *);
+char	*utf8_sanitize(const char *, size_t);
 
 /* log.c */
 enum log_level {
@@ -170,18 +172,56 @@ enum on_shutdown {
 	ON_SHUTDOWN_KEEP,
 	ON_SHUTDOWN_CANCEL,
 };
+struct job_arg {
+	char		*name;
+	char		*pattern;
+	regex_t		 re;		/* anchored: the whole value */
+	int		 compiled;
+	int		 required;
+};
+/* A job from the config: what a command task runs. Reference-counted. */
+struct job {
+	int		 refs;
+	char		*name;
+	char		**argv;		/* templates, NULL-terminated */
+	struct job_arg	*args;
+	size_t		 nargs;
+	int64_t		 timeout_ms;	/* TASK_TIME_NONE: none */
+	int		 kill_signal;
+	int64_t		 kill_grace_ms;
+	char		**cleanup_argv;	/* NULL: no cleanup command */
+	int64_t		 cleanup_timeout_ms;
+	unsigned int	 max_concurrent;	/* 0: no limit */
+	char		*working_dir;
+	char		**env;		/* "NAME=value", NULL-terminated */
+};
 struct config {
+	char		**listen;	/* NULL-terminated, or NULL */
+	char		*state_dir;
 	int64_t		 retention_s;
 	int64_t		 shutdown_grace_ms;
 	enum on_shutdown on_shutdown;
+	char		*token_file;
+	char		*token;		/* read from token_file */
+	int		 metrics_public;
 	uint64_t	 max_active_tasks;
 	int64_t		 max_duration_ms;
 	size_t		 max_metadata_bytes;
 	struct http_limits http;
+	struct job	**jobs;
+	size_t		 njobs;
 };
 extern const struct config *cfg;
 void	 config_defaults(struct config *);
+struct config *config_load(const char *, char **);
+int	 config_load_token(struct config *, char **);
+void	 config_free(struct config *);
 void	 config_set(struct config *);
+struct job *config_job(const char *);
+struct job *job_ref(struct job *);
+void	 job_unref(struct job *);
+const char *config_signal_name(int);
+int	 config_signal_parse(const char *);
 
 /* registry.c */
 #define ULID_LEN 26
@@ -294,6 +334,8 @@ struct task_kind {
 	void		(*timer)(struct task *);
 	void		(*recover)(struct task *);
 	void		(*free)(struct task *);
+	void		(*init)(struct event_base *);	/* optional */
+	void		(*shutdown)(void);		/* optional */
 };
 void	 task_init(struct event_base *);
 const char *task_state_name(enum task_state);
@@ -324,8 +366,25 @@ struct task *task_from_json(json_t *);
 void	 task_recover(struct task *);
 char	*task_to_text(const struct task *);
 
+/* proc.c */
+struct proc;
+typedef void proc_exit_cb(struct proc *, void *);
+void	 proc_init(struct event_base *);
+void	 proc_shutdown(void);
+struct proc *proc_spawn(char *const [], char *const [], const char *, size_t,
+	    proc_exit_cb *, void *, char **);
+pid_t	 proc_pid(const struct proc *);
+void	 proc_kill(struct proc *, int);
+int	 proc_succeeded(const struct proc *);
+char	*proc_describe(const struct proc *);
+json_t	*proc_facts(const struct proc *);
+void	 proc_free(struct proc *);
+
 /* kind.c */
 extern const struct task_kind kind_sleep;
+extern const struct task_kind kind_command;
+void	 kind_init(struct event_base *);
+void	 kind_shutdown(void);
 const struct task_kind *kind_find(const char *);
 const char *kind_name(size_t);
 size_t	 kind_count(void);

@@ -6,6 +6,7 @@
 
 static const struct task_kind *const kind_table[] = {
 	&kind_sleep,
+	&kind_command,
 };
 
 #define KIND_COUNT (sizeof kind_table / sizeof kind_table[0])
@@ -47,4 +48,28 @@ kind_index(const struct task_kind *kind)
 			return i;
 	}
 	fatalx("unknown kind %s", kind->name);
+}
+
+/* Let every kind set itself up on the loop (command: SIGCHLD). */
+void
+kind_init(struct event_base *base)
+{
+	size_t i;
+
+	for (i = 0; i < KIND_COUNT; i++) {
+		if (kind_table[i]->init != NULL)
+			kind_table[i]->init(base);
+	}
+}
+
+/* And let go of it at exit. */
+void
+kind_shutdown(void)
+{
+	size_t i;
+
+	for (i = 0; i < KIND_COUNT; i++) {
+		if (kind_table[i]->shutdown != NULL)
+			kind_table[i]->shutdown();
+	}
 }

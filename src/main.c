@@ -16,15 +16,19 @@
 
 #define MAIN_DEFAULT_LISTEN "127.0.0.1:8080"
 #define MAIN_DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/evtaskd"
+#define MAIN_DEFAULT_CONFIG SYSCONFDIR "/evtaskd/evtaskd.json"
 
 struct main_opts {
-	const char	**listen;
+	const char	**listen;	/* from -l, NULL-terminated */
 	int		  nlisten;
 	enum log_level	  log_level;
 	const char	 *state_dir;
+	const char	 *config_file;	/* -c, or the default if it exists */
 	int		  memory;
+	int		  check_config;
 };
 
+static struct main_opts		 main_opts;
 static struct event_base	*main_base;
 static int			 main_done;
 static int			 main_stopping;	/* SIGTERM came: finishing */
@@ -35,13 +39,18 @@ static void
 main_usage(FILE *f)
 {
 	fprintf(f,
-"usage: evtaskd [-l ADDR]... [-d DIR | --memory] [--log-level LEVEL] [-V] [-h]\n"
+"usage: evtaskd [-c FILE] [-l ADDR]... [-d DIR | --memory] [--log-level LEVEL]\n"
+"               [--check-config] [-V] [-h]\n"
+"  -c, --config FILE    JSON config; flags override it. Default:\n"
+"                       " MAIN_DEFAULT_CONFIG " if it exists\n"
 "  -l, --listen ADDR    HOST:PORT, [V6]:PORT or unix:/PATH; repeatable;\n"
 "                       default " MAIN_DEFAULT_LISTEN ". Port 0 picks a free port.\n"
 "  -d, --state-dir DIR  where the store lives; created if missing.\n"
-"                       Default: $STATE_DIRECTORY, else " MAIN_DEFAULT_STATE_DIR "\n"
+"                       Default: $STATE_DIRECTORY, else the configured one,\n"
+"                       else " MAIN_DEFAULT_STATE_DIR "\n"
 "      --memory         no store: nothing survives a restart\n"
 "      --log-level L    error | warn | info | debug   (default info)\n"
+"      --check-config   validate the config, print what is wrong, exit 0/1\n"
 "  -V, --version        print the version and exit\n"
 "  -h, --help           print this help and exit\n");
 }
@@ -65,6 +74,8 @@ static void
 main_parse(int argc, char **argv, struct main_opts *opts)
 {
 	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "memory", no_argument, NULL, 'm' },
@@ -77,10 +88,16 @@ main_parse(int argc, char **argv, struct main_opts *opts)
 
 	memset(opts, 0, sizeof *opts);
 	opts->log_level = LOG_INFO;
-	opts->listen = xcalloc((size_t)argc, sizeof *opts->listen);
+	opts->listen = xcalloc((size_t)argc + 1, sizeof *opts->listen);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:d:Vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:l:d:Vh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			opts->config_file = optarg;
+			break;
+		case 'C':
+			opts->check_config = 1;
+			break;
 		case 'l':
 			opts->listen[opts->nlisten++] = optarg;
 			break;
@@ -115,24 +132,66 @@ main_parse(int argc, char **argv, struct main_opts *opts)
 		main_usage_error("unexpected argument '%s'", argv[optind]);
 	if (opts->memory && opts->state_dir != NULL)
 		main_usage_error("give --state-dir or --memory, not both");
-	if (opts->nlisten == 0)
-		opts->listen[opts->nlisten++] = MAIN_DEFAULT_LISTEN;
+	for (c = 0; c < opts->nlisten; c++) {
+		struct listen_addr addr;
+		char *err;
+
+		if (listen_parse(opts->listen[c], &addr, &err) != 0)
+			main_usage_error("--listen %s", err);
+	}
+	if (opts->config_file == NULL && access(MAIN_DEFAULT_CONFIG, F_OK) == 0)
+		opts->config_file = MAIN_DEFAULT_CONFIG;
 }
 
-/* Open every listen address; a bad one is a usage error (exit 2). */
-static void
-main_listen(const struct main_opts *opts)
+/*
+ * Read the config file (if any) and put the flags over it. Returns NULL
+ * with the problems printed (or logged, on a reload).
+ */
+static struct config *
+main_load_config(int reload)
 {
+	struct config *c;
+	char *errors, *err;
+
+	c = config_load(main_opts.config_file, &errors);
+	if (c != NULL && config_load_token(c, &err) != 0) {
+		errors = err;
+		config_free(c);
+		c = NULL;
+	}
+	if (c == NULL) {
+		if (reload)
+			log_error("reload failed; the old config stays:\n%s",
+			    errors);
+		else
+			fprintf(stderr, "%s%s", errors,
+			    errors[strlen(errors) - 1] == '\n' ? "" : "\n");
+		free(errors);
+		return NULL;
+	}
+	if (main_opts.state_dir != NULL) {
+		free(c->state_dir);
+		c->state_dir = xstrdup(main_opts.state_dir);
+	}
+	return c;
+}
+
+/* Open every listen address: -l, else the config's, else the default. */
+static void
+main_listen(void)
+{
+	static const char *const deflt[] = { MAIN_DEFAULT_LISTEN, NULL };
+	const char *const *list = deflt;
 	struct listen_addr addr;
 	char *err;
 	int i, fd;
 
-	for (i = 0; i < opts->nlisten; i++) {
-		if (listen_parse(opts->listen[i], &addr, &err) != 0)
-			main_usage_error("--listen %s", err);
-	}
-	for (i = 0; i < opts->nlisten; i++) {
-		listen_parse(opts->listen[i], &addr, &err);
+	if (main_opts.nlisten > 0)
+		list = main_opts.listen;
+	else if (cfg->listen != NULL)
+		list = (const char *const *)cfg->listen;
+	for (i = 0; list[i] != NULL; i++) {
+		listen_parse(list[i], &addr, &err);	/* checked before */
 		fd = listen_open(&addr, &err);
 		if (fd < 0) {
 			log_error("cannot listen on %s", err);
@@ -191,6 +250,30 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 	tv.tv_usec = (suseconds_t)(cfg->shutdown_grace_ms % 1000) * 1000;
 	main_grace = evtimer_new(main_base, main_grace_cb, NULL);
 	evtimer_add(main_grace, &tv);
+}
+
+/*
+ * SIGHUP: reload jobs, limits and the auth token. A broken file keeps the
+ * old config; running tasks keep the job they started with.
+ */
+static void
+main_reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct config *c;
+
+	log_info("received SIGHUP, reloading %s", main_opts.config_file !=
+	    NULL ? main_opts.config_file : "(no config file: defaults)");
+	if ((c = main_load_config(1)) == NULL)
+		return;
+	if (c->state_dir != NULL && (cfg->state_dir == NULL ||
+	    strcmp(c->state_dir, cfg->state_dir) != 0))
+		log_warn("state_dir changes take effect at the next start");
+	if (c->http.max_connections != cfg->http.max_connections ||
+	    c->http.max_connections_per_ip != cfg->http.max_connections_per_ip)
+		log_warn("connection limits change at the next start");
+	config_set(c);
+	http_set_limits(&cfg->http);
+	log_info("reloaded: %zu jobs", cfg->njobs);
 }
 
 /* Read back every task that had not ended, and resume it. */
@@ -295,14 +378,16 @@ main_mkdirs(const char *dir)
 
 /* Open the store: --memory, -d, $STATE_DIRECTORY, or the default. */
 static void
-main_open_store(const struct main_opts *opts)
+main_open_store(void)
 {
-	const char *dir = opts->state_dir;
+	const char *dir = main_opts.state_dir;
 	char *path = NULL, *err;
 
-	if (!opts->memory) {
+	if (!main_opts.memory) {
 		if (dir == NULL)
 			dir = getenv("STATE_DIRECTORY");
+		if (dir == NULL)
+			dir = cfg->state_dir;
 		if (dir != NULL && strchr(dir, ':') != NULL)
 			dir = xstrndup(dir, strcspn(dir, ":")); /* the first */
 		if (dir == NULL || *dir == '\0')
@@ -331,31 +416,51 @@ main_free_task(struct task *t, void *arg)
 	task_free(t);
 }
 
+/* --check-config: say whether the config is good; exit 0 or 1. */
+static void NORETURN
+main_check_config(void)
+{
+	struct config *c = main_load_config(0);
+
+	if (c == NULL)
+		exit(1);
+	printf("%s: ok, %zu job%s\n", main_opts.config_file != NULL ?
+	    main_opts.config_file : "(no config file: defaults)", c->njobs,
+	    c->njobs == 1 ? "" : "s");
+	config_free(c);
+	exit(0);
+}
+
 int
 main(int argc, char **argv)
 {
-	struct main_opts opts;
-	struct config config;
-	struct event *sigterm, *sigint;
+	struct event *sigterm, *sigint, *sighup;
+	struct config *c;
 
-	main_parse(argc, argv, &opts);
-	log_init(opts.log_level);
+	main_parse(argc, argv, &main_opts);
+	log_init(main_opts.log_level);
+	if (main_opts.check_config)
+		main_check_config();
+	if ((c = main_load_config(0)) == NULL)
+		exit(2);
+	config_set(c);
 	signal(SIGPIPE, SIG_IGN);
 	main_raise_nofile();
-	config_defaults(&config);
-	config_set(&config);
 	main_base = main_new_base();
 	task_init(main_base);
 	events_init(main_base);
-	main_open_store(&opts);
+	kind_init(main_base);
+	main_open_store();
 	main_recover();
 	store_start_purge(main_base);
 	http_init(main_base, api_routes, api_nroutes, &cfg->http);
-	main_listen(&opts);
+	main_listen();
 	sigterm = evsignal_new(main_base, SIGTERM, main_stop_cb, NULL);
 	sigint = evsignal_new(main_base, SIGINT, main_stop_cb, NULL);
+	sighup = evsignal_new(main_base, SIGHUP, main_reload_cb, NULL);
 	event_add(sigterm, NULL);
 	event_add(sigint, NULL);
+	event_add(sighup, NULL);
 
 	while (!main_done) {
 		event_base_loop(main_base, EVLOOP_ONCE);
@@ -374,9 +479,12 @@ main(int argc, char **argv)
 	log_flush();
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sighup);
 	if (main_grace != NULL)
 		event_free(main_grace);
+	kind_shutdown();
 	event_base_free(main_base);
-	free(opts.listen);
+	config_set(NULL);
+	free(main_opts.listen);
 	return 0;
 }

@@ -435,7 +435,8 @@ task_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (t->deadline != TASK_TIME_NONE && now >= t->deadline * 1000) {
 		metrics_timer_lateness(now - t->deadline * 1000);
 		t->deadline = TASK_TIME_NONE;
-		t->kind->timer(t);
+		if (t->kind->timer != NULL)
+			t->kind->timer(t);
 		return;
 	}
 	task_arm(t);	/* woke a little early: sleep the rest */

@@ -20,10 +20,9 @@ static struct event_base *base;
 static void
 setup(void)
 {
-	struct config c;
+	char *err;
 
-	config_defaults(&c);
-	config_set(&c);
+	config_set(config_load(NULL, &err));
 	base = event_base_new();
 	ck_assert_ptr_nonnull(base);
 	task_init(base);
@@ -34,6 +33,7 @@ teardown(void)
 {
 	event_base_free(base);
 	base = NULL;
+	config_set(NULL);
 }
 
 /* The ULID spec's examples: their times, and their text round trips. */

@@ -13,10 +13,9 @@ static struct event_base *base;
 static void
 setup(void)
 {
-	struct config c;
+	char *err;
 
-	config_defaults(&c);
-	config_set(&c);
+	config_set(config_load(NULL, &err));
 	base = event_base_new();
 	ck_assert_ptr_nonnull(base);
 	task_init(base);
@@ -27,6 +26,7 @@ teardown(void)
 {
 	event_base_free(base);
 	base = NULL;
+	config_set(NULL);
 }
 
 /* Is from -> to one of the seven allowed transitions? */
