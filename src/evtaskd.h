@@ -448,6 +448,15 @@ void	 metrics_commit(int64_t, size_t);
 void	 metrics_cancel_latency(int64_t);
 char	*metrics_render(size_t *);
 
+/* sdnotify.c */
+void	 sdnotify_init(struct event_base *);
+void	 sdnotify_send(const char *);
+void	 sdnotify_ready(void);
+void	 sdnotify_stopping(void);
+void	 sdnotify_reloading(void);
+void	 sdnotify_close(void);
+int	 sdnotify_listen_fds(void);
+
 /* api.c */
 extern int api_stopping;
 extern const struct router_entry api_routes[];

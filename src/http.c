@@ -350,6 +350,43 @@ http_content_type_ok(const char *ct)
 	return 0;
 }
 
+/* Does this path need the bearer token (when one is configured)? */
+static int
+http_auth_required(const char *path)
+{
+	if (cfg->token == NULL)
+		return 0;
+	if (strncmp(path, "/v1/", 4) == 0)
+		return 1;
+	return strcmp(path, "/metrics") == 0 && !cfg->metrics_public;
+}
+
+/* Compare in constant time (for equal lengths; the length is no secret). */
+static int
+http_token_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i;
+	unsigned char diff = la != lb;
+
+	for (i = 0; i < la && i < lb; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
+/* Does the request carry "Authorization: Bearer <the token>"? */
+static int
+http_auth_ok(struct http_request *req)
+{
+	const char *h = http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return 0;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return http_token_equal(h, cfg->token);
+}
+
 /*
  * Everything decided from the headers alone, before any body is read:
  * smuggling attempts, the route, the body's length and type. Answers at
@@ -391,6 +428,13 @@ http_check_headers(struct http_request *req)
 	req->route = m.entry;
 	if (m.param != NULL)
 		req->param = xstrndup(m.param, m.paramlen);
+	if (http_auth_required(req->path) && !http_auth_ok(req)) {
+		http_set_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		    "Bearer realm=\"evtaskd\"");
+		http_problem(req, 401, "unauthorized", "this needs "
+		    "'Authorization: Bearer TOKEN'");
+		return -1;
+	}
 	if (nte > 0) {
 		http_problem(req, 411, "length-required", "request bodies need "
 		    "a Content-Length; chunked uploads are not accepted");

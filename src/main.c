@@ -181,13 +181,23 @@ static void
 main_listen(void)
 {
 	static const char *const deflt[] = { MAIN_DEFAULT_LISTEN, NULL };
+	static const char *const none[] = { NULL };
 	const char *const *list = deflt;
 	struct listen_addr addr;
 	char *err;
-	int i, fd;
+	int i, fd, passed;
 
+	/* Socket activation: the passed sockets replace the defaults. */
+	if ((passed = sdnotify_listen_fds()) < 0)
+		exit(1);
+	for (i = 0; i < passed; i++) {
+		if (http_listen_fd(3 + i, NULL) != 0)
+			exit(1);
+	}
 	if (main_opts.nlisten > 0)
 		list = main_opts.listen;
+	else if (passed > 0)
+		list = none;
 	else if (cfg->listen != NULL)
 		list = (const char *const *)cfg->listen;
 	for (i = 0; list[i] != NULL; i++) {
@@ -243,6 +253,7 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	log_info("received %s, stopping", sig == SIGTERM ? "SIGTERM" :
 	    "SIGINT");
+	sdnotify_stopping();
 	main_stopping = 1;
 	api_stopping = 1;
 	registry_each(main_shutdown_task, NULL);
@@ -263,8 +274,11 @@ main_reload_cb(evutil_socket_t sig, short what, void *arg)
 
 	log_info("received SIGHUP, reloading %s", main_opts.config_file !=
 	    NULL ? main_opts.config_file : "(no config file: defaults)");
-	if ((c = main_load_config(1)) == NULL)
+	sdnotify_reloading();
+	if ((c = main_load_config(1)) == NULL) {
+		sdnotify_ready();
 		return;
+	}
 	if (c->state_dir != NULL && (cfg->state_dir == NULL ||
 	    strcmp(c->state_dir, cfg->state_dir) != 0))
 		log_warn("state_dir changes take effect at the next start");
@@ -274,6 +288,7 @@ main_reload_cb(evutil_socket_t sig, short what, void *arg)
 	config_set(c);
 	http_set_limits(&cfg->http);
 	log_info("reloaded: %zu jobs", cfg->njobs);
+	sdnotify_ready();
 }
 
 /* Read back every task that had not ended, and resume it. */
@@ -447,6 +462,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	main_raise_nofile();
 	main_base = main_new_base();
+	sdnotify_init(main_base);
 	task_init(main_base);
 	events_init(main_base);
 	kind_init(main_base);
@@ -461,6 +477,7 @@ main(int argc, char **argv)
 	event_add(sigterm, NULL);
 	event_add(sigint, NULL);
 	event_add(sighup, NULL);
+	sdnotify_ready();
 
 	while (!main_done) {
 		event_base_loop(main_base, EVLOOP_ONCE);
@@ -483,6 +500,7 @@ main(int argc, char **argv)
 	if (main_grace != NULL)
 		event_free(main_grace);
 	kind_shutdown();
+	sdnotify_close();
 	event_base_free(main_base);
 	config_set(NULL);
 	free(main_opts.listen);

@@ -55,7 +55,9 @@ class Daemon:
     """The daemon under test. args are extra flags; listen defaults to port 0."""
 
     def __init__(self, *args, listen=("127.0.0.1:0",), env=None, start=True,
-                 memory=True, wrapper=True):
+                 memory=True, wrapper=True, activation=None, listen_pid=None):
+        """activation: a listening socket passed as fd 3 by socket
+        activation (LISTEN_PID set to the daemon's pid, or to listen_pid)."""
         self.args = list(args)
         for l in listen:
             self.args += ["-l", l]
@@ -68,8 +70,11 @@ class Daemon:
         self.env.pop("LISTEN_PID", None)
         if env:
             self.env.update(env)
-        self.nlisten = max(1, len(listen))
+        self.nlisten = len(listen) + (1 if activation is not None and listen_pid is None else 0)
+        self.nlisten = max(1, self.nlisten)
         self.use_wrapper = wrapper
+        self.activation = activation
+        self.listen_pid = listen_pid
         self.proc = None
         self.lines = []
         self.cond = threading.Condition()
@@ -79,13 +84,23 @@ class Daemon:
 
     # -- process ---------------------------------------------------------
 
-    def start(self, timeout=10, pass_fds=()):
+    def start(self, timeout=10):
         cmd = (WRAPPER if self.use_wrapper else []) + [EVTASKD] + self.args
+        preexec = None
+        pass_fds = ()
+        if self.activation is not None:
+            # The shell's pid is the daemon's after exec.
+            pid = "$$" if self.listen_pid is None else str(self.listen_pid)
+            cmd = ["/bin/sh", "-c", 'LISTEN_PID=%s LISTEN_FDS=1 exec "$@"' % pid,
+                   "sh"] + cmd
+            fd = self.activation.fileno()
+            preexec = lambda: os.dup2(fd, 3)
+            pass_fds = (3,)
         self.lines = []
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=self.env,
-                                     pass_fds=pass_fds)
+                                     pass_fds=pass_fds, preexec_fn=preexec)
         threading.Thread(target=self._drain, daemon=True).start()
         self.urls = []
         for _ in range(self.nlisten):
@@ -282,13 +297,14 @@ def run(namespace):
     only = os.environ.get("TEST_ONLY")
     tests = [(n, f) for n, f in namespace.items()
              if n.startswith("test_") and callable(f) and (not only or only in n)]
-    failed = 0
+    failed = skipped = 0
     for name, fn in tests:
         t = time.monotonic()
         try:
             fn()
         except SkipTest as e:
             print("SKIP %s: %s" % (name, e))
+            skipped += 1
             continue
         except Exception:
             failed += 1
@@ -297,7 +313,9 @@ def run(namespace):
             continue
         print("ok   %s (%.2fs)" % (name, time.monotonic() - t))
     sys.stdout.flush()
-    sys.exit(1 if failed else 0)
+    if failed:
+        sys.exit(1)
+    sys.exit(77 if tests and skipped == len(tests) else 0)
 
 
 class SkipTest(Exception):
