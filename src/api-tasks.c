@@ -428,9 +428,10 @@ api_tasks_cancel(struct http_request *req)
 	    api_cancel_wait(req, &wait) != 0 ||
 	    api_refuse_if_stopping(req) != 0)
 		return;
-	if (message != NULL && strlen(message) > API_MESSAGE_MAX) {
-		http_problem(req, 400, "bad-query", "reason is at most %d "
-		    "bytes", API_MESSAGE_MAX);
+	if (message != NULL && (strlen(message) > API_MESSAGE_MAX ||
+	    !utf8_valid(message, strlen(message)))) {
+		http_problem(req, 400, "bad-query", "reason is UTF-8 text of at "
+		    "most %d bytes", API_MESSAGE_MAX);
 		return;
 	}
 	if ((t = registry_find(&id)) == NULL) {

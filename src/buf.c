@@ -129,6 +129,21 @@ utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* Is this valid UTF-8 without NUL (fit for a JSON string as it is)? */
+int
+utf8_valid(const char *in, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, len;
+
+	while (i < n) {
+		if ((len = utf8_seq(s + i, n - i)) == 0)
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
 /*
  * Bytes from a process, made fit for a JSON string: valid UTF-8 is kept,
  * anything else (and NUL) becomes U+FFFD. Returns a new string.

@@ -134,7 +134,10 @@ events_waiter_new(struct http_request *req, struct task *t,
 	w->kind = kind;
 	w->status = status;
 	LIST_INSERT_HEAD(&events_waiters, w, all);
-	http_suspend(req, events_waiter_gone_cb, w);
+	if (kind == WAIT_COMMIT)
+		http_suspend_brief(req, events_waiter_gone_cb, w);
+	else
+		http_suspend(req, events_waiter_gone_cb, w);
 	return w;
 }
 

@@ -44,6 +44,7 @@ void	 buf_add_json(struct buf *, const json_t *);
 void	 buf_add_jstr(struct buf *, const char *);
 char	*buf_steal(struct buf *, size_t *);
 char	*utf8_sanitize(const char *, size_t);
+int	 utf8_valid(const char *, size_t);
 
 /* log.c */
 enum log_level {
@@ -161,6 +162,7 @@ void	 http_problem_extra(struct http_request *, unsigned, const char *,
 #define http_problem(req, status, slug, ...) \
 	http_problem_extra(req, status, slug, NULL, __VA_ARGS__)
 void	 http_suspend(struct http_request *, http_gone_cb *, void *);
+void	 http_suspend_brief(struct http_request *, http_gone_cb *, void *);
 int	 http_is_suspended(struct http_request *);
 void	 http_reply_stream(struct http_request *, const char *,
 	    MHD_ContentReaderCallback, void *);

@@ -807,11 +807,13 @@ http_problem_extra(struct http_request *req, unsigned status,
 	const char *title;
 	json_t *p;
 	va_list ap;
-	char *detail;
+	char *detail, *raw;
 
 	va_start(ap, fmt);
-	detail = xvasprintf(fmt, ap);
+	raw = xvasprintf(fmt, ap);
 	va_end(ap);
+	detail = utf8_sanitize(raw, strlen(raw));	/* may quote the client */
+	free(raw);
 	title = MHD_get_reason_phrase_for(status);
 	p = json_pack("{s:s+,s:s,s:i,s:s}", "type", "urn:evtaskd:problem:",
 	    slug, "title", title != NULL && *title != '\0' ? title : "Error",
@@ -849,13 +851,10 @@ http_hup_cb(evutil_socket_t fd, short what, void *arg)
 	http_unpark(req);
 }
 
-/*
- * Park a request until a loop callback answers it with http_reply*. gone_cb
- * (may be NULL) is called if the client leaves or the daemon stops first; the
- * owner must then forget the request. Call only from a handler.
- */
-void
-http_suspend(struct http_request *req, http_gone_cb *gone_cb, void *arg)
+/* Park a request: take it out of MHD's hands until it is resumed. */
+static void
+http_park(struct http_request *req, http_gone_cb *gone_cb, void *arg,
+    int watch)
 {
 	const union MHD_ConnectionInfo *ci;
 
@@ -863,9 +862,8 @@ http_suspend(struct http_request *req, http_gone_cb *gone_cb, void *arg)
 	req->gone_arg = arg;
 	if (req->suspended)
 		return;
-	ci = MHD_get_connection_info(req->conn,
-	    MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci != NULL) {
+	if (watch && (ci = MHD_get_connection_info(req->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL) {
 		req->hup_ev = event_new(http_base, ci->connect_fd, EV_CLOSED,
 		    http_hup_cb, req);
 		event_add(req->hup_ev, NULL);
@@ -874,6 +872,27 @@ http_suspend(struct http_request *req, http_gone_cb *gone_cb, void *arg)
 	req->suspended = 1;
 	LIST_INSERT_HEAD(&http_parked, req, entry);
 	http_stats.parked++;
+}
+
+/*
+ * Park a request until a loop callback answers it with http_reply*. gone_cb
+ * (may be NULL) is called if the client leaves or the daemon stops first; the
+ * owner must then forget the request. Call only from a handler.
+ */
+void
+http_suspend(struct http_request *req, http_gone_cb *gone_cb, void *arg)
+{
+	http_park(req, gone_cb, arg, 1);
+}
+
+/*
+ * The same for a wait that ends with this loop pass (the commit of the
+ * pass): no need to watch the socket for the client leaving.
+ */
+void
+http_suspend_brief(struct http_request *req, http_gone_cb *gone_cb, void *arg)
+{
+	http_park(req, gone_cb, arg, 0);
 }
 
 /* Is the request parked? */

@@ -162,6 +162,9 @@ def test_cancel_bad_query_400():
         is_problem(d.delete("/v1/tasks/%s?wait=maybe" % t["id"]), 400)
         is_problem(d.delete("/v1/tasks/%s?reson=x" % t["id"]), 400)
         is_problem(d.delete("/v1/tasks/%s?reason=%s" % (t["id"], "x" * 1025)), 400)
+        is_problem(d.delete("/v1/tasks/%s?reason=%%ff%%fe" % t["id"]), 400)
+        p = is_problem(d.get("/v1/tasks/%ff%fe"), 404)    # quoted, made UTF-8
+        assert "\ufffd" in p["detail"], p
 
 
 def test_cancel_client_leaving_does_not_stop_cleanup():
