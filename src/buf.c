@@ -91,6 +91,7 @@ buf_steal(struct buf *b, size_t *len)
 	char *s;
 
 	buf_reserve(b, 0);
+	b->data[b->len] = '\0';	/* also when nothing was added */
 	s = b->data;
 	if (len != NULL)
 		*len = b->len;

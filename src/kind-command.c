@@ -326,8 +326,6 @@ command_expand(const char *tmpl, const char *task_id, json_t *args)
 		}
 		p = close + 1;
 	}
-	if (b.data == NULL)
-		buf_add(&b, "", 0);
 	return buf_steal(&b, NULL);
 }
 
