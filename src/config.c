@@ -223,14 +223,25 @@ config_skip_value(const char *p, const char *end)
 	return p;
 }
 
-/* Does the JSON string at p (raw, unescaped) equal key? */
+/* Does the JSON string at p equal key (also when written with escapes)? */
 static int
 config_key_is(const char *p, const char *end, const char *key)
 {
 	size_t n = strlen(key);
+	const char *close;
+	json_t *v;
+	int eq;
 
-	return p + n + 2 <= end && p[0] == '"' && strncmp(p + 1, key, n) == 0 &&
-	    p[n + 1] == '"';
+	if (p + n + 2 <= end && p[0] == '"' && strncmp(p + 1, key, n) == 0 &&
+	    p[n + 1] == '"')
+		return 1;
+	close = config_skip_string(p, end);
+	if (memchr(p, '\\', (size_t)(close - p)) == NULL)
+		return 0;
+	v = json_loadb(p, (size_t)(close - p), JSON_DECODE_ANY, NULL);
+	eq = json_is_string(v) && strcmp(json_string_value(v), key) == 0;
+	json_decref(v);
+	return eq;
 }
 
 /*
@@ -316,11 +327,11 @@ config_error(struct config_ctx *ctx, const char *fmt, ...)
 	ctx->errors = xrealloc(ctx->errors, (ctx->nerrors + 1) *
 	    sizeof *ctx->errors);
 	if (at != NULL)
-		ctx->errors[ctx->nerrors++] = xasprintf("%s:%d:%d: %s: %s",
-		    ctx->file, line, col, path, msg);
+		ctx->errors[ctx->nerrors++] = xasprintf("%s:%d:%d: %s%s%s",
+		    ctx->file, line, col, path, *path != '\0' ? ": " : "", msg);
 	else
-		ctx->errors[ctx->nerrors++] = xasprintf("%s: %s: %s",
-		    ctx->file, path, msg);
+		ctx->errors[ctx->nerrors++] = xasprintf("%s: %s%s%s",
+		    ctx->file, path, *path != '\0' ? ": " : "", msg);
 	free(msg);
 }
 

@@ -354,6 +354,8 @@ void	 task_free(struct task *);
 void	 task_set_deadline(struct task *, int64_t);
 int	 task_set_state(struct task *, enum task_state);
 void	 task_start(struct task *);
+void	 task_hold(void);
+int	 task_held(void);
 void	 task_submit(struct task *);
 void	 task_finish(struct task *, enum task_state, json_t *);
 enum task_cancel_result task_cancel(struct task *, enum cancel_reason,

@@ -281,7 +281,7 @@ command_release(struct command_data *d)
 	d->has_slot = 0;
 	s = command_slots(d->job_name);
 	s->used--;
-	while ((next = TAILQ_FIRST(&s->queue)) != NULL) {
+	while (!task_held() && (next = TAILQ_FIRST(&s->queue)) != NULL) {
 		max = next->job != NULL ? next->job->max_concurrent : 0;
 		if (max != 0 && s->used >= max)
 			break;

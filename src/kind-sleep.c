@@ -103,11 +103,15 @@ sleep_timer(struct task *t)
 		task_cleanup_done(t, CLEANUP_SUCCEEDED, NULL, NULL);
 }
 
-/* After a restart: keep the absolute deadline (passed: succeed now). */
+/* After a restart: keep the absolute deadline; if it passed, succeed now,
+ * before the daemon answers anyone. */
 static void
 sleep_recover(struct task *t)
 {
-	sleep_start(t);
+	if (t->started_at + SLEEP(t)->duration_ms <= clock_now_ms())
+		task_finish(t, TASK_SUCCEEDED, NULL);
+	else
+		sleep_start(t);
 }
 
 const struct task_kind kind_sleep = {

@@ -256,6 +256,7 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 	sdnotify_stopping();
 	main_stopping = 1;
 	api_stopping = 1;
+	task_hold();
 	registry_each(main_shutdown_task, NULL);
 	tv.tv_sec = (time_t)(cfg->shutdown_grace_ms / 1000);
 	tv.tv_usec = (suseconds_t)(cfg->shutdown_grace_ms % 1000) * 1000;
@@ -469,14 +470,15 @@ main(int argc, char **argv)
 	main_open_store();
 	main_recover();
 	store_start_purge(main_base);
-	http_init(main_base, api_routes, api_nroutes, &cfg->http);
-	main_listen();
+	/* Signals are ours before anyone can learn our address. */
 	sigterm = evsignal_new(main_base, SIGTERM, main_stop_cb, NULL);
 	sigint = evsignal_new(main_base, SIGINT, main_stop_cb, NULL);
 	sighup = evsignal_new(main_base, SIGHUP, main_reload_cb, NULL);
 	event_add(sigterm, NULL);
 	event_add(sigint, NULL);
 	event_add(sighup, NULL);
+	http_init(main_base, api_routes, api_nroutes, &cfg->http);
+	main_listen();
 	sdnotify_ready();
 
 	while (!main_done) {

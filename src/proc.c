@@ -197,7 +197,9 @@ proc_spawn(char *const argv[], char *const envp[], const char *cwd,
 	struct proc *p;
 	int pipefd[2], rc;
 
-	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) != 0) {
+	/* Only our end is non-blocking: the job's writes wait when full. */
+	if (pipe2(pipefd, O_CLOEXEC) != 0 ||
+	    fcntl(pipefd[0], F_SETFL, O_NONBLOCK) != 0) {
 		*err = xasprintf("pipe: %s", strerror(errno));
 		return NULL;
 	}
@@ -271,16 +273,29 @@ json_t *
 proc_facts(const struct proc *p)
 {
 	char *lin = xmalloc(p->len + 1), *clean, sigbuf[16];
-	const char *name;
-	size_t first = p->cap - p->start;
+	const char *name, *from;
+	size_t first = p->cap - p->start, skip = 0, n;
 	json_t *o;
 
 	if (first > p->len)
 		first = p->len;
 	memcpy(lin, p->tail + p->start, first);
 	memcpy(lin + first, p->tail, p->len - first);
-	clean = utf8_sanitize(lin, p->len);
+	/* A cut tail may begin inside a character: drop its rest. */
+	while (p->truncated && skip < 3 && skip < p->len &&
+	    ((unsigned char)lin[skip] & 0xc0) == 0x80)
+		skip++;
+	clean = utf8_sanitize(lin + skip, p->len - skip);
 	free(lin);
+	/* Replacement characters are longer than the bytes they replace:
+	 * keep the last cap bytes, from a character boundary. */
+	n = strlen(clean);
+	if (n > p->cap) {
+		from = clean + n - p->cap;
+		while (((unsigned char)*from & 0xc0) == 0x80)
+			from++;
+		memmove(clean, from, strlen(from) + 1);
+	}
 	o = json_object();
 	if (WIFEXITED(p->status)) {
 		json_object_set_new(o, "exit_code",

@@ -56,6 +56,7 @@ static const unsigned task_transitions[TASK_NSTATES] = {
 #undef T
 
 static struct event_base *task_base;
+static int		 task_holding;	/* stopping: start nothing new */
 
 static void	task_timer_cb(evutil_socket_t, short, void *);
 
@@ -282,10 +283,28 @@ task_start(struct task *t)
 	t->kind->start(t);
 }
 
+/*
+ * The daemon is stopping: tasks whose start time comes stay scheduled (and
+ * start after the restart); kinds start no queued task either.
+ */
+void
+task_hold(void)
+{
+	task_holding = 1;
+}
+
+int
+task_held(void)
+{
+	return task_holding;
+}
+
 /* The start time came: start, unless the kind queues the task. */
 static void
 task_due(struct task *t)
 {
+	if (task_holding)
+		return;
 	if (t->kind->admit != NULL && !t->kind->admit(t)) {
 		t->queued = 1;	/* the kind calls task_start later */
 		task_arm(t);

@@ -227,9 +227,12 @@ class Daemon:
         host, port = self.host_port()
         s = socket.create_connection((host, port), timeout=timeout * SLOW)
         try:
-            s.sendall(data)
-            if shut:
-                s.shutdown(socket.SHUT_WR)
+            try:
+                s.sendall(data)
+                if shut:
+                    s.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass            # the server may close first: read what it said
             if not read:
                 return b""
             out = b""

@@ -1,0 +1,742 @@
+/* check_config.c -- the config file: defaults, every key, jobs, and errors
+ * with their file, line, column and key path. */
+
+#include "evtaskd.h"
+#include "check_main.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Fixture: no running configuration before or after a test. */
+static void
+setup(void)
+{
+	config_set(NULL);
+}
+
+static void
+teardown(void)
+{
+	config_set(NULL);
+}
+
+/* Write text into a new temporary file; its path (to free, to unlink). */
+static char *
+write_temp(const char *text)
+{
+	char *path = xstrdup("/tmp/evtaskd-check_config.XXXXXX");
+	size_t len = strlen(text), off = 0;
+	ssize_t n;
+	int fd;
+
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	while (off < len) {
+		n = write(fd, text + off, len - off);
+		ck_assert_int_gt(n, 0);
+		off += (size_t)n;
+	}
+	ck_assert_int_eq(close(fd), 0);
+	return path;
+}
+
+/* Load text: it must be accepted. Returns the config (to free). */
+static struct config *
+load_ok(const char *text)
+{
+	char *path = write_temp(text), *errors = NULL;
+	struct config *c = config_load(path, &errors);
+
+	unlink(path);
+	free(path);
+	ck_assert_msg(c != NULL, "refused:\n%s", errors);
+	ck_assert_ptr_null(errors);
+	return c;
+}
+
+/* How many lines of errors start with prefix? */
+static int
+count_prefix(const char *errors, const char *prefix)
+{
+	const char *p = errors;
+	int n = 0;
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, prefix, strlen(prefix)) == 0)
+			n++;
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	}
+	return n;
+}
+
+/* The number of lines in errors (each ends with a newline). */
+static int
+count_lines(const char *errors)
+{
+	int n = 0;
+
+	for (; *errors != '\0'; errors++) {
+		if (*errors == '\n')
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Load text: it must be refused, with one line for each of the NULL-ended
+ * list of "LINE:COL: key.path: " (after "FILE:") and nothing else. The
+ * checks run after the cleanup, so that a failure leaks nothing.
+ */
+static void
+expect_errors(const char *text, const char *const *where)
+{
+	static char fail[8192];
+	char *path = write_temp(text), *errors = NULL, *want;
+	struct config *c = config_load(path, &errors);
+	int n = 0;
+
+	fail[0] = '\0';
+	unlink(path);
+	if (c != NULL || errors == NULL)
+		snprintf(fail, sizeof fail, "accepted:\n%s", text);
+	for (; fail[0] == '\0' && *where != NULL; where++, n++) {
+		want = xasprintf("%s:%s", path, *where);
+		if (count_prefix(errors, want) != 1)
+			snprintf(fail, sizeof fail, "want '%s' once in:\n%s",
+			    want, errors);
+		free(want);
+	}
+	if (fail[0] == '\0' && count_lines(errors) != n)
+		snprintf(fail, sizeof fail, "%d lines wanted in:\n%s", n,
+		    errors);
+	if (fail[0] == '\0' && errors[strlen(errors) - 1] != '\n')
+		snprintf(fail, sizeof fail, "no final newline:\n%s", errors);
+	config_free(c);
+	free(path);
+	free(errors);
+	ck_assert_msg(fail[0] == '\0', "%s", fail);
+}
+
+/* The same for one error. */
+static void
+expect_error(const char *text, const char *where)
+{
+	const char *list[] = { where, NULL };
+
+	expect_errors(text, list);
+}
+
+/* Does the compiled pattern of job arg i match value? */
+static int
+arg_matches(const struct job *j, size_t i, const char *value)
+{
+	ck_assert(j->args[i].compiled);
+	return regexec(&j->args[i].re, value, 0, NULL, 0) == 0;
+}
+
+/* The arg of a job called name, or NULL. */
+static const struct job_arg *
+find_arg(const struct job *j, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < j->nargs; i++) {
+		if (strcmp(j->args[i].name, name) == 0)
+			return &j->args[i];
+	}
+	return NULL;
+}
+
+/* No file: the defaults of the contract, no error. */
+START_TEST(test_defaults)
+{
+	static char untouched[] = "untouched";
+	char *errors = untouched;
+	struct config *c = config_load(NULL, &errors);
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_null(errors);
+	ck_assert_ptr_null(c->listen);
+	ck_assert_ptr_null(c->state_dir);
+	ck_assert_int_eq(c->retention_s, 86400);
+	ck_assert_int_eq(c->shutdown_grace_ms, 10000);
+	ck_assert_int_eq(c->on_shutdown, ON_SHUTDOWN_KEEP);
+	ck_assert_ptr_null(c->token_file);
+	ck_assert_ptr_null(c->token);
+	ck_assert_int_eq(c->metrics_public, 0);
+	ck_assert_uint_eq(c->max_active_tasks, 1000000);
+	ck_assert_int_eq(c->max_duration_ms, 31536000000LL);
+	ck_assert_uint_eq(c->max_metadata_bytes, 16384);
+	ck_assert_uint_eq(c->http.max_body_bytes, 65536);
+	ck_assert_uint_eq(c->http.max_connections, 10000);
+	ck_assert_uint_eq(c->http.max_connections_per_ip, 1000);
+	ck_assert_uint_eq(c->http.connection_timeout_s, 30);
+	ck_assert_uint_eq(c->njobs, 0);
+	config_free(c);
+}
+END_TEST
+
+/* An empty object is the defaults too. */
+START_TEST(test_empty_object)
+{
+	struct config *c = load_ok("{}\n");
+	struct config d;
+
+	config_defaults(&d);
+	ck_assert_int_eq(c->retention_s, d.retention_s);
+	ck_assert_uint_eq(c->max_active_tasks, d.max_active_tasks);
+	ck_assert_uint_eq(c->http.max_body_bytes, d.http.max_body_bytes);
+	ck_assert_uint_eq(c->njobs, 0);
+	config_free(c);
+}
+END_TEST
+
+/* Every top-level key and every limit is read. */
+START_TEST(test_every_limit)
+{
+	struct config *c = load_ok(
+	    "{\n"
+	    "  \"listen\": [\"127.0.0.1:9000\", \"[::1]:9001\", "
+	    "\"unix:/run/evtaskd.sock\"],\n"
+	    "  \"state_dir\": \"/var/lib/x\",\n"
+	    "  \"retention_s\": 0,\n"
+	    "  \"shutdown_grace_ms\": 2500,\n"
+	    "  \"on_shutdown\": \"cancel\",\n"
+	    "  \"auth\": {\"token_file\": \"/etc/x/token\", "
+	    "\"metrics_public\": true},\n"
+	    "  \"limits\": {\"max_active_tasks\": 7, "
+	    "\"max_body_bytes\": 2048,\n"
+	    "             \"max_connections\": 11, "
+	    "\"max_connections_per_ip\": 3,\n"
+	    "             \"connection_timeout_s\": 9, "
+	    "\"max_duration_ms\": 123456}\n"
+	    "}\n");
+
+	ck_assert_ptr_nonnull(c->listen);
+	ck_assert_str_eq(c->listen[0], "127.0.0.1:9000");
+	ck_assert_str_eq(c->listen[1], "[::1]:9001");
+	ck_assert_str_eq(c->listen[2], "unix:/run/evtaskd.sock");
+	ck_assert_ptr_null(c->listen[3]);
+	ck_assert_str_eq(c->state_dir, "/var/lib/x");
+	ck_assert_int_eq(c->retention_s, 0);
+	ck_assert_int_eq(c->shutdown_grace_ms, 2500);
+	ck_assert_int_eq(c->on_shutdown, ON_SHUTDOWN_CANCEL);
+	ck_assert_str_eq(c->token_file, "/etc/x/token");
+	ck_assert_ptr_null(c->token);		/* read by config_load_token */
+	ck_assert_int_eq(c->metrics_public, 1);
+	ck_assert_uint_eq(c->max_active_tasks, 7);
+	ck_assert_uint_eq(c->http.max_body_bytes, 2048);
+	ck_assert_uint_eq(c->http.max_connections, 11);
+	ck_assert_uint_eq(c->http.max_connections_per_ip, 3);
+	ck_assert_uint_eq(c->http.connection_timeout_s, 9);
+	ck_assert_int_eq(c->max_duration_ms, 123456);
+	ck_assert_uint_eq(c->njobs, 0);
+	config_free(c);
+}
+END_TEST
+
+/* on_shutdown "keep" is read too (not just left at the default). */
+START_TEST(test_on_shutdown_keep)
+{
+	struct config *c = load_ok("{\"on_shutdown\": \"keep\"}");
+
+	ck_assert_int_eq(c->on_shutdown, ON_SHUTDOWN_KEEP);
+	config_free(c);
+}
+END_TEST
+
+/* A full job: argv, args, signal, times, cleanup, slots, dir, env. */
+START_TEST(test_job_full)
+{
+	struct config *c = load_ok(
+	    "{\"jobs\": {\"backup\": {\n"
+	    "  \"argv\": [\"/usr/bin/backup\", \"--target\", \"{target}\", "
+	    "\"{level}\"],\n"
+	    "  \"args\": {\"target\": {\"pattern\": \"[a-z0-9-]{1,8}\", "
+	    "\"required\": true},\n"
+	    "           \"level\": {\"pattern\": \"^[0-9]$\", "
+	    "\"required\": false}},\n"
+	    "  \"timeout_ms\": 600000, \"kill_signal\": \"TERM\", "
+	    "\"kill_grace_ms\": 250,\n"
+	    "  \"cleanup_argv\": [\"/usr/bin/backup-cleanup\", "
+	    "\"{task_id}\"],\n"
+	    "  \"cleanup_timeout_ms\": 3000, \"max_concurrent\": 2,\n"
+	    "  \"working_dir\": \"/srv\", \"env\": {\"LANG\": \"C.UTF-8\", "
+	    "\"X\": \"a=b c\"}\n"
+	    "}}}\n");
+	const struct job *j;
+	const struct job_arg *a;
+
+	ck_assert_uint_eq(c->njobs, 1);
+	j = c->jobs[0];
+	ck_assert_str_eq(j->name, "backup");
+	ck_assert_int_eq(j->refs, 1);
+	ck_assert_str_eq(j->argv[0], "/usr/bin/backup");
+	ck_assert_str_eq(j->argv[1], "--target");
+	ck_assert_str_eq(j->argv[2], "{target}");
+	ck_assert_str_eq(j->argv[3], "{level}");
+	ck_assert_ptr_null(j->argv[4]);
+	ck_assert_uint_eq(j->nargs, 2);
+	a = find_arg(j, "target");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(a->required, 1);
+	ck_assert_str_eq(a->pattern, "[a-z0-9-]{1,8}");
+	a = find_arg(j, "level");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(a->required, 0);
+	ck_assert_int_eq(j->timeout_ms, 600000);
+	ck_assert_int_eq(j->kill_signal, SIGTERM);
+	ck_assert_int_eq(j->kill_grace_ms, 250);
+	ck_assert_str_eq(j->cleanup_argv[0], "/usr/bin/backup-cleanup");
+	ck_assert_str_eq(j->cleanup_argv[1], "{task_id}");
+	ck_assert_ptr_null(j->cleanup_argv[2]);
+	ck_assert_int_eq(j->cleanup_timeout_ms, 3000);
+	ck_assert_uint_eq(j->max_concurrent, 2);
+	ck_assert_str_eq(j->working_dir, "/srv");
+	ck_assert_str_eq(j->env[0], "LANG=C.UTF-8");
+	ck_assert_str_eq(j->env[1], "X=a=b c");
+	ck_assert_ptr_null(j->env[2]);
+	config_free(c);
+}
+END_TEST
+
+/* The patterns match whole values only. */
+START_TEST(test_job_patterns_anchored)
+{
+	struct config *c = load_ok(
+	    "{\"jobs\": {\"j\": {\"argv\": [\"/bin/true\"], \"args\": {\n"
+	    "  \"a\": {\"pattern\": \"[a-z]+\"},\n"
+	    "  \"b\": {\"pattern\": \"x|y\"},\n"
+	    "  \"c\": {\"pattern\": \"^[0-9]{1,3}$\"}}}}}\n");
+	const struct job *j = c->jobs[0];
+	size_t a = (size_t)(find_arg(j, "a") - j->args);
+	size_t b = (size_t)(find_arg(j, "b") - j->args);
+	size_t n = (size_t)(find_arg(j, "c") - j->args);
+
+	ck_assert(arg_matches(j, a, "abc"));
+	ck_assert(!arg_matches(j, a, "abc1"));
+	ck_assert(!arg_matches(j, a, "1abc"));
+	ck_assert(!arg_matches(j, a, "ab c"));
+	ck_assert(!arg_matches(j, a, ""));
+	ck_assert(arg_matches(j, b, "x"));
+	ck_assert(arg_matches(j, b, "y"));
+	ck_assert(!arg_matches(j, b, "xy"));
+	ck_assert(!arg_matches(j, b, "ax"));
+	ck_assert(!arg_matches(j, b, "ya"));
+	ck_assert(arg_matches(j, n, "123"));
+	ck_assert(!arg_matches(j, n, "1234"));
+	ck_assert(!arg_matches(j, n, "12\n3"));
+	config_free(c);
+}
+END_TEST
+
+/* A job with only argv gets the documented defaults. */
+START_TEST(test_job_defaults)
+{
+	struct config *c = load_ok(
+	    "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"]}, "
+	    "\"b.c-D_9\": {\"argv\": [\"/bin/false\"], "
+	    "\"kill_signal\": \"SIGKILL\"}}}");
+	const struct job *j;
+
+	ck_assert_uint_eq(c->njobs, 2);
+	j = c->jobs[0];
+	ck_assert_str_eq(j->name, "a");
+	ck_assert_uint_eq(j->nargs, 0);
+	ck_assert(j->timeout_ms == TASK_TIME_NONE);
+	ck_assert_int_eq(j->kill_signal, SIGTERM);
+	ck_assert_int_eq(j->kill_grace_ms, 5000);
+	ck_assert_ptr_null(j->cleanup_argv);
+	ck_assert_int_eq(j->cleanup_timeout_ms, 30000);
+	ck_assert_uint_eq(j->max_concurrent, 0);
+	ck_assert_str_eq(j->working_dir, "/");
+	ck_assert(j->env == NULL || j->env[0] == NULL);
+	j = c->jobs[1];
+	ck_assert_str_eq(j->name, "b.c-D_9");
+	ck_assert_int_eq(j->kill_signal, SIGKILL);
+	config_free(c);
+}
+END_TEST
+
+/* Signal names with and without SIG, and back. */
+START_TEST(test_signals)
+{
+	ck_assert_int_eq(config_signal_parse("TERM"), SIGTERM);
+	ck_assert_int_eq(config_signal_parse("SIGTERM"), SIGTERM);
+	ck_assert_int_eq(config_signal_parse("KILL"), SIGKILL);
+	ck_assert_int_eq(config_signal_parse("SIGKILL"), SIGKILL);
+	ck_assert_int_eq(config_signal_parse("INT"), SIGINT);
+	ck_assert_int_eq(config_signal_parse("HUP"), SIGHUP);
+	ck_assert_int_eq(config_signal_parse("QUIT"), SIGQUIT);
+	ck_assert_int_eq(config_signal_parse("USR1"), SIGUSR1);
+	ck_assert_int_eq(config_signal_parse("SIGUSR2"), SIGUSR2);
+	ck_assert_int_eq(config_signal_parse("ALRM"), SIGALRM);
+	ck_assert_int_eq(config_signal_parse("TERMINATE"), -1);
+	ck_assert_int_eq(config_signal_parse("term"), -1);
+	ck_assert_int_eq(config_signal_parse("SIG"), -1);
+	ck_assert_int_eq(config_signal_parse(""), -1);
+	ck_assert_int_eq(config_signal_parse("15"), -1);
+	ck_assert_int_eq(config_signal_parse("SIGSIGTERM"), -1);
+	ck_assert_str_eq(config_signal_name(SIGTERM), "TERM");
+	ck_assert_str_eq(config_signal_name(SIGKILL), "KILL");
+	ck_assert_str_eq(config_signal_name(SIGINT), "INT");
+	ck_assert_str_eq(config_signal_name(SIGUSR2), "USR2");
+	ck_assert_ptr_null(config_signal_name(SIGSEGV));
+	ck_assert_ptr_null(config_signal_name(0));
+	ck_assert_int_eq(config_signal_parse(config_signal_name(SIGHUP)),
+	    SIGHUP);
+}
+END_TEST
+
+/* config_set makes a config the running one; config_job finds its jobs. */
+START_TEST(test_config_set_and_job_lookup)
+{
+	struct config *c = load_ok(
+	    "{\"retention_s\": 5, "
+	    "\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"]},"
+	    " \"b\": {\"argv\": [\"/bin/false\"]}}}");
+	struct config *c2;
+
+	ck_assert_ptr_null(config_job("a"));
+	ck_assert_uint_eq(cfg->njobs, 0);
+	config_set(c);
+	ck_assert_ptr_eq(cfg, c);
+	ck_assert_int_eq(cfg->retention_s, 5);
+	ck_assert_ptr_eq(config_job("a"), c->jobs[0]);
+	ck_assert_ptr_eq(config_job("b"), c->jobs[1]);
+	ck_assert_str_eq(config_job("b")->argv[0], "/bin/false");
+	ck_assert_ptr_null(config_job("c"));
+	ck_assert_ptr_null(config_job("A"));
+	ck_assert_ptr_null(config_job(""));
+	/* a reload: the new one replaces (and frees) the old one */
+	c2 = load_ok("{\"jobs\": {\"c\": {\"argv\": [\"/bin/true\"]}}}");
+	config_set(c2);
+	ck_assert_ptr_eq(cfg, c2);
+	ck_assert_ptr_null(config_job("a"));
+	ck_assert_ptr_nonnull(config_job("c"));
+	ck_assert_int_eq(cfg->retention_s, 86400);
+	config_set(NULL);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_uint_eq(cfg->njobs, 0);
+	ck_assert_ptr_null(config_job("c"));
+}
+END_TEST
+
+/* A reference keeps a job alive after its config is gone. */
+START_TEST(test_job_ref_outlives_config)
+{
+	struct config *c = load_ok(
+	    "{\"jobs\": {\"a\": {\"argv\": [\"/bin/echo\", \"{x}\"], "
+	    "\"args\": {\"x\": {\"pattern\": \"[a-z]+\"}}, "
+	    "\"cleanup_argv\": [\"/bin/true\"], \"env\": {\"A\": \"b\"}}}}");
+	struct job *j;
+
+	config_set(c);
+	j = job_ref(config_job("a"));
+	ck_assert_int_eq(j->refs, 2);
+	ck_assert_ptr_eq(job_ref(j), j);
+	ck_assert_int_eq(j->refs, 3);
+	job_unref(j);
+	config_set(NULL);
+	ck_assert_ptr_null(config_job("a"));
+	ck_assert_int_eq(j->refs, 1);
+	ck_assert_str_eq(j->name, "a");
+	ck_assert_str_eq(j->argv[1], "{x}");
+	ck_assert_str_eq(j->cleanup_argv[0], "/bin/true");
+	ck_assert_str_eq(j->env[0], "A=b");
+	ck_assert(arg_matches(j, 0, "abc"));
+	job_unref(j);		/* the last one: freed (valgrind checks) */
+	job_unref(NULL);	/* harmless */
+}
+END_TEST
+
+/* Every kind of mistake at once: all reported, each at its place. */
+START_TEST(test_many_errors_with_places)
+{
+	static const char *const where[] = {
+		"3:3: retension_s: unknown key",
+		"4:3: retention_s: must be an integer",
+		"7:29: jobs.backup.argv[1]: {target} names no argument",
+		"8:25: jobs.backup.args.name.pattern: bad regular expression",
+		"9:7: jobs.backup.kill_signal: unknown signal 'TERMINATE'",
+		"10:7: jobs.backup.timeot_ms: unknown key",
+		"12:22: jobs.rel.argv[0]: argv[0] must be an absolute path",
+		NULL
+	};
+
+	expect_errors(
+	    "{\n"
+	    "  \"listen\": [\"127.0.0.1:0\"],\n"
+	    "  \"retension_s\": 10,\n"
+	    "  \"retention_s\": \"60\",\n"
+	    "  \"jobs\": {\n"
+	    "    \"backup\": {\n"
+	    "      \"argv\": [\"/bin/echo\", \"{target}\"],\n"
+	    "      \"args\": {\"name\": {\"pattern\": \"a(b\"}},\n"
+	    "      \"kill_signal\": \"TERMINATE\",\n"
+	    "      \"timeot_ms\": 5\n"
+	    "    },\n"
+	    "    \"rel\": {\"argv\": [\"bin/echo\"]}\n"
+	    "  }\n"
+	    "}\n", where);
+}
+END_TEST
+
+/* A misspelled top-level key, also on the first line and after others. */
+START_TEST(test_unknown_top_key)
+{
+	expect_error("{\"jobz\": {}}", "1:2: jobz: unknown key");
+	expect_error("{\n\t\"retention_s\": 1,\n\t\"Listen\": []\n}",
+	    "3:2: Listen: unknown key");
+	expect_error("{\"auth\": {\"token\": \"x\"}}",
+	    "1:11: auth.token: unknown key");
+	expect_error("{\"limits\": {\n  \"max_body\": 2048\n}}",
+	    "2:3: limits.max_body: unknown key");
+}
+END_TEST
+
+/* Unknown keys inside a job and inside an arg definition. */
+START_TEST(test_unknown_job_key)
+{
+	expect_error(
+	    "{\"jobs\": {\n"
+	    "  \"a\": {\"argv\": [\"/bin/true\"], \"cwd\": \"/\"}\n"
+	    "}}\n", "2:32: jobs.a.cwd: unknown key");
+	expect_error(
+	    "{\"jobs\": {\n"
+	    "  \"a\": {\"argv\": [\"/bin/true\", \"{x}\"],\n"
+	    "        \"args\": {\"x\": {\"pattern\": \"y\", "
+	    "\"optional\": 1}}}\n"
+	    "}}\n", "3:40: jobs.a.args.x.optional: unknown key");
+}
+END_TEST
+
+/* {placeholder} with no arg: the place of that argv element. */
+START_TEST(test_placeholder_without_arg)
+{
+	expect_error(
+	    "{\"jobs\": {\"a\": {\n"
+	    "  \"argv\": [\"/bin/echo\", \"--x={x}\", \"{task_id}\", "
+	    "\"{{literal}}\"],\n"
+	    "  \"args\": {\"y\": {\"pattern\": \"y\"}}\n"
+	    "}}}\n", "2:25: jobs.a.argv[1]: {x} names no argument");
+	expect_error(
+	    "{\"jobs\": {\"a\": {\n"
+	    "  \"argv\": [\"/bin/true\"],\n"
+	    "  \"cleanup_argv\": [\"/bin/echo\",\n"
+	    "                   \"{task}\"]\n"
+	    "}}}\n", "4:20: jobs.a.cleanup_argv[1]: {task} names no argument");
+	expect_error(
+	    "{\"jobs\": {\"a\": {\"argv\": [\"/bin/echo\", \"{x\"]}}}",
+	    "1:39: jobs.a.argv[1]: '{' without '}'");
+}
+END_TEST
+
+/* A bad kill_signal, at the key. */
+START_TEST(test_bad_kill_signal)
+{
+	expect_error(
+	    "{\"jobs\": {\"a\": {\n"
+	    "  \"argv\": [\"/bin/true\"],\n"
+	    "  \"kill_signal\": \"SIGSEGV\"\n"
+	    "}}}\n", "3:3: jobs.a.kill_signal: unknown signal 'SIGSEGV'");
+	expect_error(
+	    "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
+	    "\"kill_signal\": 15}}}",
+	    "1:40: jobs.a.kill_signal: must be a string");
+}
+END_TEST
+
+/* argv[0] must be absolute, in argv and in cleanup_argv. */
+START_TEST(test_relative_argv0)
+{
+	expect_error(
+	    "{\"jobs\": {\"a\": {\n"
+	    "  \"argv\": [ \"true\" ]\n"
+	    "}}}\n", "2:13: jobs.a.argv[0]: argv[0] must be an absolute path");
+	expect_error(
+	    "{\"jobs\": {\"a\": {\n"
+	    "  \"argv\": [\"/bin/true\"], \"cleanup_argv\": [\"./clean\"]\n"
+	    "}}}\n",
+	    "2:43: jobs.a.cleanup_argv[0]: argv[0] must be an absolute path");
+}
+END_TEST
+
+/* A pattern that does not compile, at its "pattern" key. */
+START_TEST(test_bad_regex)
+{
+	expect_error(
+	    "{\"jobs\": {\"a\": {\n"
+	    "  \"argv\": [\"/bin/echo\", \"{x}\"],\n"
+	    "  \"args\": {\n"
+	    "    \"x\": {\n"
+	    "      \"required\": true,\n"
+	    "      \"pattern\": \"[a-z\"\n"
+	    "    }\n"
+	    "  }\n"
+	    "}}}\n", "6:7: jobs.a.args.x.pattern: bad regular expression");
+}
+END_TEST
+
+/* A value of the wrong type, at its key. */
+START_TEST(test_wrong_types)
+{
+	expect_error("{\n  \"retention_s\": \"60\"\n}\n",
+	    "2:3: retention_s: must be an integer");
+	expect_error("{\"retention_s\": 1.5}", "1:2: retention_s: must be an "
+	    "integer");
+	expect_error("{\"retention_s\": -1}", "1:2: retention_s: must be "
+	    "between");
+	expect_error("{\"state_dir\": 5}", "1:2: state_dir: must be a string");
+	expect_error("{\"listen\": \"127.0.0.1:0\"}", "1:2: listen: must be a "
+	    "non-empty array");
+	expect_error("{\"listen\": [\"127.0.0.1:0\", \"nope\"]}",
+	    "1:28: listen[1]: ");
+	expect_error("{\"limits\": 5}", "1:2: limits: must be an object");
+	expect_error("{\"limits\": {\"max_body_bytes\": 1023}}",
+	    "1:13: limits.max_body_bytes: must be between 1024");
+	expect_error("{\"auth\": {\"metrics_public\": \"yes\"}}",
+	    "1:11: auth.metrics_public: must be true or false");
+	expect_error("{\"on_shutdown\": \"stop\"}",
+	    "1:2: on_shutdown: must be \"keep\" or \"cancel\"");
+	expect_error("{\"jobs\": []}", "1:2: jobs: must be an object");
+	expect_error("{\"jobs\": {\"a\": 5}}",
+	    "1:11: jobs.a: must be an object");
+	expect_error("{\"jobs\": {\"a\": {}}}", "1:11: jobs.a: needs an "
+	    "\"argv\"");
+	expect_error("{\"jobs\": {\"a\": {\"argv\": []}}}",
+	    "1:17: jobs.a.argv: must be a non-empty array");
+	expect_error("{\"jobs\": {\"a b\": {\"argv\": [\"/bin/true\"]}}}",
+	    "1:11: jobs.a b: ");
+}
+END_TEST
+
+/* More wrong types inside a job. */
+START_TEST(test_wrong_job_types)
+{
+	expect_error("{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
+	    "\"timeout_ms\": \"1s\"}}}", "1:40: jobs.a.timeout_ms: must be an "
+	    "integer");
+	expect_error("{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
+	    "\"max_concurrent\": 0}}}", "1:40: jobs.a.max_concurrent: must be "
+	    "between 1");
+	expect_error("{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
+	    "\"working_dir\": \"srv\"}}}", "1:40: jobs.a.working_dir: must be "
+	    "an absolute path");
+	expect_error("{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
+	    "\"env\": {\"A\": 1}}}}", "1:48: jobs.a.env.A: must be a string");
+	expect_error("{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\", 7]}}}",
+	    "1:39: jobs.a.argv[1]: must be a string");
+	expect_error("{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
+	    "\"args\": {\"x\": {\"required\": true}}}}}",
+	    "1:49: jobs.a.args.x: needs a \"pattern\"");
+	expect_error("{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
+	    "\"args\": {\"task_id\": {\"pattern\": \"x\"}}}}}",
+	    "1:49: jobs.a.args.task_id: ");
+}
+END_TEST
+
+/* Invalid JSON: jansson's own line and column, one error. */
+START_TEST(test_invalid_json)
+{
+	expect_error("{\n  \"listen\": [\"127.0.0.1:0\"]\n"
+	    "  \"retention_s\": 5\n}\n",
+	    "3:15: '}' expected");
+	expect_error("{\n  \"retention_s\": 5,\n}\n", "3:1: ");
+	expect_error("", "1:0: ");
+}
+END_TEST
+
+/* The file must hold an object. */
+START_TEST(test_not_an_object)
+{
+	expect_error("[\"jobs\"]\n", "1:1: ");
+	expect_error("\n  42\n", "2:");
+}
+END_TEST
+
+/* Duplicate keys are refused, at jansson's place (the second key). */
+START_TEST(test_duplicate_keys)
+{
+	expect_error("{\n  \"retention_s\": 5,\n  \"jobs\": {},\n"
+	    "  \"retention_s\": 6\n}\n", "4:15: duplicate object key");
+	expect_error("{\"jobs\": {\n"
+	    "  \"a\": {\"argv\": [\"/bin/true\"],\n"
+	    "        \"argv\": [\"/bin/false\"]}\n}}\n",
+	    "3:14: duplicate object key");
+}
+END_TEST
+
+/* A key written with escapes is found in the file all the same. */
+START_TEST(test_escaped_key_has_place)
+{
+	expect_error("{\n  \"retention_s\": 1,\n"
+	    "  \"retention\\u005fs2\": 5\n}\n",
+	    "3:3: retention_s2: unknown key");
+	expect_error("{\"jobs\": {\"a\\/b\": {\"argv\": [\"/bin/true\"]}}}",
+	    "1:11: jobs.a/b: job names");
+}
+END_TEST
+
+/* A file that cannot be read: its name and why, one line. */
+START_TEST(test_missing_file)
+{
+	char *errors = NULL;
+	struct config *c;
+
+	c = config_load("/nonexistent/evtaskd.json", &errors);
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(errors);
+	ck_assert_str_eq(errors, "/nonexistent/evtaskd.json: No such file or "
+	    "directory\n");
+	free(errors);
+	c = config_load("/", &errors);
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(errors);
+	ck_assert(strncmp(errors, "/:", 2) == 0);
+	free(errors);
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("valid");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_empty_object);
+	tcase_add_test(tc, test_every_limit);
+	tcase_add_test(tc, test_on_shutdown_keep);
+	tcase_add_test(tc, test_job_full);
+	tcase_add_test(tc, test_job_patterns_anchored);
+	tcase_add_test(tc, test_job_defaults);
+	tcase_add_test(tc, test_signals);
+	tcase_add_test(tc, test_config_set_and_job_lookup);
+	tcase_add_test(tc, test_job_ref_outlives_config);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("errors");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_many_errors_with_places);
+	tcase_add_test(tc, test_unknown_top_key);
+	tcase_add_test(tc, test_unknown_job_key);
+	tcase_add_test(tc, test_placeholder_without_arg);
+	tcase_add_test(tc, test_bad_kill_signal);
+	tcase_add_test(tc, test_relative_argv0);
+	tcase_add_test(tc, test_bad_regex);
+	tcase_add_test(tc, test_wrong_types);
+	tcase_add_test(tc, test_wrong_job_types);
+	tcase_add_test(tc, test_invalid_json);
+	tcase_add_test(tc, test_not_an_object);
+	tcase_add_test(tc, test_duplicate_keys);
+	tcase_add_test(tc, test_escaped_key_has_place);
+	tcase_add_test(tc, test_missing_file);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+CHECK_MAIN(config_suite)
