@@ -2,6 +2,7 @@
 
 #include "evtaskd.h"
 #include "check_main.h"
+#include "check_fixture.h"
 
 #include <string.h>
 
@@ -13,28 +14,6 @@
 #define NTASKS 20000
 
 static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-static struct event_base *base;
-
-/* Fixture: a configuration and a loop for task_new. */
-static void
-setup(void)
-{
-	char *err;
-
-	config_set(config_load(NULL, &err));
-	base = event_base_new();
-	ck_assert_ptr_nonnull(base);
-	task_init(base);
-}
-
-static void
-teardown(void)
-{
-	event_base_free(base);
-	base = NULL;
-	config_set(NULL);
-}
 
 /* The ULID spec's examples: their times, and their text round trips. */
 START_TEST(test_spec_example)

@@ -2,32 +2,11 @@
 
 #include "evtaskd.h"
 #include "check_main.h"
+#include "check_fixture.h"
 
 #include <string.h>
 
 #include <event2/event.h>
-
-static struct event_base *base;
-
-/* Fixture: the default configuration and a loop for task_new. */
-static void
-setup(void)
-{
-	char *err;
-
-	config_set(config_load(NULL, &err));
-	base = event_base_new();
-	ck_assert_ptr_nonnull(base);
-	task_init(base);
-}
-
-static void
-teardown(void)
-{
-	event_base_free(base);
-	base = NULL;
-	config_set(NULL);
-}
 
 /* Parse JSON text that the test itself wrote. */
 static json_t *

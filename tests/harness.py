@@ -252,6 +252,84 @@ class Daemon:
             s.close()
 
 
+class EventStream:
+    """A server-sent event stream read from a raw socket: GET /v1/events."""
+
+    def __init__(self, d, query="", last_id=None, rcvbuf=None, headers=None):
+        host, port = d.host_port()
+        self.s = socket.socket()
+        if rcvbuf:
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.s.settimeout(20 * SLOW)
+        self.s.connect((host, port))
+        hdr = "GET /v1/events%s HTTP/1.1\r\nHost: x\r\n" % query
+        if last_id is not None:
+            hdr += "Last-Event-ID: %s\r\n" % last_id
+        for k, v in (headers or {}).items():
+            hdr += "%s: %s\r\n" % (k, v)
+        self.s.sendall((hdr + "\r\n").encode())
+        self.buf = b""
+        head = self._until(b"\r\n\r\n").decode("latin-1").split("\r\n")
+        self.status = int(head[0].split(" ")[1])
+        self.headers = {}
+        for line in head[1:]:
+            k, _, v = line.partition(":")
+            self.headers[k.strip().lower()] = v.strip()
+        self.response = Response(self.status, self.headers, b"")
+        self.chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        self.pending = b""
+
+    def close(self):
+        self.s.close()
+
+    def _fill(self):
+        data = self.s.recv(65536)
+        if not data:
+            raise EOFError
+        self.buf += data
+
+    def _until(self, sep):
+        while sep not in self.buf:
+            self._fill()
+        out, self.buf = self.buf.split(sep, 1)
+        return out
+
+    def _chunk(self):
+        if not self.chunked:
+            if not self.buf:
+                self._fill()
+            out, self.buf = self.buf, b""
+            return out
+        size = int(self._until(b"\r\n").split(b";")[0], 16)
+        if size == 0:
+            raise EOFError
+        while len(self.buf) < size + 2:
+            self._fill()
+        out, self.buf = self.buf[:size], self.buf[size + 2:]
+        return out
+
+    def next(self):
+        """The next message: a dict of its fields ("comment" for comments)."""
+        while b"\n\n" not in self.pending:
+            self.pending += self._chunk()
+        msg, self.pending = self.pending.split(b"\n\n", 1)
+        out = {}
+        for line in msg.decode("utf-8").split("\n"):
+            if line.startswith(":"):
+                out["comment"] = line[1:].strip()
+            else:
+                k, _, v = line.partition(":")
+                out[k] = v[1:] if v.startswith(" ") else v
+        return out
+
+    def next_event(self):
+        """The next message with an event: field."""
+        while True:
+            m = self.next()
+            if "event" in m:
+                return m
+
+
 def status_of(raw):
     """The status code of a raw HTTP response, or None."""
     m = re.match(rb"HTTP/1\.[01] (\d{3})", raw)

@@ -2,85 +2,10 @@
 ?task= filter, Last-Event-ID resume and reset, heartbeats, slow readers."""
 
 import json
-import socket
-import threading
 import time
 
 import harness
-from harness import Daemon, is_problem
-
-
-class Stream:
-    """A minimal SSE client on a raw socket."""
-
-    def __init__(self, d, query="", last_id=None, rcvbuf=None):
-        host, port = d.host_port()
-        self.s = socket.socket()
-        if rcvbuf:
-            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.s.settimeout(20 * harness.SLOW)
-        self.s.connect((host, port))
-        hdr = "GET /v1/events%s HTTP/1.1\r\nHost: x\r\n" % query
-        if last_id is not None:
-            hdr += "Last-Event-ID: %s\r\n" % last_id
-        self.s.sendall((hdr + "\r\n").encode())
-        self.buf = b""
-        head = self._until(b"\r\n\r\n")
-        self.status = int(head.split(b" ")[1])
-        self.headers = head.decode()
-        self.chunked = b"chunked" in head.lower()
-
-    def _fill(self):
-        data = self.s.recv(65536)
-        if not data:
-            raise EOFError
-        self.buf += data
-
-    def _until(self, sep):
-        while sep not in self.buf:
-            self._fill()
-        out, self.buf = self.buf.split(sep, 1)
-        return out
-
-    def _body_chunk(self):
-        if not self.chunked:
-            out, self.buf = self.buf, b""
-            if not out:
-                self._fill()
-                out, self.buf = self.buf, b""
-            return out
-        size = int(self._until(b"\r\n"), 16)
-        if size == 0:
-            raise EOFError
-        while len(self.buf) < size + 2:
-            self._fill()
-        out, self.buf = self.buf[:size], self.buf[size + 2:]
-        return out
-
-    pending = b""
-
-    def next(self):
-        """The next message as a dict of its fields ('comment' for comments)."""
-        while b"\n\n" not in self.pending:
-            self.pending += self._body_chunk()
-        msg, self.pending = self.pending.split(b"\n\n", 1)
-        out = {}
-        for line in msg.decode().split("\n"):
-            if line.startswith(":"):
-                out["comment"] = line[1:].strip()
-            else:
-                k, _, v = line.partition(": ")
-                out[k] = v
-        return out
-
-    def next_event(self):
-        while True:
-            m = self.next()
-            if "event" in m:
-                return m
-
-    def close(self):
-        self.s.close()
+from harness import Daemon, EventStream, is_problem
 
 
 def create(d, body):
@@ -91,8 +16,9 @@ def create(d, body):
 
 def test_events_for_each_state_change():
     with Daemon() as d:
-        s = Stream(d)
-        assert s.status == 200 and "text/event-stream" in s.headers
+        s = EventStream(d)
+        assert s.status == 200
+        assert s.headers["content-type"] == "text/event-stream", s.headers
         t = create(d, {"duration_ms": 50, "delay_ms": 50})
         got = []
         for _ in range(3):
@@ -109,7 +35,7 @@ def test_events_for_each_state_change():
 
 def test_cancel_events():
     with Daemon() as d:
-        s = Stream(d)
+        s = EventStream(d)
         t = create(d, {"duration_ms": 60000, "cleanup_ms": 10})
         d.delete("/v1/tasks/" + t["id"])
         states = [json.loads(s.next_event()["data"])["state"] for _ in range(4)]
@@ -120,7 +46,7 @@ def test_cancel_events():
 def test_task_filter():
     with Daemon() as d:
         a = create(d, {"duration_ms": 60000})
-        s = Stream(d, "?task=" + a["id"])
+        s = EventStream(d, "?task=" + a["id"])
         create(d, {"duration_ms": 0})
         d.delete("/v1/tasks/" + a["id"])
         for want in ("cancelling", "cancelled"):
@@ -134,13 +60,13 @@ def test_task_filter():
 
 def test_resume_with_last_event_id():
     with Daemon() as d:
-        s = Stream(d)
+        s = EventStream(d)
         create(d, {"duration_ms": 60000})
         first = s.next_event()
         s.close()
         t2 = create(d, {"duration_ms": 0})
         d.get("/v1/tasks/%s?wait=10" % t2["id"])
-        r = Stream(d, last_id=first["id"])
+        r = EventStream(d, last_id=first["id"])
         e = r.next_event()      # the first task's "running"
         assert int(e["id"]) == int(first["id"]) + 1, (e, first)
         states = [json.loads(r.next_event()["data"])["state"] for _ in range(3)]
@@ -150,24 +76,24 @@ def test_resume_with_last_event_id():
 
 def test_resume_too_old_sends_reset():
     with Daemon() as d:
-        s = Stream(d, last_id="1")
+        s = EventStream(d, last_id="1")
         e = s.next_event()
         assert e["event"] == "reset", e
         s.close()
-        s = Stream(d, last_id="not-a-number")
+        s = EventStream(d, last_id="not-a-number")
         assert s.next_event()["event"] == "reset"
         s.close()
 
 
 def test_ids_increase_across_restarts():
     d = Daemon()
-    s = Stream(d)
+    s = EventStream(d)
     create(d, {"duration_ms": 0})
     a = int(s.next_event()["id"])
     s.close()
     assert d.stop() == 0
     d = Daemon()
-    s = Stream(d)
+    s = EventStream(d)
     create(d, {"duration_ms": 0})
     b = int(s.next_event()["id"])
     s.close()
@@ -177,7 +103,7 @@ def test_ids_increase_across_restarts():
 
 def test_heartbeat_comment_within_15s():
     with Daemon() as d:
-        s = Stream(d)
+        s = EventStream(d)
         assert s.next().get("comment")          # the greeting
         t0 = time.monotonic()
         m = s.next()
@@ -188,7 +114,7 @@ def test_heartbeat_comment_within_15s():
 
 def test_slow_subscriber_is_dropped():
     with Daemon() as d:
-        s = Stream(d, rcvbuf=4096)      # never reads from here on
+        s = EventStream(d, rcvbuf=4096)      # never reads from here on
         c = d.connection()
         for _ in range(5000):
             d.request("POST", "/v1/tasks", json={"duration_ms": 0,
@@ -201,7 +127,7 @@ def test_slow_subscriber_is_dropped():
 
 def test_many_subscribers_and_disconnects():
     with Daemon() as d:
-        streams = [Stream(d) for _ in range(20)]
+        streams = [EventStream(d) for _ in range(20)]
         for st in streams[:10]:
             st.close()
         create(d, {"duration_ms": 0})

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import threading
 import urllib.parse
 
@@ -245,73 +244,6 @@ def metric(d, name):
     text = d.get("/metrics").body.decode()
     m = re.search(r"^%s (\d+)" % re.escape(name), text, re.M)
     return int(m.group(1)) if m else None
-
-
-class Stream:
-    """A minimal server-sent events client on a raw socket."""
-
-    def __init__(self, d, query="", last_id=None):
-        host, port = d.host_port()
-        self.s = socket.create_connection((host, port), timeout=20 * harness.SLOW)
-        hdr = "GET /v1/events%s HTTP/1.1\r\nHost: x\r\n" % query
-        if last_id is not None:
-            hdr += "Last-Event-ID: %s\r\n" % last_id
-        self.s.sendall((hdr + "\r\n").encode())
-        self.buf = b""
-        head = self._until(b"\r\n\r\n")
-        self.response = parse_raw(head + b"\r\n\r\n")
-        self.chunked = "chunked" in self.response.headers.get(
-            "transfer-encoding", "").lower()
-        self.pending = b""
-
-    def close(self):
-        self.s.close()
-
-    def _fill(self):
-        data = self.s.recv(65536)
-        if not data:
-            raise EOFError
-        self.buf += data
-
-    def _until(self, sep):
-        while sep not in self.buf:
-            self._fill()
-        out, self.buf = self.buf.split(sep, 1)
-        return out
-
-    def _chunk(self):
-        if not self.chunked:
-            if not self.buf:
-                self._fill()
-            out, self.buf = self.buf, b""
-            return out
-        size = int(self._until(b"\r\n").split(b";")[0], 16)
-        if size == 0:
-            raise EOFError
-        while len(self.buf) < size + 2:
-            self._fill()
-        out, self.buf = self.buf[:size], self.buf[size + 2:]
-        return out
-
-    def next(self):
-        """The next message: a dict of its fields ("comment" for comments)."""
-        while b"\n\n" not in self.pending:
-            self.pending += self._chunk()
-        msg, self.pending = self.pending.split(b"\n\n", 1)
-        out = {}
-        for line in msg.decode("utf-8").split("\n"):
-            if line.startswith(":"):
-                out["comment"] = line[1:].strip()
-            else:
-                k, _, v = line.partition(":")
-                out[k] = v[1:] if v.startswith(" ") else v
-        return out
-
-    def next_event(self):
-        while True:
-            m = self.next()
-            if "event" in m:
-                return m
 
 
 # -- the document itself -----------------------------------------------------
@@ -707,7 +639,7 @@ def test_command_tasks_validate():
 def test_event_stream_validates():
     with Daemon() as d:
         t = create(d, {"duration_ms": 60000})
-        s = Stream(d, "?task=" + t["id"])
+        s = harness.EventStream(d, "?task=" + t["id"])
         try:
             check(s.response, "/v1/events", "GET", 200)
             assert s.response.headers["cache-control"] == "no-store"
@@ -723,7 +655,7 @@ def test_event_stream_validates():
         finally:
             s.close()
         # A Last-Event-ID too old to replay: the stream starts with a reset.
-        s = Stream(d, last_id="0")
+        s = harness.EventStream(d, last_id="0")
         try:
             check(s.response, "/v1/events", "GET", 200)
             m = s.next_event()

@@ -2,7 +2,6 @@
 limits, and the request-body rules of the contract."""
 
 import re
-import socket
 import threading
 import time
 
