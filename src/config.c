@@ -295,6 +295,27 @@ config_locate(const struct config_ctx *ctx)
 	return here;
 }
 
+/* Keep an error line: one line, so control characters are escaped. */
+static void
+config_keep_error(struct config_ctx *ctx, char *line)
+{
+	struct buf b = { NULL, 0, 0 };
+	char esc[8];
+	const char *p;
+
+	for (p = line; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			snprintf(esc, sizeof esc, "\\x%02x", (unsigned char)*p);
+			buf_adds(&b, esc);
+		} else
+			buf_add(&b, p, 1);
+	}
+	free(line);
+	ctx->errors = xrealloc(ctx->errors, (ctx->nerrors + 1) *
+	    sizeof *ctx->errors);
+	ctx->errors[ctx->nerrors++] = buf_steal(&b, NULL);
+}
+
 /* Record an error at the current key path: "file:line:col: path: msg". */
 static void PRINTFLIKE(2, 3)
 config_error(struct config_ctx *ctx, const char *fmt, ...)
@@ -305,15 +326,15 @@ config_error(struct config_ctx *ctx, const char *fmt, ...)
 	int line = 1, col = 1, d;
 	va_list ap;
 
-	for (d = 0; d < ctx->depth && o < sizeof path - 32; d++) {
+	path[0] = '\0';
+	for (d = 0; d < ctx->depth && o < sizeof path - 1; d++) {
 		if (ctx->index[d] >= 0)
 			o += (size_t)snprintf(path + o, sizeof path - o, "[%d]",
 			    ctx->index[d]);
 		else
 			o += (size_t)snprintf(path + o, sizeof path - o, "%s%s",
 			    d > 0 ? "." : "", ctx->keys[d]);
-	}
-	path[o] = '\0';
+	}	/* snprintf truncates a very long key path */
 	for (p = ctx->text; at != NULL && p < at; p++) {
 		if (*p == '\n') {
 			line++;
@@ -324,14 +345,12 @@ config_error(struct config_ctx *ctx, const char *fmt, ...)
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	ctx->errors = xrealloc(ctx->errors, (ctx->nerrors + 1) *
-	    sizeof *ctx->errors);
 	if (at != NULL)
-		ctx->errors[ctx->nerrors++] = xasprintf("%s:%d:%d: %s%s%s",
-		    ctx->file, line, col, path, *path != '\0' ? ": " : "", msg);
+		config_keep_error(ctx, xasprintf("%s:%d:%d: %s%s%s", ctx->file,
+		    line, col, path, *path != '\0' ? ": " : "", msg));
 	else
-		ctx->errors[ctx->nerrors++] = xasprintf("%s: %s%s%s",
-		    ctx->file, path, *path != '\0' ? ": " : "", msg);
+		config_keep_error(ctx, xasprintf("%s: %s%s%s", ctx->file, path,
+		    *path != '\0' ? ": " : "", msg));
 	free(msg);
 }
 
@@ -817,9 +836,8 @@ config_read(struct config_ctx *ctx)
 	size_t n;
 
 	if (f == NULL) {
-		ctx->errors = xcalloc(1, sizeof *ctx->errors);
-		ctx->errors[ctx->nerrors++] = xasprintf("%s: %s", ctx->file,
-		    strerror(errno));
+		config_keep_error(ctx, xasprintf("%s: %s", ctx->file,
+		    strerror(errno)));
 		return -1;
 	}
 	ctx->text = NULL;
@@ -861,11 +879,10 @@ config_load(const char *file, char **errors)
 	if (config_read(&ctx) == 0) {
 		root = json_loadb(ctx.text, ctx.len, JSON_REJECT_DUPLICATES,
 		    &jerr);
-		if (root == NULL) {
-			ctx.errors = xcalloc(1, sizeof *ctx.errors);
-			ctx.errors[ctx.nerrors++] = xasprintf("%s:%d:%d: %s",
-			    file, jerr.line, jerr.column, jerr.text);
-		} else if (!json_is_object(root))
+		if (root == NULL)
+			config_keep_error(&ctx, xasprintf("%s:%d:%d: %s", file,
+			    jerr.line, jerr.column, jerr.text));
+		else if (!json_is_object(root))
 			config_error(&ctx, "the file must hold a JSON object");
 		else {
 			config_only(&ctx, root, keys);
