@@ -151,8 +151,8 @@ clock_parse_rfc3339(const char *s, int64_t *out)
 	if (tm.tm_mday != d)	/* 2026-02-31 normalised to March */
 		return -1;
 	secs -= sign * (oh * 3600 + om * 60);
-	if (secs < 0)
-		return -1;	/* before 1970: never a start time of ours */
+	if (secs < 0 || secs >= 253402300800LL)
+		return -1;	/* before 1970, or past year 9999 in UTC */
 	*out = secs * 1000 + frac_ms;
 	return 0;
 }
