@@ -126,6 +126,10 @@ clock_parse_rfc3339(const char *s, int64_t *out)
 			scale /= 10;
 		}
 	}
+	if (se == 60) {		/* a leap second: the last moment before */
+		se = 59;
+		frac_ms = 999;
+	}
 	oh = om = 0;
 	sign = 0;
 	if (*p == 'Z' || *p == 'z')

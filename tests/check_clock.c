@@ -33,6 +33,12 @@ START_TEST(test_parse)
 	ck_assert_int_eq(clock_parse_rfc3339("2026-11-28t21:40:00.123456z",
 	    &ms), 0);
 	ck_assert_int_eq(ms, 1795902000123LL);
+	/* A leap second is the last moment of its minute. */
+	ck_assert_int_eq(clock_parse_rfc3339("2016-12-31T23:59:60Z", &ms), 0);
+	ck_assert_int_eq(ms, 1483228799999LL);
+	ck_assert_int_eq(clock_parse_rfc3339("2016-12-31T23:59:60.5Z", &ms),
+	    0);
+	ck_assert_int_eq(ms, 1483228799999LL);
 }
 END_TEST
 
@@ -44,6 +50,8 @@ START_TEST(test_parse_errors)
 		"2026-11-28T24:00:00Z", "2026-11-28T21:40:00.Z",
 		"2026-11-28T21:40:00+0100", "2026-11-28T21:40:00Zjunk",
 		"26-11-28T21:40:00Z", "2026-11-28T21:4:00Z",
+		"1969-12-31T23:59:59Z", "0000-01-01T00:00:00+00:01",
+		"9999-12-31T23:59:59-00:01", "2026-11-28T21:40:61Z",
 	};
 	int64_t ms;
 	size_t i;
