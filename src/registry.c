@@ -34,17 +34,24 @@ ulid_format(const struct ulid *id, char *out)
 	out[ULID_LEN] = '\0';
 }
 
-/* The value of one Crockford base32 character, or -1. */
+/* The value of one Crockford base32 character (either case), or -1. */
 static int
 ulid_char_value(char c)
 {
-	const char *p;
+	static signed char table[256];
+	static int ready;
+	int i;
 
-	if (c >= 'a' && c <= 'z')
-		c = (char)(c - 'a' + 'A');
-	if (c == '\0' || (p = strchr(registry_b32, c)) == NULL)
-		return -1;
-	return (int)(p - registry_b32);
+	if (!ready) {
+		memset(table, -1, sizeof table);
+		for (i = 0; i < 32; i++) {
+			table[(unsigned char)registry_b32[i]] = (signed char)i;
+			table[(unsigned char)registry_b32[i] | 0x20] =
+			    (signed char)i;	/* lower case; digits unchanged */
+		}
+		ready = 1;
+	}
+	return table[(unsigned char)c];
 }
 
 /* Parse 26 characters of Crockford base32 into a ULID; 0 or -1. */
