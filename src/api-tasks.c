@@ -112,7 +112,10 @@ api_idem_key_ok(const char *key)
 	return 1;
 }
 
-/* Answer with a task wherever it lives: memory, or the store. */
+/*
+ * Answer with a task wherever it lives: from memory once what it shows is
+ * stored (it may still be in flight), or from the store.
+ */
 static void
 api_reply_task(struct http_request *req, unsigned status, const struct ulid *id)
 {
@@ -120,7 +123,7 @@ api_reply_task(struct http_request *req, unsigned status, const struct ulid *id)
 	char *doc;
 
 	if (t != NULL) {
-		api_reply_text(req, status, task_to_text(t));
+		events_wait_commit(req, t, status);
 		return;
 	}
 	doc = store_get(id);
@@ -209,6 +212,7 @@ api_tasks_create(struct http_request *req)
 		task_extra(t)->idem_key = xstrdup(key);
 		t->x->idem_body = canonical;
 		canonical = NULL;
+		store_note_key(t);
 	}
 	task_submit(t);
 	events_wait_commit(req, t, 201);

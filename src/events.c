@@ -26,9 +26,13 @@ enum waiter_kind {
 
 struct waiter {
 	struct http_request	*req;
-	struct task		*task;
+	struct task		*task;		/* until sealed */
+	struct ulid		 id;
 	enum waiter_kind	 kind;
 	unsigned		 status;	/* of the answer */
+	int			 sealed;	/* seq and text are set */
+	uint64_t		 seq;		/* the batch it waits for */
+	char			*text;		/* the task as committed */
 	struct event		*timer;		/* long-poll limit */
 	TAILQ_ENTRY(waiter)	 entry;		/* task's or commit list */
 	LIST_ENTRY(waiter)	 all;
@@ -95,6 +99,7 @@ events_waiter_free(struct waiter *w)
 	else
 		TAILQ_REMOVE(&w->task->x->waiters, w, entry);
 	LIST_REMOVE(w, all);
+	free(w->text);
 	free(w);
 }
 
@@ -105,21 +110,22 @@ events_waiter_gone_cb(struct http_request *req, void *arg)
 	events_waiter_free(arg);
 }
 
-/* Answer a waiter with the task as it is now. */
+/* Answer a sealed waiter with the task as it was committed. */
 static void
 events_answer(struct waiter *w, unsigned status)
 {
 	char id[ULID_LEN + 1], loc[64];
-	const char *text = task_text(w->task);
+	size_t len = strlen(w->text);
 
 	if (status == 201) {
-		ulid_format(&w->task->id, id);
+		ulid_format(&w->id, id);
 		snprintf(loc, sizeof loc, "/v1/tasks/%s", id);
 		http_set_header(w->req, "Location", loc);
 	}
 	if (strcmp(http_method(w->req), "DELETE") == 0)
 		metrics_cancel_latency(http_age_us(w->req));
-	http_reply_copy(w->req, status, "application/json", text);
+	http_reply(w->req, status, "application/json", w->text, len);
+	w->text = NULL;		/* MHD frees it */
 }
 
 /* A new waiter for req, parked until answered. */
@@ -131,6 +137,7 @@ events_waiter_new(struct http_request *req, struct task *t,
 
 	w->req = req;
 	w->task = t;
+	w->id = t->id;
 	w->kind = kind;
 	w->status = status;
 	LIST_INSERT_HEAD(&events_waiters, w, all);
@@ -184,14 +191,37 @@ events_wait_done(struct http_request *req, struct task *t, int64_t limit_ms)
 	}
 }
 
-/* The commit of this pass is done (rc 0) or failed: answer its waiters. */
+/*
+ * The end of a loop pass: the changes of the pass go out as batch seq
+ * (already committed up to done). Waiters of the pass take the task as it
+ * is now, which is what that batch stores, and wait for that batch.
+ */
 void
-events_committed(int rc)
+events_seal(uint64_t seq, uint64_t done)
+{
+	struct waiter *w;
+
+	TAILQ_FOREACH_REVERSE(w, &events_commit_list, waiter_list, entry) {
+		if (w->sealed)
+			break;
+		w->sealed = 1;
+		w->seq = seq;
+		w->text = w->task->dirty ? xstrdup(task_text(w->task)) :
+		    task_to_text(w->task);
+		w->task = NULL;
+	}
+	events_committed(done, 0);
+}
+
+/* Batch seq is committed (rc 0) or failed: answer who waited for it. */
+void
+events_committed(uint64_t seq, int rc)
 {
 	struct waiter *w;
 	struct http_request *req;
 
-	while ((w = TAILQ_FIRST(&events_commit_list)) != NULL) {
+	while ((w = TAILQ_FIRST(&events_commit_list)) != NULL && w->sealed &&
+	    w->seq <= seq) {
 		req = w->req;
 		if (rc == 0)
 			events_answer(w, w->status);
@@ -424,7 +454,6 @@ events_shutdown(void)
 	struct events_sub *sub;
 	size_t i;
 
-	store_commit();
 	while ((w = LIST_FIRST(&events_waiters)) != NULL) {
 		req = w->req;
 		events_waiter_free(w);

@@ -298,22 +298,26 @@ struct task_extra {
  * A task. Read by everyone; changed only through task.c (state) and by its
  * kind (its data). Kept small: a million pending tasks is a normal load.
  */
+/* What only some tasks are given at creation. */
+struct task_info {
+	char			*name;
+	json_t			*metadata;
+	int64_t			 timeout_ms;	/* TASK_TIME_NONE: none */
+};
 struct task {
 	struct ulid		 id;
-	const struct task_kind	*kind;
+	uint8_t			 kindi;		/* index in kind_table */
 	uint8_t			 state;		/* enum task_state */
+	uint16_t		 inflight;	/* batches not yet committed */
 	unsigned		 registered:1;	/* in the registry */
 	unsigned		 queued:1;	/* due, waiting for its kind */
 	unsigned		 dirty:1;	/* to be written to the store */
-	unsigned		 written:1;	/* written, not yet committed */
 	int64_t			 created_at;	/* ms since the epoch */
 	int64_t			 start_at;
 	int64_t			 started_at;
 	int64_t			 finished_at;
-	int64_t			 timeout_ms;
 	int64_t			 deadline;	/* the kind's next wake-up */
-	char			*name;
-	json_t			*metadata;
+	struct task_info	*info;		/* NULL: none of it */
 	struct task_extra	*x;
 	char			*text;		/* JSON, cached within a pass */
 	struct event		 timer;
@@ -350,6 +354,10 @@ int	 task_state_terminal(enum task_state);
 int	 task_transition_ok(enum task_state, enum task_state);
 struct task *task_new(const struct task_kind *);
 struct task_extra *task_extra(struct task *);
+struct task_info *task_info(struct task *);
+const char *task_name(const struct task *);
+json_t	*task_metadata(const struct task *);
+int64_t	 task_timeout_ms(const struct task *);
 void	 task_free(struct task *);
 void	 task_set_deadline(struct task *, int64_t);
 int	 task_set_state(struct task *, enum task_state);
@@ -385,6 +393,8 @@ json_t	*proc_facts(const struct proc *);
 void	 proc_free(struct proc *);
 
 /* kind.c */
+extern const struct task_kind *const kind_table[];
+#define task_kind(t) (kind_table[(t)->kindi])
 extern const struct task_kind kind_sleep;
 extern const struct task_kind kind_command;
 void	 kind_init(struct event_base *);
@@ -402,13 +412,37 @@ int	 spec_get_ms(json_t *, json_t *, const char *, int64_t, int64_t,
 struct task *spec_parse(json_t *, json_t *);
 
 /* store.c */
-typedef void store_done_cb(void *, int);
-int	 store_open(const char *, char **);
+/* One task's row, as the writer thread writes it. */
+struct store_row {
+	char		 id[ULID_LEN + 1];
+	const char	*kind;
+	int		 state;
+	int64_t		 finished_at;
+	char		*idem_key;
+	char		*idem_body;
+	char		*doc;
+};
+/* What one loop pass hands the writer (rows, or a purge), and its result. */
+struct store_batch {
+	uint64_t		 seq;
+	struct store_row	*rows;
+	struct task		**tasks;	/* whose rows these are */
+	size_t			 nrows;
+	int64_t			 purge_cutoff;
+	int			 purge_batch;	/* 0: no purge */
+	int			 purged;
+	int			 rc;
+	char			*error;
+	int64_t			 commit_us;
+	STAILQ_ENTRY(store_batch) entry;
+};
+int	 store_open(struct event_base *, const char *, char **);
 void	 store_close(void);
 void	 store_mark(struct task *);
-int	 store_sync(void);
+void	 store_note_key(struct task *);
 int	 store_commit(void);
 int	 store_pending(void);
+void	 store_drain(void);
 char	*store_get(const struct ulid *);
 int	 store_find_idem(const char *, struct ulid *, char **);
 struct store_filter {
@@ -420,20 +454,22 @@ struct store_filter {
 };
 char	*store_list(const struct store_filter *, size_t *);
 long	 store_load(void (*)(json_t *, void *), void *, char **);
-int	 store_purge(int64_t, int);
+void	 store_purged(int);
 void	 store_start_purge(struct event_base *);
-struct store_stats {
-	uint64_t	commits;
-	uint64_t	last_batch;
-};
-const struct store_stats *store_get_stats(void);
+
+/* store-writer.c */
+int	 writer_start(const char *, int, int, char **);
+void	 writer_submit(struct store_batch *);
+struct store_batch *writer_take_done(void);
+void	 writer_close(void);
 
 /* events.c */
 struct waiter;
 typedef void waiter_answer_cb(struct waiter *);
 void	 events_init(struct event_base *);
 void	 events_task_changed(struct task *);
-void	 events_committed(int);
+void	 events_seal(uint64_t, uint64_t);
+void	 events_committed(uint64_t, int);
 void	 events_wait_commit(struct http_request *, struct task *, unsigned);
 void	 events_wait_done(struct http_request *, struct task *, int64_t);
 void	 events_subscribe(struct http_request *, const struct ulid *,

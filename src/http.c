@@ -842,12 +842,24 @@ http_reply_static(struct http_request *req, unsigned status, const char *type,
 	http_answer(req, status, resp, len);
 }
 
-/* The client closed its end while parked: release and close. */
+/*
+ * Something happened on a parked request's socket. A hang-up (FIN), a
+ * reset (which epoll reports as HUP/ERR, seen here as EV_READ) or EOF means
+ * the client left: release the request and close. Data is a pipelined
+ * request: left for MHD (the event is edge-triggered, so it does not spin).
+ */
 static void
 http_hup_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_request *req = arg;
+	ssize_t n;
+	char c;
 
+	if (!(what & EV_CLOSED)) {
+		n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+			return;
+	}
 	req->gone = 1;
 	http_release(req);
 	http_unpark(req);
@@ -866,8 +878,8 @@ http_park(struct http_request *req, http_gone_cb *gone_cb, void *arg,
 		return;
 	if (watch && (ci = MHD_get_connection_info(req->conn,
 	    MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL) {
-		req->hup_ev = event_new(http_base, ci->connect_fd, EV_CLOSED,
-		    http_hup_cb, req);
+		req->hup_ev = event_new(http_base, ci->connect_fd, EV_CLOSED |
+		    EV_READ | EV_PERSIST | EV_ET, http_hup_cb, req);
 		event_add(req->hup_ev, NULL);
 	}
 	MHD_suspend_connection(req->conn);

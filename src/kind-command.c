@@ -144,9 +144,9 @@ command_parse(struct task *t, json_t *spec, json_t *errors)
 	if (command_parse_args(j, json_is_null(args) ? NULL : args, errors))
 		return -1;
 	if (j->timeout_ms != TASK_TIME_NONE) {
-		if (t->timeout_ms == TASK_TIME_NONE)
-			t->timeout_ms = j->timeout_ms;
-		else if (t->timeout_ms > j->timeout_ms) {
+		if (task_timeout_ms(t) == TASK_TIME_NONE)
+			task_info(t)->timeout_ms = j->timeout_ms;
+		else if (task_timeout_ms(t) > j->timeout_ms) {
 			spec_error(errors, "timeout_ms", "at most the job's "
 			    "timeout_ms (%lld)", (long long)j->timeout_ms);
 			return -1;

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-static const struct task_kind *const kind_table[] = {
+const struct task_kind *const kind_table[] = {
 	&kind_sleep,
 	&kind_command,
 };

@@ -222,7 +222,7 @@ main_shutdown_task(struct task *t, void *arg)
 	if (task_state_terminal(t->state) || t->state == TASK_CANCELLING)
 		return;
 	if (cfg->on_shutdown == ON_SHUTDOWN_CANCEL ||
-	    (t->state == TASK_RUNNING && !t->kind->resumable))
+	    (t->state == TASK_RUNNING && !task_kind(t)->resumable))
 		task_cancel(t, CANCEL_SHUTDOWN, NULL);
 }
 
@@ -320,8 +320,7 @@ main_recover(void)
 		log_error("cannot recover the tasks: %s", err);
 		exit(1);
 	}
-	if (store_commit() != 0)
-		exit(1);
+	store_drain();
 	if (n > 0)
 		log_info("recovered %ld tasks: %llu scheduled, %llu running, "
 		    "%llu cancelling", n,
@@ -415,7 +414,7 @@ main_open_store(void)
 		}
 		path = xasprintf("%s/evtaskd.db", dir);
 	}
-	if (store_open(path, &err) != 0) {
+	if (store_open(main_base, path, &err) != 0) {
 		log_error("cannot open the store %s: %s",
 		    path != NULL ? path : "(temporary)", err);
 		exit(1);
@@ -489,8 +488,8 @@ main(int argc, char **argv)
 	}
 
 	http_quiesce();
+	store_drain();		/* everything acknowledged is stored */
 	events_shutdown();
-	store_commit();
 	http_stop();
 	registry_each(main_free_task, NULL);
 	store_close();

@@ -61,7 +61,7 @@ metrics_observe(struct metrics_hist *h, double v)
 void
 metrics_task_created(const struct task *t)
 {
-	metrics.created[kind_index(t->kind)]++;
+	metrics.created[t->kindi]++;
 }
 
 void
@@ -69,7 +69,7 @@ metrics_task_state(const struct task *t, enum task_state from,
     enum task_state to)
 {
 	if (task_state_terminal(to))
-		metrics.finished[kind_index(t->kind)][to]++;
+		metrics.finished[t->kindi][to]++;
 }
 
 void
@@ -82,7 +82,7 @@ metrics_cancel(enum cancel_reason r)
 void
 metrics_cleanup(const struct task *t, enum cleanup_state how)
 {
-	metrics.cleanups[kind_index(t->kind)][how]++;
+	metrics.cleanups[t->kindi][how]++;
 	metrics_observe(&metrics_cleanup_duration,
 	    (double)(t->x->cleanup_finished_at - t->x->cleanup_started_at) /
 	    1000);

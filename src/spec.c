@@ -170,7 +170,7 @@ spec_name(json_t *spec, struct task *t, json_t *errors)
 	else if (memchr(json_string_value(v), '\0', json_string_length(v)))
 		spec_error(errors, "name", "must not contain NUL");
 	else
-		t->name = xstrdup(json_string_value(v));
+		task_info(t)->name = xstrdup(json_string_value(v));
 }
 
 /* delay_ms or start_at (not both): when the task starts. */
@@ -225,7 +225,7 @@ spec_metadata(json_t *spec, struct task *t, json_t *errors)
 		    "is %zu", len, cfg->max_metadata_bytes);
 		return;
 	}
-	t->metadata = json_incref(v);
+	task_info(t)->metadata = json_incref(v);
 }
 
 /*
@@ -237,6 +237,7 @@ spec_parse(json_t *spec, json_t *errors)
 {
 	const struct task_kind *kind;
 	struct task *t;
+	int64_t timeout;
 
 	if (!json_is_object(spec)) {
 		spec_error(errors, NULL, "the body must be a JSON object");
@@ -247,8 +248,9 @@ spec_parse(json_t *spec, json_t *errors)
 	t = task_new(kind != NULL ? kind : &kind_sleep);
 	spec_name(spec, t, errors);
 	spec_start(spec, t, errors);
-	spec_get_ms(spec, errors, "timeout_ms", 1, cfg->max_duration_ms,
-	    &t->timeout_ms);
+	if (spec_get_ms(spec, errors, "timeout_ms", 1, cfg->max_duration_ms,
+	    &timeout) > 0)
+		task_info(t)->timeout_ms = timeout;
 	spec_metadata(spec, t, errors);
 	if (kind != NULL)
 		kind->parse(t, spec, errors);

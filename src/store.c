@@ -1,17 +1,25 @@
 /*
- * store.c -- the SQLite store. Tasks changed during one loop pass are
- * written in one transaction, committed at the end of the pass (group
- * commit); answers that report a change wait for that commit. Terminal
- * tasks leave memory once committed: GET and listings read them from here.
+ * store.c -- the SQLite store, as the loop sees it. Tasks changed during
+ * one loop pass go out as one batch at the end of the pass; the writer
+ * thread (store-writer.c) commits every batch waiting in one transaction,
+ * off the loop (group commit), and answers that report a change wait for
+ * the commit that holds it. Terminal tasks leave memory once committed:
+ * GET and listings read them here, on the loop's own read connection.
  *
- * --memory uses a private temporary database: the same code, nothing kept.
+ * --memory uses the same code on a private temporary database.
  */
 
 #include "evtaskd.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <sqlite3.h>
@@ -36,28 +44,16 @@ static const char store_schema[] =
 	" WHERE finished_at IS NOT NULL;";
 
 enum {
-	STMT_BEGIN,
-	STMT_COMMIT,
-	STMT_ROLLBACK,
-	STMT_UPSERT,
 	STMT_GET,
 	STMT_IDEM,
 	STMT_LIST,
 	STMT_LIST_KS,
 	STMT_ACTIVE,
 	STMT_MAX_ID,
-	STMT_PURGE,
 	STMT_COUNT
 };
 
 static const char *const store_sql[STMT_COUNT] = {
-	[STMT_BEGIN] = "BEGIN",
-	[STMT_COMMIT] = "COMMIT",
-	[STMT_ROLLBACK] = "ROLLBACK",
-	[STMT_UPSERT] = "INSERT INTO tasks(id, kind, state, finished_at,"
-	    " idem_key, idem_body, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-	    " ON CONFLICT(id) DO UPDATE SET state = excluded.state,"
-	    " finished_at = excluded.finished_at, doc = excluded.doc",
 	[STMT_GET] = "SELECT doc FROM tasks WHERE id = ?1",
 	[STMT_IDEM] = "SELECT id, idem_body FROM tasks WHERE idem_key = ?1",
 	[STMT_LIST] = "SELECT id, doc FROM tasks WHERE id < ?1"
@@ -67,36 +63,36 @@ static const char *const store_sql[STMT_COUNT] = {
 	[STMT_ACTIVE] = "SELECT doc FROM tasks WHERE state IN (0, 1, 2)"
 	    " ORDER BY id",
 	[STMT_MAX_ID] = "SELECT max(id) FROM tasks",
-	[STMT_PURGE] = "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks"
-	    " WHERE finished_at < ?1 LIMIT ?2)",
 };
 
-static sqlite3		*store_db;
+static sqlite3		*store_db;		/* the loop's, for reading */
 static sqlite3_stmt	*store_stmts[STMT_COUNT];
 static sqlite3_stmt	**store_ks;		/* one LIST_KS per kind, state */
-static int		 store_in_txn;
-static struct task	**store_dirty;		/* to write this pass */
-static size_t		 store_ndirty, store_dirty_cap;
-static struct task	**store_written;	/* written, not committed */
-static size_t		 store_nwritten, store_written_cap;
-static struct store_stats store_stats_;
+static char		*store_path;
+static char		*store_tmpdir;		/* --memory: removed at close */
+static int		 store_lock_fd = -1;
+static int		 store_efd = -1;
+static struct event	*store_efd_ev;
 static struct event	*store_purge_ev;
+static int		 store_purging;
+static struct task	**store_dirty;		/* changed this pass */
+static size_t		 store_ndirty, store_dirty_cap;
+static struct task	**store_keyed;		/* Idempotency-Keys in flight */
+static size_t		 store_nkeyed, store_keyed_cap;
+static uint64_t		 store_submitted;	/* the newest batch sent */
+static uint64_t		 store_done;		/* the newest batch back */
 
-/* Log SQLite's complaint about what we tried to do. */
+static void	store_done_cb(evutil_socket_t, short, void *);
+
+/* Append to a growable array of tasks. */
 static void
-store_log_error(const char *what)
+store_push(struct task ***arr, size_t *n, size_t *cap, struct task *t)
 {
-	log_error("store: %s: %s", what, sqlite3_errmsg(store_db));
-}
-
-/* Run a statement that returns no rows; 0 or -1. */
-static int
-store_exec(sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+	if (*n == *cap) {
+		*cap = *cap == 0 ? 256 : *cap * 2;
+		*arr = xrealloc(*arr, *cap * sizeof **arr);
+	}
+	(*arr)[(*n)++] = t;
 }
 
 /* Check the schema version: create, accept, or refuse a newer one. */
@@ -131,7 +127,7 @@ store_check_schema(char **err)
 	return 0;
 }
 
-/* Prepare every statement once. */
+/* Prepare the loop's statements once. */
 static int
 store_prepare(char **err)
 {
@@ -156,83 +152,146 @@ fail:
 	return -1;
 }
 
-/*
- * Open the store at path (NULL: a private temporary database for
- * --memory). Returns 0, or -1 with a message in *err.
- */
-int
-store_open(const char *path, char **err)
+/* One daemon per store: an exclusive lock on the database file. */
+static int
+store_lock(const char *path, char **err)
 {
-	const char *pragmas;
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	    SQLITE_OPEN_NOMUTEX;
-
-	if (sqlite3_open_v2(path != NULL ? path : "", &store_db, flags, NULL)
-	    != SQLITE_OK) {
-		*err = xasprintf("%s: %s", path != NULL ? path : "(temporary)",
-		    store_db != NULL ? sqlite3_errmsg(store_db) :
-		    "out of memory");
-		store_close();
+	store_lock_fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (store_lock_fd < 0) {
+		*err = xstrdup(strerror(errno));
 		return -1;
 	}
-	sqlite3_extended_result_codes(store_db, 1);
-	/* One daemon per store: the exclusive lock keeps a second one out. */
-	pragmas = path != NULL ?
-	    "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL;"
-	    " PRAGMA synchronous = FULL;" :
-	    "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;";
-	if (sqlite3_exec(store_db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
-		*err = xasprintf("%s: %s", path, sqlite3_errmsg(store_db));
-		store_close();
-		return -1;
-	}
-	if (store_check_schema(err) != 0 || store_prepare(err) != 0) {
-		store_close();
+	if (flock(store_lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		*err = xstrdup(errno == EWOULDBLOCK ? "locked: another evtaskd "
+		    "uses this store" : strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
-/* Close the store (everything must be committed). */
+/* --memory: a database in a private temporary directory. */
+static char *
+store_temp_path(char **err)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *dir = xasprintf("%s/evtaskd-memory-XXXXXX",
+	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+
+	if (mkdtemp(dir) == NULL) {
+		*err = xasprintf("%s: %s", dir, strerror(errno));
+		free(dir);
+		return NULL;
+	}
+	store_tmpdir = dir;
+	return xasprintf("%s/evtaskd.db", dir);
+}
+
+/* Open the read connection and make sure the schema is there. */
+static int
+store_open_db(int memory, char **err)
+{
+	if (sqlite3_open_v2(store_path, &store_db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		*err = xstrdup(store_db != NULL ? sqlite3_errmsg(store_db) :
+		    "out of memory");
+		return -1;
+	}
+	sqlite3_extended_result_codes(store_db, 1);
+	sqlite3_busy_timeout(store_db, 5000);
+	if (sqlite3_exec(store_db, memory ? "PRAGMA journal_mode = WAL; "
+	    "PRAGMA synchronous = OFF;" : "PRAGMA journal_mode = WAL; "
+	    "PRAGMA synchronous = FULL;", NULL, NULL, NULL) != SQLITE_OK) {
+		*err = xstrdup(sqlite3_errmsg(store_db));
+		return -1;
+	}
+	return store_check_schema(err) != 0 || store_prepare(err) != 0 ? -1 : 0;
+}
+
+/*
+ * Open the store at path (NULL: a private temporary database for --memory)
+ * and start its writer thread. Returns 0, or -1 with a message in *err.
+ */
+int
+store_open(struct event_base *base, const char *path, char **err)
+{
+	char *why = NULL;
+	int memory = path == NULL;
+
+	store_path = memory ? store_temp_path(err) : xstrdup(path);
+	if (store_path == NULL)
+		return -1;
+	if ((!memory && store_lock(store_path, &why) != 0) ||
+	    store_open_db(memory, &why) != 0)
+		goto fail;
+	store_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (store_efd < 0) {
+		why = xstrdup(strerror(errno));
+		goto fail;
+	}
+	if (writer_start(store_path, memory, store_efd, err) != 0) {
+		store_close();
+		return -1;
+	}
+	store_efd_ev = event_new(base, store_efd, EV_READ | EV_PERSIST,
+	    store_done_cb, NULL);
+	event_add(store_efd_ev, NULL);
+	return 0;
+fail:
+	*err = xasprintf("%s: %s", memory ? "(temporary)" : path, why);
+	free(why);
+	store_close();
+	return -1;
+}
+
+/* Close the store: wait for the writer, close, clean up --memory's files. */
 void
 store_close(void)
 {
+	char *p;
 	size_t i;
 
-	if (store_purge_ev != NULL) {
+	store_drain();
+	writer_close();
+	if (store_purge_ev != NULL)
 		event_free(store_purge_ev);
-		store_purge_ev = NULL;
-	}
+	if (store_efd_ev != NULL)
+		event_free(store_efd_ev);
+	store_purge_ev = store_efd_ev = NULL;
 	for (i = 0; i < STMT_COUNT; i++) {
 		sqlite3_finalize(store_stmts[i]);
 		store_stmts[i] = NULL;
 	}
-	if (store_ks != NULL) {
-		for (i = 0; i < kind_count() * TASK_NSTATES; i++)
-			sqlite3_finalize(store_ks[i]);
-		free(store_ks);
-		store_ks = NULL;
-	}
+	for (i = 0; store_ks != NULL && i < kind_count() * TASK_NSTATES; i++)
+		sqlite3_finalize(store_ks[i]);
+	free(store_ks);
+	store_ks = NULL;
 	sqlite3_close(store_db);
 	store_db = NULL;
-	free(store_dirty);
-	free(store_written);
-	store_dirty = store_written = NULL;
-	store_ndirty = store_dirty_cap = store_nwritten = store_written_cap = 0;
-}
-
-/* Append to a growable array of tasks. */
-static void
-store_push(struct task ***arr, size_t *n, size_t *cap, struct task *t)
-{
-	if (*n == *cap) {
-		*cap = *cap == 0 ? 256 : *cap * 2;
-		*arr = xrealloc(*arr, *cap * sizeof **arr);
+	if (store_efd >= 0)
+		close(store_efd);
+	if (store_lock_fd >= 0)
+		close(store_lock_fd);
+	store_efd = store_lock_fd = -1;
+	if (store_tmpdir != NULL) {
+		static const char *const files[] = { "", "-wal", "-shm" };
+		for (i = 0; i < 3; i++) {
+			p = xasprintf("%s%s", store_path, files[i]);
+			unlink(p);
+			free(p);
+		}
+		rmdir(store_tmpdir);
+		free(store_tmpdir);
+		store_tmpdir = NULL;
 	}
-	(*arr)[(*n)++] = t;
+	free(store_path);
+	free(store_dirty);
+	free(store_keyed);
+	store_path = NULL;
+	store_dirty = store_keyed = NULL;
+	store_ndirty = store_dirty_cap = store_nkeyed = store_keyed_cap = 0;
 }
 
-/* A task changed: write it before the end of this pass. */
+/* A task changed: it goes out with this pass's batch. */
 void
 store_mark(struct task *t)
 {
@@ -243,161 +302,183 @@ store_mark(struct task *t)
 	store_push(&store_dirty, &store_ndirty, &store_dirty_cap, t);
 }
 
-/* Is there anything to commit? */
+/* Has this pass changed anything yet to be sent? */
 int
 store_pending(void)
 {
-	return store_ndirty > 0 || store_in_txn;
+	return store_ndirty > 0;
 }
 
-/* Open this pass's transaction if it is not open yet. */
-static int
-store_begin(void)
+/* A created task has an Idempotency-Key: findable before it is stored. */
+void
+store_note_key(struct task *t)
 {
-	if (store_in_txn)
-		return 0;
-	if (store_exec(store_stmts[STMT_BEGIN]) != 0) {
-		store_log_error("begin");
-		return -1;
-	}
-	store_in_txn = 1;
-	return 0;
+	store_push(&store_keyed, &store_nkeyed, &store_keyed_cap, t);
 }
 
-/* Write one task into the open transaction. */
-static int
-store_write(struct task *t)
+/* The task's key is stored: forget it in memory. */
+static void
+store_forget_key(struct task *t)
 {
-	sqlite3_stmt *st = store_stmts[STMT_UPSERT];
-	char id[ULID_LEN + 1];
-	const char *doc = task_text(t);
-	struct task_extra *x = t->x;
-	int rc;
+	size_t i;
 
-	ulid_format(&t->id, id);
-	sqlite3_bind_text(st, 1, id, ULID_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, t->kind->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, t->state);
-	if (t->finished_at != TASK_TIME_NONE)
-		sqlite3_bind_int64(st, 4, t->finished_at);
-	else
-		sqlite3_bind_null(st, 4);
-	if (x != NULL && x->idem_key != NULL) {
-		sqlite3_bind_text(st, 5, x->idem_key, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 6, x->idem_body, -1, SQLITE_STATIC);
-	} else {
-		sqlite3_bind_null(st, 5);
-		sqlite3_bind_null(st, 6);
+	for (i = 0; i < store_nkeyed; i++) {
+		if (store_keyed[i] == t) {
+			store_keyed[i] = store_keyed[--store_nkeyed];
+			break;
+		}
 	}
-	sqlite3_bind_text(st, 7, doc, -1, SQLITE_STATIC);
-	rc = store_exec(st);
-	sqlite3_clear_bindings(st);
-	if (rc != 0)
-		store_log_error("write");
-	return rc;
+	free(t->x->idem_key);
+	free(t->x->idem_body);
+	t->x->idem_key = t->x->idem_body = NULL;
+}
+
+/* One row of a batch from a task; the task's rendered JSON moves in. */
+static void
+store_fill_row(struct store_row *r, struct task *t)
+{
+	ulid_format(&t->id, r->id);
+	r->kind = task_kind(t)->name;
+	r->state = t->state;
+	r->finished_at = t->finished_at;
+	task_text(t);
+	r->doc = t->text;		/* the row owns it now */
+	t->text = NULL;
+	if (t->x != NULL && t->x->idem_key != NULL) {
+		r->idem_key = xstrdup(t->x->idem_key);
+		r->idem_body = xstrdup(t->x->idem_body);
+	}
+}
+
+/* Free a batch the writer gave back. */
+static void
+store_batch_free(struct store_batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->nrows; i++) {
+		free(b->rows[i].doc);
+		free(b->rows[i].idem_key);
+		free(b->rows[i].idem_body);
+	}
+	free(b->rows);
+	free(b->tasks);
+	free(b->error);
+	free(b);
 }
 
 /*
- * Write every task changed so far into the open transaction (opening it if
- * needed), so that reads see them. The commit comes at the end of the pass.
- */
-int
-store_sync(void)
-{
-	struct task *t;
-	size_t i;
-	int rc = 0;
-
-	if (store_ndirty == 0)
-		return 0;
-	if (store_begin() != 0)
-		return -1;
-	for (i = 0; i < store_ndirty; i++) {
-		t = store_dirty[i];
-		t->dirty = 0;
-		if (store_write(t) != 0)
-			rc = -1;
-		if (!t->written) {
-			t->written = 1;
-			store_push(&store_written, &store_nwritten,
-			    &store_written_cap, t);
-		}
-	}
-	store_ndirty = 0;
-	return rc;
-}
-
-/* After a commit: forget the keys, drop terminal tasks from memory. */
-static void
-store_release_written(void)
-{
-	struct task *t;
-	size_t i;
-
-	for (i = 0; i < store_nwritten; i++) {
-		t = store_written[i];
-		t->written = 0;
-		task_text_drop(t);
-		if (t->x != NULL && t->x->idem_key != NULL) {
-			free(t->x->idem_key);
-			free(t->x->idem_body);
-			t->x->idem_key = t->x->idem_body = NULL;
-		}
-		if (task_state_terminal(t->state) && !t->dirty) {
-			registry_remove(t);
-			task_free(t);
-		}
-	}
-	store_nwritten = 0;
-}
-
-/* A failed commit: roll back, and write the same tasks again next time. */
-static void
-store_retry_written(void)
-{
-	size_t i;
-
-	if (store_exec(store_stmts[STMT_ROLLBACK]) != 0)
-		store_log_error("rollback");
-	for (i = 0; i < store_nwritten; i++) {
-		store_written[i]->written = 0;
-		store_mark(store_written[i]);
-	}
-	store_nwritten = 0;
-}
-
-/*
- * The end of a loop pass: commit what the pass changed (one fsync for all
- * of it), then answer those who waited for it. Returns 0 or -1.
+ * The end of a loop pass: send what the pass changed to the writer as one
+ * batch; whoever waits for this pass's changes is answered once the batch
+ * is committed (events_seal).
  */
 int
 store_commit(void)
 {
-	int64_t t0;
-	int rc;
+	struct store_batch *b;
+	struct task *t;
+	size_t i;
 
-	rc = store_sync();
-	if (store_in_txn) {
-		t0 = clock_mono_us();
-		if (rc == 0 && store_exec(store_stmts[STMT_COMMIT]) != 0) {
-			store_log_error("commit");
-			rc = -1;
-		}
-		store_in_txn = 0;
-		store_stats_.commits++;
-		store_stats_.last_batch = store_nwritten;
-		metrics_commit(clock_mono_us() - t0, store_nwritten);
+	events_seal(store_submitted + (store_ndirty > 0), store_done);
+	if (store_ndirty == 0)
+		return 0;
+	b = xcalloc(1, sizeof *b);
+	b->rows = xcalloc(store_ndirty, sizeof *b->rows);
+	b->tasks = xcalloc(store_ndirty, sizeof *b->tasks);
+	for (i = 0; i < store_ndirty; i++) {
+		t = store_dirty[i];
+		t->dirty = 0;
+		t->inflight++;
+		store_fill_row(&b->rows[i], t);
+		b->tasks[i] = t;
 	}
-	if (rc != 0) {
-		log_error("store: the changes of this pass were NOT stored; "
-		    "their requests get 500, and they are retried");
-		store_retry_written();
-		events_committed(-1);
-		return -1;
-	}
-	events_committed(0);
-	store_release_written();
+	b->nrows = store_ndirty;
+	store_ndirty = 0;
+	b->seq = ++store_submitted;
+	writer_submit(b);
 	return 0;
+}
+
+/* Drop a terminal task from memory once nothing of it is in flight. */
+static void
+store_evict(struct task *t)
+{
+	if (task_state_terminal(t->state) && !t->dirty && t->inflight == 0) {
+		registry_remove(t);
+		task_free(t);
+	}
+}
+
+/* A batch came back committed, or failed. */
+static void
+store_finish(struct store_batch *b)
+{
+	struct task *t;
+	size_t i;
+
+	if (b->nrows > 0)
+		metrics_commit(b->commit_us, b->nrows);
+	if (b->rc != 0)
+		log_error("store: a commit failed (%s); the changes of %zu "
+		    "tasks were NOT stored: their requests get 500, and they "
+		    "are retried", b->error, b->nrows);
+	if (b->seq > store_done)
+		store_done = b->seq;
+	events_committed(b->seq, b->rc);
+	for (i = 0; i < b->nrows; i++) {
+		t = b->tasks[i];
+		t->inflight--;
+		if (b->rc != 0)
+			store_mark(t);
+		else if (t->x != NULL && t->x->idem_key != NULL &&
+		    b->rows[i].idem_key != NULL)
+			store_forget_key(t);
+		store_evict(t);
+	}
+	if (b->purge_batch > 0)
+		store_purged(b->purged);
+	store_batch_free(b);
+}
+
+/* The writer woke us: finish what it has committed. */
+static void
+store_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store_batch *b;
+	uint64_t n;
+
+	if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
+		log_error("store: eventfd: %s", strerror(errno));
+	while ((b = writer_take_done()) != NULL)
+		store_finish(b);
+}
+
+/*
+ * Wait until everything sent to the writer is committed (start-up and
+ * shutdown only: this blocks the loop).
+ */
+void
+store_drain(void)
+{
+	struct store_batch *b;
+	struct pollfd pfd;
+	uint64_t n;
+
+	if (store_efd < 0)
+		return;
+	store_commit();
+	while (store_done < store_submitted) {
+		while ((b = writer_take_done()) != NULL)
+			store_finish(b);
+		if (store_done < store_submitted) {
+			pfd.fd = store_efd;
+			pfd.events = POLLIN;
+			poll(&pfd, 1, -1);
+			if (read(store_efd, &n, sizeof n) < 0 && errno != EAGAIN)
+				break;
+		}
+		store_commit();		/* a failed batch is sent again */
+	}
 }
 
 /* The stored JSON of a task (to free), or NULL if unknown. */
@@ -407,8 +488,6 @@ store_get(const struct ulid *id)
 	sqlite3_stmt *st = store_stmts[STMT_GET];
 	char buf[ULID_LEN + 1], *doc = NULL;
 
-	if (store_sync() != 0)
-		return NULL;
 	ulid_format(id, buf);
 	sqlite3_bind_text(st, 1, buf, ULID_LEN, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -419,16 +498,23 @@ store_get(const struct ulid *id)
 
 /*
  * The task created with an Idempotency-Key: 1 with its id and the body it
- * was created from (to free), 0 if the key is new, -1 on error.
+ * was created from (to free), 0 if the key is new, -1 on error. Keys not
+ * yet committed are found in memory.
  */
 int
 store_find_idem(const char *key, struct ulid *id, char **body)
 {
 	sqlite3_stmt *st = store_stmts[STMT_IDEM];
+	size_t i;
 	int rc = 0;
 
-	if (store_sync() != 0)
-		return -1;
+	for (i = 0; i < store_nkeyed; i++) {
+		if (strcmp(store_keyed[i]->x->idem_key, key) == 0) {
+			*id = store_keyed[i]->id;
+			*body = xstrdup(store_keyed[i]->x->idem_body);
+			return 1;
+		}
+	}
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW &&
 	    ulid_parse((const char *)sqlite3_column_text(st, 0), id) == 0) {
@@ -465,7 +551,8 @@ store_cursor_open(struct store_cursor *c, sqlite3_stmt *st, const char *kind,
 /*
  * A page of tasks, newest first, as the JSON text of the listing answer
  * (to free). Filters by kind and state run one indexed cursor per (kind,
- * state) pair and merge them, so no filter scans the table.
+ * state) pair and merge them, so no filter scans the table. The listing
+ * shows what is committed: a change is there once its answer went out.
  */
 char *
 store_list(const struct store_filter *f, size_t *lenp)
@@ -475,11 +562,8 @@ store_list(const struct store_filter *f, size_t *lenp)
 	const char *id, *best_id;
 	size_t k, ncur = 0, i, best;
 	int s, n = 0;
-	char *out = NULL;
-	FILE *fp;
+	struct buf out = { NULL, 0, 0 };
 
-	if (store_sync() != 0)
-		return NULL;
 	if (f->has_before)
 		ulid_format(&f->before, before);
 	else
@@ -488,7 +572,7 @@ store_list(const struct store_filter *f, size_t *lenp)
 		store_cursor_open(&cur[ncur++], store_stmts[STMT_LIST], NULL, 0,
 		    before, f->limit + 1);
 	else {
-		for (k = 0; k < kind_count(); k++) {
+		for (k = 0; k < kind_count() && k < 8; k++) {
 			if (f->kinds != 0 && !(f->kinds & (1u << k)))
 				continue;
 			for (s = 0; s < TASK_NSTATES; s++) {
@@ -500,10 +584,7 @@ store_list(const struct store_filter *f, size_t *lenp)
 			}
 		}
 	}
-	fp = open_memstream(&out, lenp);
-	if (fp == NULL)
-		fatalx("open_memstream failed");
-	fputs("{\"tasks\":[", fp);
+	buf_adds(&out, "{\"tasks\":[");
 	for (;;) {
 		best_id = NULL;
 		best = 0;
@@ -519,27 +600,28 @@ store_list(const struct store_filter *f, size_t *lenp)
 		if (best_id == NULL || n == f->limit)
 			break;
 		if (n++ > 0)
-			fputc(',', fp);
-		fputs((const char *)sqlite3_column_text(cur[best].st, 1), fp);
+			buf_add(&out, ",", 1);
+		buf_adds(&out, (const char *)sqlite3_column_text(cur[best].st, 1));
 		memcpy(last, best_id, sizeof last);
 		cur[best].has_row = sqlite3_step(cur[best].st) == SQLITE_ROW;
 	}
-	if (best_id != NULL)
-		fprintf(fp, "],\"next_page_token\":\"%s\"}", last);
-	else
-		fputs("],\"next_page_token\":null}", fp);
-	fclose(fp);
+	if (best_id != NULL) {
+		buf_adds(&out, "],\"next_page_token\":\"");
+		buf_adds(&out, last);
+		buf_adds(&out, "\"}");
+	} else
+		buf_adds(&out, "],\"next_page_token\":null}");
 	for (i = 0; i < ncur; i++) {
 		sqlite3_reset(cur[i].st);
 		sqlite3_clear_bindings(cur[i].st);
 	}
-	return out;
+	return buf_steal(&out, lenp);
 }
 
 /*
  * Recovery: call fn for every task that had not ended, oldest first, and
  * keep new ids above every stored one. Returns the number of tasks read,
- * or -1 (with *err) if a stored task cannot be understood.
+ * or -1 (with *err) if the tasks cannot be read.
  */
 long
 store_load(void (*fn)(json_t *, void *), void *arg, char **err)
@@ -580,42 +662,37 @@ store_load(void (*fn)(json_t *, void *), void *arg, char **err)
 	return n;
 }
 
-/*
- * Delete up to batch tasks that ended before cutoff (ms), inside this
- * pass's transaction. Returns how many went, or -1.
- */
-int
-store_purge(int64_t cutoff, int batch)
-{
-	sqlite3_stmt *st = store_stmts[STMT_PURGE];
-
-	if (store_begin() != 0)
-		return -1;
-	sqlite3_bind_int64(st, 1, cutoff);
-	sqlite3_bind_int(st, 2, batch);
-	if (store_exec(st) != 0) {
-		store_log_error("purge");
-		return -1;
-	}
-	return sqlite3_changes(store_db);
-}
-
-/* Purge a batch of expired tasks; come back soon if there are more. */
+/* Ask the writer to purge a batch of tasks older than retention_s. */
 static void
 store_purge_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct timeval tv = { STORE_PURGE_INTERVAL_S, 0 };
-	int n;
+	struct store_batch *b;
 
-	n = store_purge(clock_now_ms() - cfg->retention_s * 1000,
-	    STORE_PURGE_BATCH);
+	if (store_purging)
+		return;
+	b = xcalloc(1, sizeof *b);
+	b->purge_cutoff = clock_now_ms() - cfg->retention_s * 1000;
+	b->purge_batch = STORE_PURGE_BATCH;
+	b->seq = ++store_submitted;
+	store_purging = 1;
+	writer_submit(b);
+}
+
+/* A purge came back: come back soon if there is more to do. */
+void
+store_purged(int n)
+{
+	struct timeval tv = { STORE_PURGE_INTERVAL_S, 0 };
+
+	store_purging = 0;
 	if (n > 0)
 		log_debug("store: purged %d tasks older than retention_s", n);
 	if (n == STORE_PURGE_BATCH) {
 		tv.tv_sec = 0;
 		tv.tv_usec = 10000;	/* more to do: let requests in first */
 	}
-	evtimer_add(store_purge_ev, &tv);
+	if (store_purge_ev != NULL)
+		evtimer_add(store_purge_ev, &tv);
 }
 
 /* Purge expired tasks in small batches, off the request path. */
@@ -626,11 +703,4 @@ store_start_purge(struct event_base *base)
 
 	store_purge_ev = evtimer_new(base, store_purge_cb, NULL);
 	evtimer_add(store_purge_ev, &tv);
-}
-
-/* Counters for /metrics. */
-const struct store_stats *
-store_get_stats(void)
-{
-	return &store_stats_;
 }

@@ -147,12 +147,11 @@ task_new(const struct task_kind *kind)
 	struct task *t = xcalloc(1, sizeof *t + kind->data_size);
 
 	registry_next_id(&t->id);
-	t->kind = kind;
+	t->kindi = (uint8_t)kind_index(kind);
 	t->state = TASK_SCHEDULED;
 	t->created_at = clock_now_ms();
 	t->start_at = t->created_at;
 	t->started_at = t->finished_at = TASK_TIME_NONE;
-	t->timeout_ms = TASK_TIME_NONE;
 	t->deadline = TASK_TIME_NONE;
 	event_assign(&t->timer, task_base, -1, 0, task_timer_cb, t);
 	return t;
@@ -169,13 +168,43 @@ task_extra(struct task *t)
 	return t->x;
 }
 
+/* The name, metadata and timeout part of a task, made on first use. */
+struct task_info *
+task_info(struct task *t)
+{
+	if (t->info == NULL) {
+		t->info = xcalloc(1, sizeof *t->info);
+		t->info->timeout_ms = TASK_TIME_NONE;
+	}
+	return t->info;
+}
+
+/* A task's name, metadata (borrowed) and timeout, or NULL / NONE. */
+const char *
+task_name(const struct task *t)
+{
+	return t->info != NULL ? t->info->name : NULL;
+}
+
+json_t *
+task_metadata(const struct task *t)
+{
+	return t->info != NULL ? t->info->metadata : NULL;
+}
+
+int64_t
+task_timeout_ms(const struct task *t)
+{
+	return t->info != NULL ? t->info->timeout_ms : TASK_TIME_NONE;
+}
+
 /* Free a task: stop its timer, let its kind go, free its fields. */
 void
 task_free(struct task *t)
 {
 	event_del(&t->timer);
-	if (t->kind->free != NULL)
-		t->kind->free(t);
+	if (task_kind(t)->free != NULL)
+		task_kind(t)->free(t);
 	if (t->x != NULL) {
 		free(t->x->cancel_message);
 		free(t->x->cleanup_detail);
@@ -185,9 +214,12 @@ task_free(struct task *t)
 		free(t->x->idem_body);
 		free(t->x);
 	}
-	json_decref(t->metadata);
+	if (t->info != NULL) {
+		json_decref(t->info->metadata);
+		free(t->info->name);
+		free(t->info);
+	}
 	free(t->text);
-	free(t->name);
 	free(t);
 }
 
@@ -195,9 +227,9 @@ task_free(struct task *t)
 static int64_t
 task_timeout_at(const struct task *t)
 {
-	if (t->state != TASK_RUNNING || t->timeout_ms == TASK_TIME_NONE)
+	if (t->state != TASK_RUNNING || task_timeout_ms(t) == TASK_TIME_NONE)
 		return TASK_TIME_NONE;
-	return t->started_at + t->timeout_ms;
+	return t->started_at + task_timeout_ms(t);
 }
 
 /* Set the one timer to the earliest thing this task waits for. */
@@ -280,7 +312,7 @@ task_start(struct task *t)
 	t->queued = 0;
 	if (task_set_state(t, TASK_RUNNING) != 0)
 		return;
-	t->kind->start(t);
+	task_kind(t)->start(t);
 }
 
 /*
@@ -305,7 +337,7 @@ task_due(struct task *t)
 {
 	if (task_holding)
 		return;
-	if (t->kind->admit != NULL && !t->kind->admit(t)) {
+	if (task_kind(t)->admit != NULL && !task_kind(t)->admit(t)) {
 		t->queued = 1;	/* the kind calls task_start later */
 		task_arm(t);
 		return;
@@ -377,13 +409,13 @@ task_cancel(struct task *t, enum cancel_reason reason, const char *message)
 	if (message != NULL)
 		x->cancel_message = xstrdup(message);
 	metrics_cancel(reason);
-	if (from == TASK_SCHEDULED && t->queued && t->kind->unqueue != NULL)
-		t->kind->unqueue(t);
+	if (from == TASK_SCHEDULED && t->queued && task_kind(t)->unqueue != NULL)
+		task_kind(t)->unqueue(t);
 	t->queued = 0;
 	t->deadline = TASK_TIME_NONE;
 	task_set_state(t, TASK_CANCELLING);
 	if (from == TASK_RUNNING)
-		t->kind->stop(t);	/* calls task_stopped when done */
+		task_kind(t)->stop(t);	/* calls task_stopped when done */
 	else
 		task_stopped(t);
 	return TASK_CANCEL_STARTED;
@@ -406,7 +438,7 @@ task_stopped(struct task *t)
 	free(x->cleanup_detail);
 	x->cleanup_detail = NULL;
 	store_mark(t);
-	t->kind->cleanup(t);	/* calls task_cleanup_done when done */
+	task_kind(t)->cleanup(t);	/* calls task_cleanup_done when done */
 }
 
 /*
@@ -454,8 +486,8 @@ task_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (t->deadline != TASK_TIME_NONE && now >= t->deadline * 1000) {
 		metrics_timer_lateness(now - t->deadline * 1000);
 		t->deadline = TASK_TIME_NONE;
-		if (t->kind->timer != NULL)
-			t->kind->timer(t);
+		if (task_kind(t)->timer != NULL)
+			task_kind(t)->timer(t);
 		return;
 	}
 	task_arm(t);	/* woke a little early: sleep the rest */
@@ -541,9 +573,9 @@ task_write_json(const struct task *t, struct buf *b)
 	buf_adds(b, "{\"id\":\"");
 	buf_add(b, id, ULID_LEN);
 	buf_adds(b, "\",\"kind\":\"");
-	buf_adds(b, t->kind->name);
+	buf_adds(b, task_kind(t)->name);
 	buf_adds(b, "\",\"name\":");
-	buf_add_jstr(b, t->name);
+	buf_add_jstr(b, task_name(t));
 	buf_adds(b, ",\"state\":\"");
 	buf_adds(b, task_state_name(t->state));
 	buf_add(b, "\"", 1);
@@ -551,14 +583,14 @@ task_write_json(const struct task *t, struct buf *b)
 	task_write_time(b, ",\"start_at\":", t->start_at);
 	task_write_time(b, ",\"started_at\":", t->started_at);
 	task_write_time(b, ",\"finished_at\":", t->finished_at);
-	t->kind->write_json(t, b);	/* ,"duration_ms":... and its own */
+	task_kind(t)->write_json(t, b);	/* ,"duration_ms":... and its own */
 	buf_adds(b, ",\"timeout_ms\":");
-	if (t->timeout_ms == TASK_TIME_NONE)
+	if (task_timeout_ms(t) == TASK_TIME_NONE)
 		buf_add(b, "null", 4);
 	else
-		buf_add_int(b, t->timeout_ms);
+		buf_add_int(b, task_timeout_ms(t));
 	buf_adds(b, ",\"metadata\":");
-	buf_add_json(b, t->metadata);
+	buf_add_json(b, task_metadata(t));
 	buf_adds(b, ",\"cancellation\":");
 	task_write_cancellation(t, b);
 	buf_adds(b, ",\"cleanup\":");
@@ -701,16 +733,16 @@ task_from_json(json_t *doc)
 	    < 0)
 		return NULL;
 	t = xcalloc(1, sizeof *t + kind->data_size);
-	t->kind = kind;
+	t->kindi = (uint8_t)kind_index(kind);
 	t->state = (uint8_t)s;
 	t->deadline = TASK_TIME_NONE;
-	t->timeout_ms = json_is_integer(timeout) ?
-	    json_integer_value(timeout) : TASK_TIME_NONE;
+	if (json_is_integer(timeout))
+		task_info(t)->timeout_ms = json_integer_value(timeout);
 	event_assign(&t->timer, task_base, -1, 0, task_timer_cb, t);
 	if (name != NULL)
-		t->name = xstrdup(name);
+		task_info(t)->name = xstrdup(name);
 	if (json_is_object(meta))
-		t->metadata = json_incref(meta);
+		task_info(t)->metadata = json_incref(meta);
 	if (result != NULL && !json_is_null(result))
 		task_extra(t)->result = json_incref(result);
 	if (ulid_parse(id, &t->id) != 0 ||
@@ -743,7 +775,7 @@ task_recover(struct task *t)
 			task_arm(t);
 		break;
 	case TASK_RUNNING:
-		t->kind->recover(t);
+		task_kind(t)->recover(t);
 		task_arm(t);
 		break;
 	case TASK_CANCELLING:

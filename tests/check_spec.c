@@ -130,12 +130,12 @@ START_TEST(test_minimal)
 {
 	struct task *t = expect_task(load("{\"duration_ms\": 5000}"));
 
-	ck_assert_ptr_eq(t->kind, &kind_sleep);
-	ck_assert_str_eq(t->kind->name, "sleep");
+	ck_assert_ptr_eq(task_kind(t), &kind_sleep);
+	ck_assert_str_eq(task_kind(t)->name, "sleep");
 	ck_assert_int_eq(t->state, TASK_SCHEDULED);
-	ck_assert_ptr_null(t->name);
-	ck_assert_ptr_null(t->metadata);
-	ck_assert(t->timeout_ms == TASK_TIME_NONE);
+	ck_assert_ptr_null(task_name(t));
+	ck_assert_ptr_null(task_metadata(t));
+	ck_assert(task_timeout_ms(t) == TASK_TIME_NONE);
 	ck_assert_int_eq(t->start_at, t->created_at);
 	ck_assert_int_eq(json_member(t, "duration_ms"), 5000);
 	ck_assert_int_eq(json_member(t, "cleanup_ms"), 0);
@@ -152,11 +152,11 @@ START_TEST(test_full)
 	t = expect_task(json_pack("{s:s,s:s,s:i,s:i,s:O,s:i,s:i}", "kind",
 	    "sleep", "name", "nightly-report", "delay_ms", 1500, "timeout_ms",
 	    60000, "metadata", meta, "duration_ms", 5000, "cleanup_ms", 250));
-	ck_assert_ptr_eq(t->kind, &kind_sleep);
-	ck_assert_str_eq(t->name, "nightly-report");
-	ck_assert_int_eq(t->timeout_ms, 60000);
+	ck_assert_ptr_eq(task_kind(t), &kind_sleep);
+	ck_assert_str_eq(task_name(t), "nightly-report");
+	ck_assert_int_eq(task_timeout_ms(t), 60000);
 	ck_assert_int_eq(t->start_at - t->created_at, 1500);
-	ck_assert(json_equal(t->metadata, meta));
+	ck_assert(json_equal(task_metadata(t), meta));
 	ck_assert_int_eq(json_member(t, "duration_ms"), 5000);
 	ck_assert_int_eq(json_member(t, "cleanup_ms"), 250);
 	json_decref(meta);
@@ -194,11 +194,11 @@ START_TEST(test_limits_ok)
 	    (json_int_t)max, "delay_ms", (json_int_t)max, "timeout_ms",
 	    (json_int_t)max, "cleanup_ms", (json_int_t)max));
 	ck_assert_int_eq(t->start_at - t->created_at, max);
-	ck_assert_int_eq(t->timeout_ms, max);
+	ck_assert_int_eq(task_timeout_ms(t), max);
 	task_free(t);
 	t = expect_task(load("{\"duration_ms\": 0, \"delay_ms\": 0, "
 	    "\"timeout_ms\": 1, \"cleanup_ms\": 0}"));
-	ck_assert_int_eq(t->timeout_ms, 1);
+	ck_assert_int_eq(task_timeout_ms(t), 1);
 	task_free(t);
 }
 END_TEST
@@ -251,10 +251,10 @@ START_TEST(test_name_length)
 	struct task *t;
 
 	t = expect_task(body_with_string("name", "a", 128));
-	ck_assert_uint_eq(strlen(t->name), 128);
+	ck_assert_uint_eq(strlen(task_name(t)), 128);
 	task_free(t);
 	t = expect_task(body_with_string("name", "\xc3\xa9", 128));
-	ck_assert_uint_eq(strlen(t->name), 256);
+	ck_assert_uint_eq(strlen(task_name(t)), 256);
 	task_free(t);
 	expect_error(body_with_string("name", "a", 129), "/name");
 	expect_error(body_with_string("name", "\xc3\xa9", 129), "/name");
@@ -349,7 +349,7 @@ START_TEST(test_metadata_size)
 	v[n] = '\0';
 	body = json_pack("{s:i,s:{s:s}}", "duration_ms", 1, "metadata", "k", v);
 	t = expect_task(body);
-	ck_assert_uint_eq(json_dumpb(t->metadata, NULL, 0, JSON_COMPACT),
+	ck_assert_uint_eq(json_dumpb(task_metadata(t), NULL, 0, JSON_COMPACT),
 	    cfg->max_metadata_bytes);
 	task_free(t);
 	v[n] = 'x';
@@ -409,10 +409,10 @@ START_TEST(test_nulls)
 	    "\"kind\": null, \"delay_ms\": null, \"start_at\": null, "
 	    "\"cleanup_ms\": null}"));
 
-	ck_assert_ptr_eq(t->kind, &kind_sleep);
-	ck_assert_ptr_null(t->name);
-	ck_assert(t->timeout_ms == TASK_TIME_NONE);
-	ck_assert_ptr_null(t->metadata);
+	ck_assert_ptr_eq(task_kind(t), &kind_sleep);
+	ck_assert_ptr_null(task_name(t));
+	ck_assert(task_timeout_ms(t) == TASK_TIME_NONE);
+	ck_assert_ptr_null(task_metadata(t));
 	ck_assert_int_eq(t->start_at, t->created_at);
 	ck_assert_int_eq(json_member(t, "cleanup_ms"), 0);
 	task_free(t);

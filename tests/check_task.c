@@ -156,16 +156,16 @@ START_TEST(test_new)
 	struct task *t = task_new(&kind_sleep), *u = task_new(&kind_sleep);
 
 	after = clock_now_ms();
-	ck_assert_ptr_eq(t->kind, &kind_sleep);
+	ck_assert_ptr_eq(task_kind(t), &kind_sleep);
 	ck_assert_int_eq(t->state, TASK_SCHEDULED);
 	ck_assert_int_ge(t->created_at, before);
 	ck_assert_int_le(t->created_at, after);
 	ck_assert_int_eq(t->start_at, t->created_at);
 	ck_assert(t->started_at == TASK_TIME_NONE);
 	ck_assert(t->finished_at == TASK_TIME_NONE);
-	ck_assert(t->timeout_ms == TASK_TIME_NONE);
-	ck_assert_ptr_null(t->name);
-	ck_assert_ptr_null(t->metadata);
+	ck_assert(task_timeout_ms(t) == TASK_TIME_NONE);
+	ck_assert_ptr_null(task_name(t));
+	ck_assert_ptr_null(task_metadata(t));
 	ck_assert_ptr_null(t->x);
 	ck_assert_int_gt(ulid_cmp(&u->id, &t->id), 0);
 	task_free(u);
@@ -237,16 +237,16 @@ START_TEST(test_json_fields)
 	json_t *o;
 	char *text;
 
-	t->name = xstrdup("nightly-report");
-	t->timeout_ms = 2500;
+	task_info(t)->name = xstrdup("nightly-report");
+	task_info(t)->timeout_ms = 2500;
 	t->start_at = t->created_at + 1000;
-	t->metadata = json_pack("{s:s}", "owner", "ops");
+	task_info(t)->metadata = json_pack("{s:s}", "owner", "ops");
 	o = task_to_json(t);
 	ck_assert_str_eq(json_string_value(json_object_get(o, "name")),
 	    "nightly-report");
 	ck_assert_int_eq(json_integer_value(json_object_get(o, "timeout_ms")),
 	    2500);
-	ck_assert(json_equal(json_object_get(o, "metadata"), t->metadata));
+	ck_assert(json_equal(json_object_get(o, "metadata"), task_metadata(t)));
 	check_time(o, "start_at", t->created_at + 1000);
 	json_decref(o);
 	text = task_to_text(t);

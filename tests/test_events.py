@@ -137,4 +137,15 @@ def test_many_subscribers_and_disconnects():
         assert d.get("/healthz").status == 200
 
 
+def test_subscriber_reset_is_released():
+    """A client that resets its connection (unread data: RST, not FIN) is
+    released like one that closes."""
+    with Daemon() as d:
+        for _ in range(30):
+            s = EventStream(d)      # the greeting stays unread: close sends RST
+            s.close()
+        harness.eventually(lambda: "evtaskd_event_subscribers 0" in
+                           d.get("/metrics").body.decode())
+
+
 harness.run(globals())

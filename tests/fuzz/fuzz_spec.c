@@ -138,8 +138,8 @@ fuzz_check_task(struct task *t)
 		fprintf(stderr, "first:  %s\nsecond: %s\n", text, again);
 		fuzz_fail("the task's JSON changes on a round trip", NULL);
 	}
-	if (t->name != NULL) {
-		if ((doc = json_string(t->name)) == NULL)
+	if (task_name(t) != NULL) {
+		if ((doc = json_string(task_name(t))) == NULL)
 			fuzz_fail("the task's name is not UTF-8", text);
 		json_decref(doc);
 	}

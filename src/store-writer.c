@@ -1,0 +1,248 @@
+/*
+ * store-writer.c -- the thread that writes the store. The loop hands it
+ * batches (the tasks one loop pass changed, rendered); it writes every
+ * batch waiting into one transaction, commits (the fsync happens here, off
+ * the loop), and wakes the loop through an eventfd. It touches nothing but
+ * its own SQLite connection and the queues below.
+ */
+
+#include "evtaskd.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+enum {
+	WSTMT_BEGIN,
+	WSTMT_COMMIT,
+	WSTMT_ROLLBACK,
+	WSTMT_UPSERT,
+	WSTMT_PURGE,
+	WSTMT_COUNT
+};
+
+static const char *const writer_sql[WSTMT_COUNT] = {
+	[WSTMT_BEGIN] = "BEGIN",
+	[WSTMT_COMMIT] = "COMMIT",
+	[WSTMT_ROLLBACK] = "ROLLBACK",
+	[WSTMT_UPSERT] = "INSERT INTO tasks(id, kind, state, finished_at,"
+	    " idem_key, idem_body, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+	    " ON CONFLICT(id) DO UPDATE SET state = excluded.state,"
+	    " finished_at = excluded.finished_at, doc = excluded.doc",
+	[WSTMT_PURGE] = "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks"
+	    " WHERE finished_at < ?1 LIMIT ?2)",
+};
+
+static sqlite3			*writer_db;
+static sqlite3_stmt		*writer_stmts[WSTMT_COUNT];
+static pthread_t		 writer_thread;
+static pthread_mutex_t		 writer_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t		 writer_cond = PTHREAD_COND_INITIALIZER;
+static STAILQ_HEAD(, store_batch) writer_todo =
+    STAILQ_HEAD_INITIALIZER(writer_todo);
+static STAILQ_HEAD(, store_batch) writer_done =
+    STAILQ_HEAD_INITIALIZER(writer_done);
+static int			 writer_stop;
+static int			 writer_running;
+static int			 writer_efd = -1;
+
+/* Run a statement that returns no rows; 0 or -1. */
+static int
+writer_exec(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Write one row. */
+static int
+writer_row(const struct store_row *r)
+{
+	sqlite3_stmt *st = writer_stmts[WSTMT_UPSERT];
+	int rc;
+
+	sqlite3_bind_text(st, 1, r->id, ULID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, r->state);
+	if (r->finished_at != TASK_TIME_NONE)
+		sqlite3_bind_int64(st, 4, r->finished_at);
+	else
+		sqlite3_bind_null(st, 4);
+	if (r->idem_key != NULL) {
+		sqlite3_bind_text(st, 5, r->idem_key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, r->idem_body, -1, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_null(st, 5);
+		sqlite3_bind_null(st, 6);
+	}
+	sqlite3_bind_text(st, 7, r->doc, -1, SQLITE_STATIC);
+	rc = writer_exec(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+/* Write one batch (rows, or a purge) into the open transaction. */
+static int
+writer_batch(struct store_batch *b)
+{
+	sqlite3_stmt *st = writer_stmts[WSTMT_PURGE];
+	size_t i;
+
+	for (i = 0; i < b->nrows; i++) {
+		if (writer_row(&b->rows[i]) != 0)
+			return -1;
+	}
+	if (b->purge_batch > 0) {
+		sqlite3_bind_int64(st, 1, b->purge_cutoff);
+		sqlite3_bind_int(st, 2, b->purge_batch);
+		if (writer_exec(st) != 0)
+			return -1;
+		b->purged = sqlite3_changes(writer_db);
+	}
+	return 0;
+}
+
+/*
+ * Commit every batch of the list in one transaction: one fsync for all.
+ * On failure every batch carries the error; nothing of them is stored.
+ */
+static void
+writer_commit(struct store_batch *first)
+{
+	struct store_batch *b;
+	int64_t t0 = clock_mono_us();
+	int rc = writer_exec(writer_stmts[WSTMT_BEGIN]);
+
+	for (b = first; rc == 0 && b != NULL; b = STAILQ_NEXT(b, entry))
+		rc = writer_batch(b);
+	if (rc == 0)
+		rc = writer_exec(writer_stmts[WSTMT_COMMIT]);
+	if (rc != 0) {
+		for (b = first; b != NULL; b = STAILQ_NEXT(b, entry)) {
+			free(b->error);
+			b->error = xstrdup(sqlite3_errmsg(writer_db));
+		}
+		writer_exec(writer_stmts[WSTMT_ROLLBACK]);
+	}
+	for (b = first; b != NULL; b = STAILQ_NEXT(b, entry)) {
+		b->rc = rc;
+		b->commit_us = clock_mono_us() - t0;
+	}
+}
+
+/* The thread: wait for batches, commit them, hand them back. */
+static void *
+writer_main(void *arg)
+{
+	STAILQ_HEAD(, store_batch) work;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&writer_lock);
+	for (;;) {
+		while (STAILQ_EMPTY(&writer_todo) && !writer_stop)
+			pthread_cond_wait(&writer_cond, &writer_lock);
+		if (STAILQ_EMPTY(&writer_todo) && writer_stop)
+			break;
+		STAILQ_INIT(&work);
+		STAILQ_CONCAT(&work, &writer_todo);
+		pthread_mutex_unlock(&writer_lock);
+		writer_commit(STAILQ_FIRST(&work));
+		pthread_mutex_lock(&writer_lock);
+		STAILQ_CONCAT(&writer_done, &work);
+		if (write(writer_efd, &one, sizeof one) < 0 && errno != EAGAIN)
+			abort();
+	}
+	pthread_mutex_unlock(&writer_lock);
+	return NULL;
+}
+
+/*
+ * Start the writer on its own connection to path; efd is the eventfd it
+ * wakes the loop with. 0, or -1 with *err.
+ */
+int
+writer_start(const char *path, int memory, int efd, char **err)
+{
+	const char *pragmas = memory ?
+	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;" :
+	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;";
+	int i;
+
+	if (sqlite3_open_v2(path, &writer_db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_exec(writer_db, pragmas, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_busy_timeout(writer_db, 5000);
+	for (i = 0; i < WSTMT_COUNT; i++) {
+		if (sqlite3_prepare_v3(writer_db, writer_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &writer_stmts[i], NULL) !=
+		    SQLITE_OK)
+			goto fail;
+	}
+	writer_efd = efd;
+	writer_stop = 0;
+	if (pthread_create(&writer_thread, NULL, writer_main, NULL) != 0) {
+		*err = xstrdup("cannot start the store's writer thread");
+		writer_close();
+		return -1;
+	}
+	writer_running = 1;
+	return 0;
+fail:
+	*err = xasprintf("%s: %s", path, writer_db != NULL ?
+	    sqlite3_errmsg(writer_db) : "out of memory");
+	writer_close();
+	return -1;
+}
+
+/* Hand a batch to the writer. */
+void
+writer_submit(struct store_batch *b)
+{
+	pthread_mutex_lock(&writer_lock);
+	STAILQ_INSERT_TAIL(&writer_todo, b, entry);
+	pthread_cond_signal(&writer_cond);
+	pthread_mutex_unlock(&writer_lock);
+}
+
+/* Take the batches the writer has finished, oldest first (NULL: none). */
+struct store_batch *
+writer_take_done(void)
+{
+	struct store_batch *b;
+
+	pthread_mutex_lock(&writer_lock);
+	if ((b = STAILQ_FIRST(&writer_done)) != NULL)
+		STAILQ_REMOVE_HEAD(&writer_done, entry);
+	pthread_mutex_unlock(&writer_lock);
+	return b;
+}
+
+/* Stop the thread (after the batches it has) and close its connection. */
+void
+writer_close(void)
+{
+	int i;
+
+	if (writer_running) {
+		pthread_mutex_lock(&writer_lock);
+		writer_stop = 1;
+		pthread_cond_signal(&writer_cond);
+		pthread_mutex_unlock(&writer_lock);
+		pthread_join(writer_thread, NULL);
+		writer_running = 0;
+	}
+	for (i = 0; i < WSTMT_COUNT; i++) {
+		sqlite3_finalize(writer_stmts[i]);
+		writer_stmts[i] = NULL;
+	}
+	sqlite3_close(writer_db);
+	writer_db = NULL;
+}
