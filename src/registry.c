@@ -167,16 +167,34 @@ registry_seed(const struct ulid *id)
 		registry_last = *id;
 }
 
+/*
+ * The home slot of an id. Ids made in one millisecond differ only in their
+ * last bits (monotonic increments), so every byte is mixed in (the
+ * splitmix64 finalizer): taking raw bits made long probe runs.
+ */
+static size_t
+registry_home(const struct ulid *id)
+{
+	uint64_t a, b, h;
+
+	memcpy(&a, id->b, sizeof a);
+	memcpy(&b, id->b + 8, sizeof b);
+	h = a ^ (b * 0x9e3779b97f4a7c15ULL);
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	return (size_t)h & registry_mask;
+}
+
 /* The slot where id lives or would live. */
 static size_t
 registry_slot(const struct ulid *id)
 {
-	uint64_t h;
 	size_t i;
 
-	memcpy(&h, id->b + 8, sizeof h);	/* random bits */
-	h ^= h >> 29;
-	for (i = (size_t)h & registry_mask; registry_slots[i] != NULL;
+	for (i = registry_home(id); registry_slots[i] != NULL;
 	    i = (i + 1) & registry_mask) {
 		if (ulid_cmp(&registry_slots[i]->id, id) == 0)
 			break;
@@ -230,7 +248,6 @@ void
 registry_remove(struct task *t)
 {
 	size_t i, j, k;
-	uint64_t h;
 
 	if (registry_slots == NULL)
 		return;
@@ -242,9 +259,7 @@ registry_remove(struct task *t)
 	registry_slots[i] = NULL;
 	for (j = (i + 1) & registry_mask; registry_slots[j] != NULL;
 	    j = (j + 1) & registry_mask) {
-		memcpy(&h, registry_slots[j]->id.b + 8, sizeof h);
-		h ^= h >> 29;
-		k = (size_t)h & registry_mask;
+		k = registry_home(&registry_slots[j]->id);
 		/* Move j back to i unless its home lies cyclically in (i, j]. */
 		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
 			registry_slots[i] = registry_slots[j];
