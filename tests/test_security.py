@@ -235,6 +235,24 @@ def test_idle_connections_time_out():
         s.close()
 
 
+def test_timeout_never_cuts_waits():
+    """connection_timeout_s does not cut a long-poll, a cancel waiting for
+    its cleanup, or an event stream."""
+    cfg = config({"limits": {"connection_timeout_s": 1}}, token=False)
+    with Daemon("-c", cfg) as d:
+        t = d.post("/v1/tasks", json={"duration_ms": 60000, "cleanup_ms": 2500}).json()
+        t0 = time.monotonic()
+        r = d.get("/v1/tasks/%s?wait=2.5" % t["id"])
+        assert r.status == 200 and time.monotonic() - t0 >= 2.4, r
+        s = harness.EventStream(d)
+        r = d.delete("/v1/tasks/" + t["id"])
+        assert r.status == 200 and r.json()["state"] == "cancelled", r
+        assert time.monotonic() - t0 >= 4.8
+        states = [json.loads(s.next_event()["data"])["state"] for _ in range(2)]
+        assert states == ["cancelling", "cancelled"], states
+        s.close()
+
+
 def test_slowloris_does_not_starve_others():
     cfg = config({"limits": {"max_connections_per_ip": 10,
                              "connection_timeout_s": 5}}, token=False)
