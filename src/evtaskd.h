@@ -54,7 +54,6 @@ enum log_level {
 	LOG_DEBUG,
 };
 void	 log_init(enum log_level);
-void	 log_set_level(enum log_level);
 int	 log_enabled(enum log_level);
 int	 log_level_parse(const char *);
 void	 log_flush(void);
@@ -140,19 +139,15 @@ const char *http_header(struct http_request *, const char *);
 const char *http_query(struct http_request *, const char *);
 int	 http_query_each(struct http_request *,
 	    int (*)(const char *, const char *, void *), void *);
-const char *http_path(struct http_request *);
 const char *http_param(struct http_request *);
 const char *http_method(struct http_request *);
 const char *http_body(struct http_request *, size_t *);
-const struct sockaddr *http_peer(struct http_request *);
 void	 http_set_ctx(struct http_request *, void *, void (*)(void *));
-void	*http_get_ctx(struct http_request *);
 void	 http_set_header(struct http_request *, const char *, const char *);
 void	 http_reply(struct http_request *, unsigned, const char *, char *,
 	    size_t);
 void	 http_reply_copy(struct http_request *, unsigned, const char *,
 	    const char *);
-void	 http_reply_json(struct http_request *, unsigned, json_t *);
 void	 http_reply_json_type(struct http_request *, unsigned, json_t *,
 	    const char *);
 void	 http_reply_static(struct http_request *, unsigned, const char *,
@@ -163,7 +158,6 @@ void	 http_problem_extra(struct http_request *, unsigned, const char *,
 	http_problem_extra(req, status, slug, NULL, __VA_ARGS__)
 void	 http_suspend(struct http_request *, http_gone_cb *, void *);
 void	 http_suspend_brief(struct http_request *, http_gone_cb *, void *);
-int	 http_is_suspended(struct http_request *);
 void	 http_reply_stream(struct http_request *, const char *,
 	    MHD_ContentReaderCallback, void *);
 void	 http_stream_pause(struct http_request *, http_gone_cb *, void *);
@@ -465,7 +459,6 @@ void	 writer_close(void);
 
 /* events.c */
 struct waiter;
-typedef void waiter_answer_cb(struct waiter *);
 void	 events_init(struct event_base *);
 void	 events_task_changed(struct task *);
 void	 events_seal(uint64_t, uint64_t);

@@ -664,13 +664,7 @@ http_query_each(struct http_request *req,
 	return it.rc;
 }
 
-/* The path, the route's '*' segment, the method and the body. */
-const char *
-http_path(struct http_request *req)
-{
-	return req->path;
-}
-
+/* The route's '*' segment, the method and the body. */
 const char *
 http_param(struct http_request *req)
 {
@@ -690,29 +684,12 @@ http_body(struct http_request *req, size_t *len)
 	return req->body;
 }
 
-/* The client's address (for logs and per-client decisions). */
-const struct sockaddr *
-http_peer(struct http_request *req)
-{
-	const union MHD_ConnectionInfo *ci;
-
-	ci = MHD_get_connection_info(req->conn,
-	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	return ci != NULL ? ci->client_addr : NULL;
-}
-
 /* Attach the handler's state, freed with the request. */
 void
 http_set_ctx(struct http_request *req, void *ctx, void (*ctx_free)(void *))
 {
 	req->ctx = ctx;
 	req->ctx_free = ctx_free;
-}
-
-void *
-http_get_ctx(struct http_request *req)
-{
-	return req->ctx;
 }
 
 /* Add a header to the answer that is about to be sent. */
@@ -778,13 +755,7 @@ http_reply_copy(struct http_request *req, unsigned status, const char *type,
 	http_answer(req, status, resp, len);
 }
 
-/* Answer with a JSON value (the reference is stolen). */
-void
-http_reply_json(struct http_request *req, unsigned status, json_t *v)
-{
-	http_reply_json_type(req, status, v, "application/json");
-}
-
+/* Answer with a JSON value (the reference is stolen) of the given type. */
 void
 http_reply_json_type(struct http_request *req, unsigned status, json_t *v,
     const char *type)
@@ -907,13 +878,6 @@ void
 http_suspend_brief(struct http_request *req, http_gone_cb *gone_cb, void *arg)
 {
 	http_park(req, gone_cb, arg, 0);
-}
-
-/* Is the request parked? */
-int
-http_is_suspended(struct http_request *req)
-{
-	return req->suspended;
 }
 
 /*

@@ -34,13 +34,6 @@ log_init(enum log_level level)
 	log_journal = getenv("JOURNAL_STREAM") != NULL;
 }
 
-/* Change the threshold (a reload may do this). */
-void
-log_set_level(enum log_level level)
-{
-	log_threshold = level;
-}
-
 /* Is a message at this level written at all? */
 int
 log_enabled(enum log_level level)
