@@ -498,6 +498,10 @@ main(int argc, char **argv)
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sighup);
+	/* Stopping already: a late signal must not turn exit 0 into death. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	if (main_grace != NULL)
 		event_free(main_grace);
 	kind_shutdown();
