@@ -431,6 +431,23 @@ main_free_task(struct task *t, void *arg)
 	task_free(t);
 }
 
+/*
+ * Stopping now: a late TERM, INT or HUP must not turn exit 0 into death
+ * once libevent gives the signals back their default actions. Blocked,
+ * they stay pending until the process ends.
+ */
+static void
+main_block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 /* --check-config: say whether the config is good; exit 0 or 1. */
 static void NORETURN
 main_check_config(void)
@@ -487,6 +504,7 @@ main(int argc, char **argv)
 			main_done = 1;
 	}
 
+	main_block_signals();
 	http_quiesce();
 	store_drain();		/* everything acknowledged is stored */
 	events_shutdown();
@@ -498,10 +516,6 @@ main(int argc, char **argv)
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sighup);
-	/* Stopping already: a late signal must not turn exit 0 into death. */
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
 	if (main_grace != NULL)
 		event_free(main_grace);
 	kind_shutdown();
