@@ -434,6 +434,34 @@ config_str(struct config_ctx *ctx, json_t *o, const char *key, char **out)
 	return 1;
 }
 
+/* A true/false member (false if absent). */
+static int
+config_bool(struct config_ctx *ctx, json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v != NULL && !json_is_boolean(v)) {
+		config_push(ctx, key, 0);
+		config_error(ctx, "must be true or false");
+		config_pop(ctx);
+	}
+	return json_is_true(v);
+}
+
+/* A string member that must be an absolute path; 1 if set. */
+static int
+config_path(struct config_ctx *ctx, json_t *o, const char *key, char **out)
+{
+	if (config_str(ctx, o, key, out) <= 0)
+		return 0;
+	if ((*out)[0] != '/') {
+		config_push(ctx, key, 0);
+		config_error(ctx, "must be an absolute path");
+		config_pop(ctx);
+	}
+	return 1;
+}
+
 /* An object member, or NULL (with an error if it is something else). */
 static json_t *
 config_obj(struct config_ctx *ctx, json_t *o, const char *key)
@@ -537,7 +565,6 @@ config_job_arg(struct config_ctx *ctx, struct job_arg *a, const char *name,
     json_t *def)
 {
 	static const char *const keys[] = { "pattern", "required", NULL };
-	json_t *req;
 	char *anchored, err[128];
 	int rc;
 
@@ -567,13 +594,7 @@ config_job_arg(struct config_ctx *ctx, struct job_arg *a, const char *name,
 		} else
 			a->compiled = 1;
 	}
-	req = json_object_get(def, "required");
-	if (req != NULL && !json_is_boolean(req)) {
-		config_push(ctx, "required", 0);
-		config_error(ctx, "must be true or false");
-		config_pop(ctx);
-	}
-	a->required = json_is_true(req);
+	a->required = config_bool(ctx, def, "required");
 	config_pop(ctx);
 }
 
@@ -696,12 +717,7 @@ config_job_parse(struct config_ctx *ctx, const char *name, json_t *def)
 	config_int(ctx, def, "max_concurrent", 1, 1000000, &n);
 	j->max_concurrent = (unsigned)n;
 	config_job_signal(ctx, j, def);
-	if (config_str(ctx, def, "working_dir", &j->working_dir) > 0 &&
-	    j->working_dir[0] != '/') {
-		config_push(ctx, "working_dir", 0);
-		config_error(ctx, "must be an absolute path");
-		config_pop(ctx);
-	}
+	config_path(ctx, def, "working_dir", &j->working_dir);
 	config_job_env(ctx, j, def);
 	config_pop(ctx);
 	return j;
@@ -768,25 +784,14 @@ config_auth(struct config_ctx *ctx, struct config *c, json_t *root)
 	static const char *const keys[] = {
 		"token_file", "metrics_public", NULL
 	};
-	json_t *a = config_obj(ctx, root, "auth"), *mp;
+	json_t *a = config_obj(ctx, root, "auth");
 
 	if (a == NULL)
 		return;
 	config_push(ctx, "auth", 0);
 	config_only(ctx, a, keys);
-	if (config_str(ctx, a, "token_file", &c->token_file) > 0 &&
-	    c->token_file[0] != '/') {
-		config_push(ctx, "token_file", 0);
-		config_error(ctx, "must be an absolute path");
-		config_pop(ctx);
-	}
-	mp = json_object_get(a, "metrics_public");
-	if (mp != NULL && !json_is_boolean(mp)) {
-		config_push(ctx, "metrics_public", 0);
-		config_error(ctx, "must be true or false");
-		config_pop(ctx);
-	}
-	c->metrics_public = json_is_true(mp);
+	config_path(ctx, a, "token_file", &c->token_file);
+	c->metrics_public = config_bool(ctx, a, "metrics_public");
 	config_pop(ctx);
 }
 

@@ -73,6 +73,7 @@ static int64_t				 events_last_sub_ms;
 static struct event			*events_heartbeat;
 
 static void	events_heartbeat_cb(evutil_socket_t, short, void *);
+static void	events_seal_one(struct waiter *, uint64_t);
 
 /* Event ids increase across restarts too: start from the clock. */
 void
@@ -158,6 +159,8 @@ events_wait_commit(struct http_request *req, struct task *t, unsigned status)
 	struct waiter *w = events_waiter_new(req, t, WAIT_COMMIT, status);
 
 	TAILQ_INSERT_TAIL(&events_commit_list, w, entry);
+	if (!t->dirty)
+		events_seal_one(w, store_sent());
 }
 
 /* A long-poll reached its limit: answer with the task as it is. */
@@ -192,6 +195,21 @@ events_wait_done(struct http_request *req, struct task *t, int64_t limit_ms)
 }
 
 /*
+ * Fix what a commit waiter answers: the task as it is now, stored by batch
+ * seq. From then on the waiter holds no pointer to the task, which may
+ * leave memory as soon as that batch is back.
+ */
+static void
+events_seal_one(struct waiter *w, uint64_t seq)
+{
+	w->sealed = 1;
+	w->seq = seq;
+	w->text = w->task->dirty ? xstrdup(task_text(w->task)) :
+	    task_to_text(w->task);
+	w->task = NULL;
+}
+
+/*
  * The end of a loop pass: the changes of the pass go out as batch seq
  * (already committed up to done). Waiters of the pass take the task as it
  * is now, which is what that batch stores, and wait for that batch.
@@ -201,27 +219,27 @@ events_seal(uint64_t seq, uint64_t done)
 {
 	struct waiter *w;
 
-	TAILQ_FOREACH_REVERSE(w, &events_commit_list, waiter_list, entry) {
-		if (w->sealed)
-			break;
-		w->sealed = 1;
-		w->seq = seq;
-		w->text = w->task->dirty ? xstrdup(task_text(w->task)) :
-		    task_to_text(w->task);
-		w->task = NULL;
+	TAILQ_FOREACH(w, &events_commit_list, entry) {
+		if (!w->sealed)
+			events_seal_one(w, seq);
 	}
 	events_committed(done, 0);
 }
 
-/* Batch seq is committed (rc 0) or failed: answer who waited for it. */
+/*
+ * Batch seq is committed (rc 0) or failed: answer who waited for it. The
+ * list holds only the waiters of batches in flight: a short walk.
+ */
 void
 events_committed(uint64_t seq, int rc)
 {
-	struct waiter *w;
+	struct waiter *w, *next;
 	struct http_request *req;
 
-	while ((w = TAILQ_FIRST(&events_commit_list)) != NULL && w->sealed &&
-	    w->seq <= seq) {
+	for (w = TAILQ_FIRST(&events_commit_list); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (!w->sealed || w->seq > seq)
+			continue;
 		req = w->req;
 		if (rc == 0)
 			events_answer(w, w->status);

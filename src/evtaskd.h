@@ -146,8 +146,6 @@ void	 http_set_ctx(struct http_request *, void *, void (*)(void *));
 void	 http_set_header(struct http_request *, const char *, const char *);
 void	 http_reply(struct http_request *, unsigned, const char *, char *,
 	    size_t);
-void	 http_reply_copy(struct http_request *, unsigned, const char *,
-	    const char *);
 void	 http_reply_json_type(struct http_request *, unsigned, json_t *,
 	    const char *);
 void	 http_reply_static(struct http_request *, unsigned, const char *,
@@ -436,6 +434,7 @@ void	 store_mark(struct task *);
 void	 store_note_key(struct task *);
 int	 store_commit(void);
 int	 store_pending(void);
+uint64_t store_sent(void);
 void	 store_drain(void);
 char	*store_get(const struct ulid *);
 int	 store_find_idem(const char *, struct ulid *, char **);

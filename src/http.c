@@ -724,35 +724,27 @@ http_answer(struct http_request *req, unsigned status,
 	http_unpark(req);
 }
 
-/* Answer with a body (stolen, freed by MHD) of the given type. */
-void
-http_reply(struct http_request *req, unsigned status, const char *type,
-    char *body, size_t len)
+/* Answer with a body of the given type, which MHD frees, copies or keeps. */
+static void
+http_reply_mem(struct http_request *req, unsigned status, const char *type,
+    const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
 {
 	struct MHD_Response *resp;
 
-	resp = MHD_create_response_from_buffer(len, body,
-	    MHD_RESPMEM_MUST_FREE);
+	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+	    mode);
 	if (resp == NULL)
 		fatalx("MHD_create_response_from_buffer failed");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	http_answer(req, status, resp, len);
 }
 
-/* Answer with a body the caller keeps (MHD copies it). */
+/* Answer with a body (stolen, freed by MHD) of the given type. */
 void
-http_reply_copy(struct http_request *req, unsigned status, const char *type,
-    const char *body)
+http_reply(struct http_request *req, unsigned status, const char *type,
+    char *body, size_t len)
 {
-	struct MHD_Response *resp;
-	size_t len = strlen(body);
-
-	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
-	    MHD_RESPMEM_MUST_COPY);
-	if (resp == NULL)
-		fatalx("MHD_create_response_from_buffer failed");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	http_answer(req, status, resp, len);
+	http_reply_mem(req, status, type, body, len, MHD_RESPMEM_MUST_FREE);
 }
 
 /* Answer with a JSON value (the reference is stolen) of the given type. */
@@ -797,20 +789,13 @@ http_problem_extra(struct http_request *req, unsigned status,
 	http_reply_json_type(req, status, p, "application/problem+json");
 }
 
-/* Answer with a reply that is ready-made and shared (e.g. /healthz). */
+/* Answer with a body that lives for ever (e.g. /healthz's). */
 void
 http_reply_static(struct http_request *req, unsigned status, const char *type,
     const char *body)
 {
-	struct MHD_Response *resp;
-	size_t len = strlen(body);
-
-	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+	http_reply_mem(req, status, type, body, strlen(body),
 	    MHD_RESPMEM_PERSISTENT);
-	if (resp == NULL)
-		fatalx("MHD_create_response_from_buffer failed");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	http_answer(req, status, resp, len);
 }
 
 /*

@@ -302,6 +302,16 @@ store_mark(struct task *t)
 	store_push(&store_dirty, &store_ndirty, &store_dirty_cap, t);
 }
 
+/*
+ * The newest batch sent: what a task that is not dirty now shows is stored
+ * once that batch is back.
+ */
+uint64_t
+store_sent(void)
+{
+	return store_submitted;
+}
+
 /* Has this pass changed anything yet to be sent? */
 int
 store_pending(void)

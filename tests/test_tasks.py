@@ -280,7 +280,7 @@ def test_idempotency_key_after_task_ended():
         a = create(d, {"duration_ms": 0}, headers=h).json()
         d.get("/v1/tasks/%s?wait=10" % a["id"])
         b = create(d, {"duration_ms": 0}, status=200, headers=h).json()
-        assert b["id"] == a["id"] and b["state"] == "succeeded"
+        assert b["id"] == a["id"] and b["state"] == "succeeded", (a, b)
 
 
 def test_ids_strictly_increase():
