@@ -86,42 +86,38 @@ task_cleanup_name(enum cleanup_state c)
 	return task_cleanup_names[c];
 }
 
-/* Parse a state name; -1 if it is not one. */
-int
-task_state_parse(const char *name)
+/* The index of name in names[first..last]; -1 if it is not there. */
+static int
+task_lookup(const char *const *names, int first, int last, const char *name)
 {
 	int i;
 
-	for (i = 0; i < TASK_NSTATES; i++) {
-		if (strcmp(name, task_state_names[i]) == 0)
+	for (i = first; i <= last; i++) {
+		if (strcmp(name, names[i]) == 0)
 			return i;
 	}
 	return -1;
 }
 
-/* Parse a cancel reason or cleanup state name (recovery); -1 if unknown. */
+/* Parse a state, cancel reason or cleanup state name; -1 if unknown. */
+int
+task_state_parse(const char *name)
+{
+	return task_lookup(task_state_names, 0, TASK_NSTATES - 1, name);
+}
+
 int
 task_reason_parse(const char *name)
 {
-	int i;
-
-	for (i = CANCEL_CLIENT; i <= CANCEL_RESTART; i++) {
-		if (strcmp(name, task_reason_names[i]) == 0)
-			return i;
-	}
-	return -1;
+	return task_lookup(task_reason_names, CANCEL_CLIENT, CANCEL_RESTART,
+	    name);
 }
 
 int
 task_cleanup_parse(const char *name)
 {
-	int i;
-
-	for (i = CLEANUP_RUNNING; i <= CLEANUP_TIMED_OUT; i++) {
-		if (strcmp(name, task_cleanup_names[i]) == 0)
-			return i;
-	}
-	return -1;
+	return task_lookup(task_cleanup_names, CLEANUP_RUNNING,
+	    CLEANUP_TIMED_OUT, name);
 }
 
 /* Is this a terminal state? */
