@@ -75,6 +75,7 @@ static struct event_base		*http_base;
 static const struct router_entry	*http_routes;
 static size_t				 http_nroutes;
 static struct http_limits		 http_limits;
+static unsigned int			 http_timeout_at_start;	/* MHD's */
 static LIST_HEAD(, http_server)		 http_servers =
     LIST_HEAD_INITIALIZER(http_servers);
 static LIST_HEAD(, http_request)	 http_parked =
@@ -92,6 +93,7 @@ http_init(struct event_base *base, const struct router_entry *routes,
 	http_routes = routes;
 	http_nroutes = nroutes;
 	http_limits = *limits;
+	http_timeout_at_start = limits->connection_timeout_s;
 }
 
 /* Replace the limits that apply to new requests (a reload). */
@@ -499,6 +501,10 @@ http_request_new(struct http_server *s, struct MHD_Connection *conn,
 	req->method = method;
 	req->start_us = clock_mono_us();
 	http_stats.requests++;
+	/* A reload changed the idle timeout: MHD has the old one. */
+	if (http_limits.connection_timeout_s != http_timeout_at_start)
+		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+		    http_limits.connection_timeout_s);
 	return req;
 }
 

@@ -235,6 +235,24 @@ def test_idle_connections_time_out():
         s.close()
 
 
+def test_idle_timeout_reloaded():
+    cfg = config({"limits": {"connection_timeout_s": 60}}, token=False)
+    with Daemon("-c", cfg) as d:
+        with open(cfg, "w") as f:
+            json.dump({"limits": {"connection_timeout_s": 1}}, f)
+        d.send_signal(1)
+        d.wait_log("reloaded")
+        host, port = d.host_port()
+        s = socket.create_connection((host, port))
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(10)
+        assert status_of(s.recv(4096)) == 200
+        t0 = time.monotonic()
+        assert s.recv(100) == b""           # closed by the server
+        assert time.monotonic() - t0 < 5
+        s.close()
+
+
 def test_timeout_never_cuts_waits():
     """connection_timeout_s does not cut a long-poll, a cancel waiting for
     its cleanup, or an event stream."""
