@@ -290,30 +290,23 @@ http_completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
 	http_request_free(req);
 }
 
-/* Count the headers named name (case-insensitive). */
-struct http_count {
-	const char	*name;
-	int		 n;
+/* How many Content-Length and Transfer-Encoding headers came (one pass). */
+struct http_framing {
+	int	 ncl;
+	int	 nte;
 };
 
 static enum MHD_Result
-http_count_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+http_framing_cb(void *cls, enum MHD_ValueKind kind, const char *key,
     const char *value)
 {
-	struct http_count *c = cls;
+	struct http_framing *f = cls;
 
-	if (strcasecmp(key, c->name) == 0)
-		c->n++;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		f->ncl++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+		f->nte++;
 	return MHD_YES;
-}
-
-static int
-http_header_count(struct MHD_Connection *conn, const char *name)
-{
-	struct http_count c = { name, 0 };
-
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, http_count_cb, &c);
-	return c.n;
 }
 
 /* Parse a Content-Length value strictly: digits only. */
@@ -399,13 +392,16 @@ http_auth_ok(struct http_request *req)
 static int
 http_check_headers(struct http_request *req)
 {
+	struct http_framing framing = { 0, 0 };
 	struct router_match m;
 	const char *cl, *ct;
 	uint64_t len = 0;
 	int ncl, nte;
 
-	ncl = http_header_count(req->conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	nte = http_header_count(req->conn, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, http_framing_cb,
+	    &framing);
+	ncl = framing.ncl;
+	nte = framing.nte;
 	if (ncl > 1 || (ncl == 1 && nte > 0)) {
 		http_problem(req, 400, "bad-request", "a request may carry one "
 		    "Content-Length and no Transfer-Encoding beside it");
