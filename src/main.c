@@ -357,8 +357,9 @@ main_new_base(void)
 }
 
 /*
- * The end of one loop pass: commit what the pass changed, answer what
- * waited on it, and write the log, until nothing more is left to do.
+ * The end of one loop pass: send what the pass changed to the store's
+ * writer, let MHD answer what was resumed (which may change more), and
+ * write the log.
  */
 static void
 main_pass_end(void)
