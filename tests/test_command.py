@@ -63,6 +63,19 @@ def wait_file(path, timeout=10):
     harness.eventually(lambda: os.path.exists(path), timeout=timeout)
 
 
+def cancel_when_ready(d, td, t):
+    """Once the job has written its ready file, cancel it; return the
+    cancelled task and how long the DELETE took."""
+    wait_file(os.path.join(td, "ready-" + t["id"]))
+    t0 = time.monotonic()
+    r = d.delete("/v1/tasks/" + t["id"])
+    took = time.monotonic() - t0
+    assert r.status == 200, r
+    c = r.json()
+    assert c["state"] == "cancelled", c
+    return c, took
+
+
 # A cleanup that appends one record per run, in a file per task.
 RECORDER = """\
 f=@D@/cleanup-$EVTASKD_TASK_ID
@@ -289,13 +302,7 @@ while :; do sleep 0.05; done
     cfg = config(td, {"stubborn": {"argv": [job], "kill_grace_ms": 300}})
     with Daemon("-c", cfg) as d:
         t = command(d, "stubborn")
-        wait_file(os.path.join(td, "ready-" + t["id"]))
-        t0 = time.monotonic()
-        r = d.delete("/v1/tasks/" + t["id"])
-        took = time.monotonic() - t0
-        assert r.status == 200, r
-        c = r.json()
-        assert c["state"] == "cancelled", c
+        c, took = cancel_when_ready(d, td, t)
         assert c["result"]["signal"] == "KILL" and c["result"]["exit_code"] is None, c
         assert 0.29 <= took < 5, took
         assert c["cleanup"]["state"] == "succeeded", c
@@ -412,13 +419,7 @@ def test_cleanup_overrunning_its_timeout():
                             "cleanup_timeout_ms": 300}})
     with Daemon("-c", cfg) as d:
         t = command(d, "j")
-        wait_file(os.path.join(td, "ready-" + t["id"]))
-        t0 = time.monotonic()
-        r = d.delete("/v1/tasks/" + t["id"])
-        took = time.monotonic() - t0
-        assert r.status == 200, r
-        c = r.json()
-        assert c["state"] == "cancelled", c
+        c, took = cancel_when_ready(d, td, t)
         assert c["cleanup"]["state"] == "timed_out", c
         assert "cleanup_timeout_ms" in c["cleanup"]["detail"] or \
             "timeout" in c["cleanup"]["detail"], c
