@@ -22,8 +22,7 @@ api_events_get(struct http_request *req)
 		}
 		if (registry_find(&id) == NULL) {
 			if ((doc = store_get(&id)) == NULL) {
-				http_problem(req, 404, "task-not-found", "no "
-				    "task with id '%s'", task);
+				api_task_not_found(req, task);
 				return;
 			}
 			free(doc);

@@ -46,14 +46,20 @@ api_query_only(struct http_request *req, const char *const *allowed)
 	return -1;
 }
 
+/* 404 for a task id nobody knows (as the client wrote it). */
+void
+api_task_not_found(struct http_request *req, const char *id)
+{
+	http_problem(req, 404, "task-not-found", "no task with id '%s'", id);
+}
+
 /* The id in the path, or a 404 answer. */
 int
 api_task_id(struct http_request *req, struct ulid *id)
 {
 	if (ulid_parse(http_param(req), id) == 0)
 		return 0;
-	http_problem(req, 404, "task-not-found", "no task with id '%s'",
-	    http_param(req));
+	api_task_not_found(req, http_param(req));
 	return -1;
 }
 
@@ -267,8 +273,7 @@ api_tasks_get(struct http_request *req)
 	}
 	doc = store_get(&id);
 	if (doc == NULL)
-		http_problem(req, 404, "task-not-found", "no task with id "
-		    "'%s'", http_param(req));
+		api_task_not_found(req, http_param(req));
 	else
 		api_reply_text(req, 200, doc);
 }
@@ -383,8 +388,7 @@ api_cancel_stored(struct http_request *req, const struct ulid *id)
 	json_t *v, *state;
 
 	if (doc == NULL) {
-		http_problem(req, 404, "task-not-found", "no task with id "
-		    "'%s'", http_param(req));
+		api_task_not_found(req, http_param(req));
 		return;
 	}
 	v = json_loads(doc, 0, NULL);

@@ -87,17 +87,6 @@ config_signal_parse(const char *name)
 	return -1;
 }
 
-/* Free a NULL-terminated vector of strings. */
-static void
-config_strv_free(char **v)
-{
-	char **p;
-
-	for (p = v; p != NULL && *p != NULL; p++)
-		free(*p);
-	free(v);
-}
-
 /* Take a reference to a job (a task that runs it). */
 struct job *
 job_ref(struct job *j)
@@ -120,9 +109,9 @@ job_unref(struct job *j)
 		regfree(&j->args[i].re);
 	}
 	free(j->args);
-	config_strv_free(j->argv);
-	config_strv_free(j->cleanup_argv);
-	config_strv_free(j->env);
+	xstrv_free(j->argv);
+	xstrv_free(j->cleanup_argv);
+	xstrv_free(j->env);
 	free(j->working_dir);
 	free(j->name);
 	free(j);
@@ -139,7 +128,7 @@ config_free(struct config *c)
 	for (i = 0; i < c->njobs; i++)
 		job_unref(c->jobs[i]);
 	free(c->jobs);
-	config_strv_free(c->listen);
+	xstrv_free(c->listen);
 	free(c->state_dir);
 	free(c->token_file);
 	free(c->token);

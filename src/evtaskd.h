@@ -30,6 +30,7 @@ char	*xstrdup(const char *);
 char	*xstrndup(const char *, size_t);
 char	*xasprintf(const char *, ...) PRINTFLIKE(1, 2);
 char	*xvasprintf(const char *, va_list) PRINTFLIKE(1, 0);
+void	 xstrv_free(char **);
 
 /* buf.c */
 struct buf {
@@ -497,6 +498,7 @@ extern const size_t api_nroutes;
 /* api-tasks.c */
 int	 api_query_only(struct http_request *, const char *const *);
 int	 api_task_id(struct http_request *, struct ulid *);
+void	 api_task_not_found(struct http_request *, const char *);
 void	 api_tasks_create(struct http_request *);
 void	 api_tasks_get(struct http_request *);
 void	 api_tasks_list(struct http_request *);

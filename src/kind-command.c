@@ -369,16 +369,6 @@ command_envp(const struct command_data *d, const char *task_id,
 	return envp;
 }
 
-static void
-command_strv_free(char **v)
-{
-	char **p;
-
-	for (p = v; *p != NULL; p++)
-		free(*p);
-	free(v);
-}
-
 /* Spawn argv_tmpl for the task; NULL with *err if it could not start. */
 static struct proc *
 command_spawn(struct command_data *d, char **tmpl, const char *extra1,
@@ -392,8 +382,8 @@ command_spawn(struct command_data *d, char **tmpl, const char *extra1,
 	envp = command_envp(d, id, extra1, extra2);
 	p = proc_spawn(argv, envp, d->job->working_dir, COMMAND_CAPTURE, cb,
 	    d->task, err);
-	command_strv_free(argv);
-	command_strv_free(envp);
+	xstrv_free(argv);
+	xstrv_free(envp);
 	return p;
 }
 

@@ -96,3 +96,14 @@ xvasprintf(const char *fmt, va_list ap)
 	vsnprintf(s, (size_t)n + 1, fmt, ap);
 	return s;
 }
+
+/* Free a NULL-terminated vector of strings (NULL is fine). */
+void
+xstrv_free(char **v)
+{
+	char **p;
+
+	for (p = v; p != NULL && *p != NULL; p++)
+		free(*p);
+	free(v);
+}
