@@ -2,13 +2,22 @@
 
 #include "evtaskd.h"
 
-/* The exposition is made fresh for each scrape. */
+#include <string.h>
+
+/* The exposition is made fresh for each scrape, with the HTTP figures. */
 void
 api_metrics_get(struct http_request *req)
 {
+	const struct http_stats *hs = http_get_stats();
+	struct metrics_http mh;
 	size_t len;
-	char *text = metrics_render(&len);
+	char *text;
 
+	memcpy(mh.by_class, hs->by_class, sizeof mh.by_class);
+	mh.connections = http_connections();
+	mh.parked = hs->parked;
+	mh.subscribers = hub_subscribers();
+	text = metrics_render(&mh, &len);
 	http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text,
 	    len);
 }

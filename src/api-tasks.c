@@ -81,7 +81,8 @@ api_refuse_if_stopping(struct http_request *req)
 	return -1;
 }
 
-/* The request body as JSON (empty: {}), or a 400 answer with the place. */
+/* The request body as JSON, or a 400 answer with the place (an empty
+ * body is bad JSON too: CONTRACT §3). */
 static json_t *
 api_parse_body(struct http_request *req)
 {
@@ -91,8 +92,8 @@ api_parse_body(struct http_request *req)
 	json_t *v;
 
 	body = http_body(req, &len);
-	if (len == 0)
-		return json_object();
+	if (body == NULL)
+		body = "";		/* jansson: "expected near end of file" */
 	v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
 	if (v != NULL)
 		return v;
@@ -129,13 +130,11 @@ api_reply_task(struct http_request *req, unsigned status, const struct ulid *id)
 	char *doc;
 
 	if (t != NULL) {
-		events_wait_commit(req, t, status);
+		api_wait_commit(req, t, status);
 		return;
 	}
-	doc = store_get(id);
-	if (doc == NULL) {
-		http_problem(req, 500, "store-failed", "the task could not be "
-		    "read from the store");
+	if (store_get(id, &doc) <= 0) {	/* it was found a moment ago */
+		api_store_failed(req);
 		return;
 	}
 	api_reply_text(req, status, doc);
@@ -157,8 +156,7 @@ api_idempotent_replay(struct http_request *req, const char *key,
 	if (rc == 0)
 		return 0;
 	if (rc < 0)
-		http_problem(req, 500, "store-failed", "cannot look up the "
-		    "Idempotency-Key");
+		api_store_failed(req);
 	else if (strcmp(prev, canonical) == 0)
 		api_reply_task(req, 200, &id);
 	else
@@ -215,13 +213,11 @@ api_tasks_create(struct http_request *req)
 		goto out;
 	}
 	if (key != NULL) {
-		task_extra(t)->idem_key = xstrdup(key);
-		t->x->idem_body = canonical;
+		store_note_key(t, xstrdup(key), canonical);
 		canonical = NULL;
-		store_note_key(t);
 	}
 	task_submit(t);
-	events_wait_commit(req, t, 201);
+	api_wait_commit(req, t, 201);
 out:
 	free(canonical);
 	json_decref(spec);
@@ -250,6 +246,21 @@ api_wait_ms(struct http_request *req, int64_t *ms)
 	return 0;
 }
 
+/* Answer 200 with a task no longer in memory: the store has it, or 404. */
+static void
+api_reply_stored(struct http_request *req, const struct ulid *id)
+{
+	char *doc;
+	int rc = store_get(id, &doc);
+
+	if (rc < 0)
+		api_store_failed(req);
+	else if (rc == 0)
+		api_task_not_found(req, http_param(req));
+	else
+		api_reply_text(req, 200, doc);
+}
+
 /* GET /v1/tasks/ID[?wait=S] */
 void
 api_tasks_get(struct http_request *req)
@@ -258,7 +269,6 @@ api_tasks_get(struct http_request *req)
 	struct ulid id;
 	struct task *t;
 	int64_t wait_ms;
-	char *doc;
 
 	if (api_task_id(req, &id) != 0 || api_query_only(req, allowed) != 0 ||
 	    api_wait_ms(req, &wait_ms) != 0)
@@ -266,16 +276,12 @@ api_tasks_get(struct http_request *req)
 	t = registry_find(&id);
 	if (t != NULL) {
 		if (wait_ms > 0 && !task_state_terminal(t->state))
-			events_wait_done(req, t, wait_ms);
+			api_wait_done(req, t, wait_ms);
 		else
 			api_reply_text(req, 200, task_to_text(t));
 		return;
 	}
-	doc = store_get(&id);
-	if (doc == NULL)
-		api_task_not_found(req, http_param(req));
-	else
-		api_reply_text(req, 200, doc);
+	api_reply_stored(req, &id);
 }
 
 /* Parse a comma-separated list of names into bits; -1 if one is unknown. */
@@ -358,6 +364,26 @@ api_list_filter(struct http_request *req, struct store_filter *f)
 	return 0;
 }
 
+/* A listing being written: the envelope and the last id given. */
+struct api_page {
+	struct buf	 out;
+	char		 last[ULID_LEN + 1];
+	int		 n;
+};
+
+/* One stored task into the page. */
+static int
+api_list_row_cb(const char *id, const char *doc, void *arg)
+{
+	struct api_page *p = arg;
+
+	if (p->n++ > 0)
+		buf_add(&p->out, ",", 1);
+	buf_adds(&p->out, doc);
+	snprintf(p->last, sizeof p->last, "%s", id);
+	return 0;
+}
+
 /* GET /v1/tasks?state=A,B&kind=K&limit=N&page_token=T */
 void
 api_tasks_list(struct http_request *req)
@@ -365,30 +391,44 @@ api_tasks_list(struct http_request *req)
 	static const char *const allowed[] = {
 		"state", "kind", "limit", "page_token", NULL
 	};
+	struct api_page p = { { NULL, 0, 0 }, "", 0 };
 	struct store_filter f;
 	size_t len;
 	char *text;
+	int more;
 
 	if (api_query_only(req, allowed) != 0 ||
 	    api_list_filter(req, &f) != 0)
 		return;
-	text = store_list(&f, &len);
-	if (text == NULL)
-		http_problem(req, 500, "store-failed", "the listing could not "
-		    "be read from the store");
-	else
-		http_reply(req, 200, "application/json", text, len);
+	buf_adds(&p.out, "{\"tasks\":[");
+	if ((more = store_list(&f, api_list_row_cb, &p)) < 0) {
+		free(buf_steal(&p.out, NULL));
+		api_store_failed(req);
+		return;
+	}
+	if (more) {
+		buf_adds(&p.out, "],\"next_page_token\":\"");
+		buf_adds(&p.out, p.last);
+		buf_adds(&p.out, "\"}");
+	} else
+		buf_adds(&p.out, "],\"next_page_token\":null}");
+	text = buf_steal(&p.out, &len);
+	http_reply(req, 200, "application/json", text, len);
 }
 
 /* DELETE of a task no longer in memory: it is terminal, in the store. */
 static void
 api_cancel_stored(struct http_request *req, const struct ulid *id)
 {
-	char *doc = store_get(id);
 	json_t *v, *state;
+	char *doc;
+	int rc = store_get(id, &doc);
 
-	if (doc == NULL) {
-		api_task_not_found(req, http_param(req));
+	if (rc <= 0) {
+		if (rc < 0)
+			api_store_failed(req);
+		else
+			api_task_not_found(req, http_param(req));
 		return;
 	}
 	v = json_loads(doc, 0, NULL);
@@ -450,14 +490,14 @@ api_tasks_cancel(struct http_request *req)
 	case TASK_CANCEL_STARTED:
 	case TASK_CANCEL_JOINED:
 		if (!wait)
-			events_wait_commit(req, t, 202);
+			api_wait_commit(req, t, 202);
 		else if (task_state_terminal(t->state))
-			events_wait_commit(req, t, 200);
+			api_wait_commit(req, t, 200);
 		else
-			events_wait_done(req, t, -1);
+			api_wait_done(req, t, -1);
 		break;
 	case TASK_CANCEL_ALREADY:
-		events_wait_commit(req, t, 200);	/* once it is stored */
+		api_wait_commit(req, t, 200);	/* once it is stored */
 		break;
 	case TASK_CANCEL_TOO_LATE:
 		http_problem_extra(req, 409, "task-finished",

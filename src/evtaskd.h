@@ -270,7 +270,7 @@ enum task_cancel_result {
 	TASK_CANCEL_ALREADY,	/* cancelled */
 	TASK_CANCEL_TOO_LATE,	/* succeeded, failed or timed out */
 };
-struct waiter;
+struct hub_waiter;
 /* What only some tasks need, allocated on first use. */
 struct task_extra {
 	int64_t		 cancel_requested_at;
@@ -283,9 +283,7 @@ struct task_extra {
 	char		*cleanup_detail;
 	json_t		*cleanup_facts;	/* the kind's: exit code, output */
 	json_t		*result;
-	char		*idem_key;	/* until first stored */
-	char		*idem_body;
-	TAILQ_HEAD(, waiter) waiters;
+	TAILQ_HEAD(, hub_waiter) waiters;	/* hub.c's: until it ends */
 };
 /*
  * A task. Read by everyone; changed only through task.c (state) and by its
@@ -301,10 +299,11 @@ struct task {
 	struct ulid		 id;
 	uint8_t			 kindi;		/* index in kind_table */
 	uint8_t			 state;		/* enum task_state */
-	uint16_t		 inflight;	/* batches not yet committed */
+	uint16_t		 refs;		/* holders: task_ref */
 	unsigned		 registered:1;	/* in the registry */
 	unsigned		 queued:1;	/* due, waiting for its kind */
-	unsigned		 dirty:1;	/* to be written to the store */
+	unsigned		 st_dirty:1;	/* store.c's: in this pass's batch */
+	unsigned		 st_keyed:1;	/* store.c's: key not yet stored */
 	int64_t			 created_at;	/* ms since the epoch */
 	int64_t			 start_at;
 	int64_t			 started_at;
@@ -312,7 +311,7 @@ struct task {
 	int64_t			 deadline;	/* the kind's next wake-up */
 	struct task_info	*info;		/* NULL: none of it */
 	struct task_extra	*x;
-	char			*text;		/* JSON, cached within a pass */
+	char			*text;		/* JSON, cached until a change */
 	struct event		 timer;
 	int64_t			 data[];	/* the kind's, data_size bytes */
 };
@@ -336,7 +335,25 @@ struct task_kind {
 	void		(*init)(struct event_base *);	/* optional */
 	void		(*shutdown)(void);		/* optional */
 };
+/*
+ * What changed, for the observers: a task entered the daemon, moved to
+ * another state (from is the old one), or changed something else it shows
+ * (a joined cancel, its cleanup starting, its result, the kind's data).
+ */
+enum task_change {
+	TASK_CREATED,
+	TASK_MOVED,
+	TASK_TOUCHED,
+};
+/* Who hears of every change (store, hub, metrics), registered at start. */
+struct task_observer {
+	const char	*name;
+	void		(*changed)(struct task *, enum task_change,
+			    enum task_state);
+};
 void	 task_init(struct event_base *);
+void	 task_observe(const struct task_observer *);
+void	 task_observe_clear(void);
 const char *task_state_name(enum task_state);
 const char *task_reason_name(enum cancel_reason);
 const char *task_cleanup_name(enum cleanup_state);
@@ -345,15 +362,21 @@ int	 task_reason_parse(const char *);
 int	 task_cleanup_parse(const char *);
 int	 task_state_terminal(enum task_state);
 int	 task_transition_ok(enum task_state, enum task_state);
+struct task *task_alloc(const struct task_kind *);
 struct task *task_new(const struct task_kind *);
 struct task_extra *task_extra(struct task *);
 struct task_info *task_info(struct task *);
 const char *task_name(const struct task *);
 json_t	*task_metadata(const struct task *);
 int64_t	 task_timeout_ms(const struct task *);
+void	 task_set_timeout(struct task *, int64_t);
+void	 task_ref(struct task *);
+void	 task_unref(struct task *);
 void	 task_free(struct task *);
 void	 task_set_deadline(struct task *, int64_t);
 int	 task_set_state(struct task *, enum task_state);
+void	 task_touch(struct task *);
+void	 task_set_result(struct task *, json_t *);
 void	 task_start(struct task *);
 void	 task_hold(void);
 int	 task_held(void);
@@ -364,12 +387,15 @@ enum task_cancel_result task_cancel(struct task *, enum cancel_reason,
 void	 task_stopped(struct task *);
 void	 task_cleanup_done(struct task *, enum cleanup_state, const char *,
 	    json_t *);
+void	 task_recover(struct task *);
+
+/* task-json.c */
+char	*task_to_text(const struct task *);
 json_t	*task_to_json(const struct task *);
 const char *task_text(struct task *);
+char	*task_text_take(struct task *);
 void	 task_text_drop(struct task *);
 struct task *task_from_json(json_t *);
-void	 task_recover(struct task *);
-char	*task_to_text(const struct task *);
 
 /* proc.c */
 struct proc;
@@ -405,7 +431,7 @@ int	 spec_get_ms(json_t *, json_t *, const char *, int64_t, int64_t,
 struct task *spec_parse(json_t *, json_t *);
 
 /* store.c */
-/* One task's row, as the writer thread writes it. */
+/* One task's row, as a backend writes it. */
 struct store_row {
 	char		 id[ULID_LEN + 1];
 	const char	*kind;
@@ -415,11 +441,11 @@ struct store_row {
 	char		*idem_body;
 	char		*doc;
 };
-/* What one loop pass hands the writer (rows, or a purge), and its result. */
+/* What one loop pass hands the backend (rows, or a purge), and its result. */
 struct store_batch {
 	uint64_t		 seq;
 	struct store_row	*rows;
-	struct task		**tasks;	/* whose rows these are */
+	struct task		**tasks;	/* store.c's: whose rows these are */
 	size_t			 nrows;
 	int64_t			 purge_cutoff;
 	int			 purge_batch;	/* 0: no purge */
@@ -429,16 +455,6 @@ struct store_batch {
 	int64_t			 commit_us;
 	STAILQ_ENTRY(store_batch) entry;
 };
-int	 store_open(struct event_base *, const char *, char **);
-void	 store_close(void);
-void	 store_mark(struct task *);
-void	 store_note_key(struct task *);
-int	 store_commit(void);
-int	 store_pending(void);
-uint64_t store_sent(void);
-void	 store_drain(void);
-char	*store_get(const struct ulid *);
-int	 store_find_idem(const char *, struct ulid *, char **);
 struct store_filter {
 	unsigned	 states;	/* bit per state; 0: any */
 	unsigned	 kinds;		/* bit per kind index; 0: any */
@@ -446,10 +462,47 @@ struct store_filter {
 	struct ulid	 before;	/* ids below this (page token) */
 	int		 limit;
 };
-char	*store_list(const struct store_filter *, size_t *);
-long	 store_load(void (*)(json_t *, void *), void *, char **);
-void	 store_purged(int);
+/* One stored task handed to a reader: its id and JSON document. */
+typedef int store_row_cb(const char *, const char *, void *);
+/*
+ * A backend: the C form of the kind table. Reads answer 1 (found), 0 (not
+ * there) or -1 (the store failed: a 500, never a 404). Writes are batches,
+ * committed off the loop; the backend hands each back to store_done().
+ */
+struct store_ops {
+	const char	*name;
+	int		(*open)(struct event_base *, const char *, char **);
+	void		(*close)(void);
+	void		(*submit)(struct store_batch *);
+	void		(*wait)(void);		/* start and stop only: blocks */
+	int		(*get)(const struct ulid *, char **);
+	int		(*find_idem)(const char *, struct ulid *, char **);
+	int		(*list)(const struct store_filter *, store_row_cb *,
+			    void *);
+	long		(*load)(store_row_cb *, void *, struct ulid *, char **);
+};
+/* A batch is back: every change up to seq is stored (rc 0), or seq failed. */
+typedef void store_done_cb(uint64_t, int, void *);
+extern const struct task_observer store_observer;
+int	 store_open(struct event_base *, const char *, store_done_cb *, void *,
+	    char **);
+void	 store_close(void);
+void	 store_note_key(struct task *, char *, char *);
+uint64_t store_next_seq(void);
+uint64_t store_done_seq(void);
+void	 store_flush(void);
+int	 store_pending(void);
+void	 store_drain(void);
+void	 store_done(struct store_batch *);
+int	 store_get(const struct ulid *, char **);
+int	 store_find_idem(const char *, struct ulid *, char **);
+int	 store_list(const struct store_filter *, store_row_cb *, void *);
+long	 store_load(store_row_cb *, void *, struct ulid *, char **);
 void	 store_start_purge(struct event_base *);
+
+/* store-sqlite.c */
+#define STORE_SCHEMA_VERSION	1
+extern const struct store_ops store_sqlite;
 
 /* store-writer.c */
 int	 writer_start(const char *, int, int, char **);
@@ -457,29 +510,52 @@ void	 writer_submit(struct store_batch *);
 struct store_batch *writer_take_done(void);
 void	 writer_close(void);
 
-/* events.c */
-struct waiter;
-void	 events_init(struct event_base *);
-void	 events_task_changed(struct task *);
-void	 events_seal(uint64_t, uint64_t);
-void	 events_committed(uint64_t, int);
-void	 events_wait_commit(struct http_request *, struct task *, unsigned);
-void	 events_wait_done(struct http_request *, struct task *, int64_t);
-void	 events_subscribe(struct http_request *, const struct ulid *,
-	    const char *);
-void	 events_shutdown(void);
-uint64_t events_subscribers(void);
+/* hub.c */
+enum hub_outcome {
+	HUB_STORED,		/* the change is committed: text is the task */
+	HUB_NOW,		/* a long-poll's limit: text is the task now */
+	HUB_FAILED,		/* the commit failed */
+	HUB_STOPPING,		/* the daemon stops first */
+};
+struct hub_wake {
+	enum hub_outcome	 outcome;
+	unsigned		 tag;		/* as registered */
+	struct ulid		 id;
+	char			*text;		/* to take, or NULL */
+};
+typedef void hub_wake_cb(void *, struct hub_wake *);
+typedef void hub_ready_cb(void *);
+struct hub_sub;
+extern const struct task_observer hub_observer;
+void	 hub_init(struct event_base *);
+struct hub_waiter *hub_wait_commit(struct task *, hub_wake_cb *, void *,
+	    unsigned);
+struct hub_waiter *hub_wait_done(struct task *, int64_t, hub_wake_cb *,
+	    void *, unsigned);
+void	 hub_waiter_cancel(struct hub_waiter *);
+void	 hub_seal(uint64_t);
+void	 hub_committed(uint64_t, int);
+struct hub_sub *hub_subscribe(const struct ulid *, const char *,
+	    hub_ready_cb *, void *);
+ssize_t	 hub_sub_read(struct hub_sub *, char *, size_t);
+void	 hub_sub_end(struct hub_sub *);
+void	 hub_sub_free(struct hub_sub *);
+uint64_t hub_subscribers(void);
+void	 hub_shutdown(void);
 
 /* metrics.c */
-void	 metrics_task_created(const struct task *);
-void	 metrics_task_state(const struct task *, enum task_state,
-	    enum task_state);
-void	 metrics_cancel(enum cancel_reason);
-void	 metrics_cleanup(const struct task *, enum cleanup_state);
+/* What the API layer adds to a scrape: the HTTP side and the streams. */
+struct metrics_http {
+	uint64_t	 by_class[6];	/* answers per status class */
+	uint64_t	 connections;
+	uint64_t	 parked;
+	uint64_t	 subscribers;
+};
+extern const struct task_observer metrics_observer;
 void	 metrics_timer_lateness(int64_t);
 void	 metrics_commit(int64_t, size_t);
 void	 metrics_cancel_latency(int64_t);
-char	*metrics_render(size_t *);
+char	*metrics_render(const struct metrics_http *, size_t *);
 
 /* sdnotify.c */
 void	 sdnotify_init(struct event_base *);
@@ -503,6 +579,11 @@ void	 api_tasks_create(struct http_request *);
 void	 api_tasks_get(struct http_request *);
 void	 api_tasks_list(struct http_request *);
 void	 api_tasks_cancel(struct http_request *);
+
+/* api-wait.c */
+void	 api_wait_commit(struct http_request *, struct task *, unsigned);
+void	 api_wait_done(struct http_request *, struct task *, int64_t);
+void	 api_store_failed(struct http_request *);
 
 /* api-events.c */
 void	 api_events_get(struct http_request *);

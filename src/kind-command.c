@@ -15,8 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-
 #define COMMAND_CAPTURE	(64 * 1024)	/* output tail kept */
 #define COMMAND_PATH	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:" \
 			"/usr/bin:/sbin:/bin"
@@ -39,7 +37,6 @@ struct command_data {
 	json_t			*args;
 	struct proc		*proc;		/* the job's process */
 	struct proc		*cleanup;	/* the cleanup's */
-	struct event		*timer;		/* kill grace, cleanup limit */
 	pid_t			 pid;		/* shown in the task */
 	int			 has_slot;
 	int			 queued;
@@ -51,7 +48,6 @@ struct command_data {
 #define CCMD(t) ((const struct command_data *)(const void *)(t)->data)
 
 static const char *const command_fields[] = { "job", "args", NULL };
-static struct event_base *command_base;
 static LIST_HEAD(, command_slots) command_all =
     LIST_HEAD_INITIALIZER(command_all);
 
@@ -145,7 +141,7 @@ command_parse(struct task *t, json_t *spec, json_t *errors)
 		return -1;
 	if (j->timeout_ms != TASK_TIME_NONE) {
 		if (task_timeout_ms(t) == TASK_TIME_NONE)
-			task_info(t)->timeout_ms = j->timeout_ms;
+			task_set_timeout(t, j->timeout_ms);
 		else if (task_timeout_ms(t) > j->timeout_ms) {
 			spec_error(errors, "timeout_ms", "at most the job's "
 			    "timeout_ms (%lld)", (long long)j->timeout_ms);
@@ -408,31 +404,14 @@ command_start(struct task *t)
 		return;
 	}
 	d->pid = proc_pid(d->proc);
-	store_mark(t);		/* the pid is part of the task */
+	task_touch(t);		/* the pid is part of the task */
 }
 
-/* Stop the loop timer of the task, if any. */
+/* Wake the task in ms (kill grace, cleanup limit): command_timer. */
 static void
-command_timer_stop(struct command_data *d)
+command_wake_in(struct task *t, int64_t ms)
 {
-	if (d->timer != NULL) {
-		event_free(d->timer);
-		d->timer = NULL;
-	}
-}
-
-/* Arm the task's own timer. */
-static void
-command_timer_start(struct command_data *d, int64_t ms,
-    void (*cb)(evutil_socket_t, short, void *))
-{
-	struct timeval tv;
-
-	command_timer_stop(d);
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	d->timer = evtimer_new(command_base, cb, d->task);
-	evtimer_add(d->timer, &tv);
+	task_set_deadline(t, clock_now_ms() + ms);
 }
 
 /* The job's process ended: by itself, or because we stopped it. */
@@ -444,7 +423,7 @@ command_main_exit_cb(struct proc *p, void *arg)
 	json_t *facts = proc_facts(p);
 	int ok = proc_succeeded(p);
 
-	command_timer_stop(d);
+	task_set_deadline(t, TASK_TIME_NONE);
 	proc_free(p);
 	d->proc = NULL;
 	if (t->state == TASK_RUNNING) {
@@ -452,19 +431,26 @@ command_main_exit_cb(struct proc *p, void *arg)
 		command_release(d);
 		return;
 	}
-	json_decref(task_extra(t)->result);
-	t->x->result = facts;
+	task_set_result(t, facts);
 	task_stopped(t);	/* cancelling: now the cleanup */
 }
 
-/* kill_grace_ms passed and the process group is still there. */
+/*
+ * The task's deadline passed while cancelling: kill_grace_ms with the
+ * process group still there (SIGKILL it), or cleanup_timeout_ms with the
+ * cleanup still running (kill that).
+ */
 static void
-command_kill_cb(evutil_socket_t fd, short what, void *arg)
+command_timer(struct task *t)
 {
-	struct command_data *d = CMD((struct task *)arg);
+	struct command_data *d = CMD(t);
 
 	if (d->proc != NULL)
 		proc_kill(d->proc, SIGKILL);
+	else if (d->cleanup != NULL) {
+		d->cleanup_timed_out = 1;
+		proc_kill(d->cleanup, SIGKILL);
+	}
 }
 
 /* Cancelled while running: kill_signal to the group, SIGKILL later. */
@@ -478,7 +464,7 @@ command_stop(struct task *t)
 		return;
 	}
 	proc_kill(d->proc, d->job->kill_signal);
-	command_timer_start(d, d->job->kill_grace_ms, command_kill_cb);
+	command_wake_in(t, d->job->kill_grace_ms);
 }
 
 /* The cleanup process ended. */
@@ -491,7 +477,7 @@ command_cleanup_exit_cb(struct proc *p, void *arg)
 	char *how = proc_describe(p), *detail = NULL;
 	enum cleanup_state st = CLEANUP_SUCCEEDED;
 
-	command_timer_stop(d);
+	task_set_deadline(t, TASK_TIME_NONE);
 	if (d->cleanup_timed_out) {
 		st = CLEANUP_TIMED_OUT;
 		detail = xasprintf("killed after cleanup_timeout_ms (%lld)",
@@ -506,18 +492,6 @@ command_cleanup_exit_cb(struct proc *p, void *arg)
 	command_release(d);
 	free(how);
 	free(detail);
-}
-
-/* cleanup_timeout_ms passed: kill the cleanup. */
-static void
-command_cleanup_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct command_data *d = CMD((struct task *)arg);
-
-	if (d->cleanup == NULL)
-		return;
-	d->cleanup_timed_out = 1;
-	proc_kill(d->cleanup, SIGKILL);
 }
 
 /* The cleanup: cleanup_argv with the reason in its environment. */
@@ -551,8 +525,7 @@ command_cleanup(struct task *t)
 		command_release(d);
 		return;
 	}
-	command_timer_start(d, d->job->cleanup_timeout_ms,
-	    command_cleanup_timeout_cb);
+	command_wake_in(t, d->job->cleanup_timeout_ms);
 }
 
 /* After a restart a running command's process is gone: cancel it. */
@@ -570,7 +543,6 @@ command_free(struct task *t)
 
 	if (d->task == NULL)
 		return;		/* never parsed */
-	command_timer_stop(d);
 	proc_free(d->proc);
 	proc_free(d->cleanup);
 	command_unqueue(t);
@@ -586,7 +558,6 @@ command_free(struct task *t)
 static void
 command_init(struct event_base *base)
 {
-	command_base = base;
 	proc_init(base);
 }
 
@@ -616,6 +587,7 @@ const struct task_kind kind_command = {
 	.start = command_start,
 	.stop = command_stop,
 	.cleanup = command_cleanup,
+	.timer = command_timer,
 	.recover = command_recover,
 	.free = command_free,
 	.init = command_init,

@@ -293,33 +293,36 @@ main_reload_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 /* Read back every task that had not ended, and resume it. */
-static void
-main_recover_cb(json_t *doc, void *arg)
+static int
+main_recover_cb(const char *id, const char *text, void *arg)
 {
-	struct task *t = task_from_json(doc);
-	json_t *id = json_object_get(doc, "id");
+	json_t *doc = json_loads(text, 0, NULL);
+	struct task *t = doc != NULL ? task_from_json(doc) : NULL;
 
+	json_decref(doc);
 	if (t == NULL) {
 		log_error("store: task %s cannot be read back; it stays in "
-		    "the store untouched", json_is_string(id) ?
-		    json_string_value(id) : "(no id)");
-		return;
+		    "the store untouched", id);
+		return 0;
 	}
 	task_recover(t);
+	return 0;
 }
 
 /* Recovery, before listening: the store's active tasks go on. */
 static void
 main_recover(void)
 {
+	struct ulid max;
 	char *err;
 	long n;
 
-	n = store_load(main_recover_cb, NULL, &err);
+	n = store_load(main_recover_cb, NULL, &max, &err);
 	if (n < 0) {
 		log_error("cannot recover the tasks: %s", err);
 		exit(1);
 	}
+	registry_seed(&max);		/* new ids above every stored one */
 	store_drain();
 	if (n > 0)
 		log_info("recovered %ld tasks: %llu scheduled, %llu running, "
@@ -357,17 +360,28 @@ main_new_base(void)
 }
 
 /*
- * The end of one loop pass: send what the pass changed to the store's
- * writer, let MHD answer what was resumed (which may change more), and
- * write the log.
+ * The end of one loop pass, in this order: waiters take the tasks as the
+ * pass's batch stores them (before the store takes the rendered JSON: one
+ * rendering serves both), the batch goes to the store, waiters of batches
+ * already back are answered, and MHD answers what was resumed (which may
+ * change more: then again). Last, the log is written.
  */
 static void
 main_pass_end(void)
 {
-	do
-		store_commit();
-	while (http_flush() || store_pending());
+	do {
+		hub_seal(store_next_seq());
+		store_flush();
+		hub_committed(store_done_seq(), 0);
+	} while (http_flush() || store_pending());
 	log_flush();
+}
+
+/* A store batch is back: wake who waited for it. */
+static void
+main_stored_cb(uint64_t seq, int rc, void *arg)
+{
+	hub_committed(seq, rc);
 }
 
 /* mkdir -p for the state directory, private to us. */
@@ -415,7 +429,7 @@ main_open_store(void)
 		}
 		path = xasprintf("%s/evtaskd.db", dir);
 	}
-	if (store_open(main_base, path, &err) != 0) {
+	if (store_open(main_base, path, main_stored_cb, NULL, &err) != 0) {
 		log_error("cannot open the store %s: %s",
 		    path != NULL ? path : "(temporary)", err);
 		exit(1);
@@ -428,7 +442,6 @@ main_open_store(void)
 static void
 main_free_task(struct task *t, void *arg)
 {
-	registry_remove(t);
 	task_free(t);
 }
 
@@ -482,8 +495,12 @@ main(int argc, char **argv)
 	main_base = main_new_base();
 	sdnotify_init(main_base);
 	task_init(main_base);
-	events_init(main_base);
+	hub_init(main_base);
 	kind_init(main_base);
+	/* Every change is stored, then published and waited on, then counted. */
+	task_observe(&store_observer);
+	task_observe(&hub_observer);
+	task_observe(&metrics_observer);
 	main_open_store();
 	main_recover();
 	store_start_purge(main_base);
@@ -508,10 +525,11 @@ main(int argc, char **argv)
 	main_block_signals();
 	http_quiesce();
 	store_drain();		/* everything acknowledged is stored */
-	events_shutdown();
+	hub_shutdown();
 	http_stop();
-	registry_each(main_free_task, NULL);
 	store_close();
+	task_observe_clear();
+	registry_each(main_free_task, NULL);
 	log_info("stopped");
 	log_flush();
 	event_free(sigterm);

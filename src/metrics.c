@@ -58,35 +58,47 @@ metrics_observe(struct metrics_hist *h, double v)
 	h->n++;
 }
 
-void
+/* A task entered the daemon. */
+static void
 metrics_task_created(const struct task *t)
 {
 	metrics.created[t->kindi]++;
 }
 
-void
-metrics_task_state(const struct task *t, enum task_state from,
-    enum task_state to)
-{
-	if (task_state_terminal(to))
-		metrics.finished[t->kindi][to]++;
-}
-
-void
-metrics_cancel(enum cancel_reason r)
-{
-	metrics.cancels[r]++;
-}
-
 /* A cleanup ended: count its outcome and how long it took. */
-void
-metrics_cleanup(const struct task *t, enum cleanup_state how)
+static void
+metrics_cleanup(const struct task *t)
 {
-	metrics.cleanups[t->kindi][how]++;
+	const struct task_extra *x = t->x;
+
+	metrics.cleanups[t->kindi][x->cleanup_state]++;
 	metrics_observe(&metrics_cleanup_duration,
-	    (double)(t->x->cleanup_finished_at - t->x->cleanup_started_at) /
-	    1000);
+	    (double)(x->cleanup_finished_at - x->cleanup_started_at) / 1000);
 }
+
+/* A task moved: count ends, cancellations started, cleanups ended. */
+static void
+metrics_task_moved(const struct task *t, enum task_state from)
+{
+	if (t->state == TASK_CANCELLING)
+		metrics.cancels[t->x->cancel_reason]++;
+	if (from == TASK_CANCELLING)
+		metrics_cleanup(t);
+	if (task_state_terminal(t->state))
+		metrics.finished[t->kindi][t->state]++;
+}
+
+/* The observer: every change of every task passes here. */
+static void
+metrics_changed(struct task *t, enum task_change what, enum task_state from)
+{
+	if (what == TASK_CREATED)
+		metrics_task_created(t);
+	else if (what == TASK_MOVED)
+		metrics_task_moved(t, from);
+}
+
+const struct task_observer metrics_observer = { "metrics", metrics_changed };
 
 /* How late a deadline fired, in microseconds. */
 void
@@ -179,9 +191,8 @@ metrics_print_tasks(FILE *f)
 
 /* The HTTP and store families. */
 static void
-metrics_print_http(FILE *f)
+metrics_print_http(FILE *f, const struct metrics_http *hs)
 {
-	const struct http_stats *hs = http_get_stats();
 	static const char *const classes[] = {
 		"other", "1xx", "2xx", "3xx", "4xx", "5xx"
 	};
@@ -194,19 +205,19 @@ metrics_print_http(FILE *f)
 		    "\n", classes[i], hs->by_class[i]);
 	metrics_family(f, "evtaskd_http_connections", "gauge",
 	    "Open HTTP connections.");
-	fprintf(f, "evtaskd_http_connections %u\n", http_connections());
+	fprintf(f, "evtaskd_http_connections %" PRIu64 "\n", hs->connections);
 	metrics_family(f, "evtaskd_http_parked_requests", "gauge",
 	    "Requests waiting for a commit, a task's end or stream data.");
 	fprintf(f, "evtaskd_http_parked_requests %" PRIu64 "\n", hs->parked);
 	metrics_family(f, "evtaskd_event_subscribers", "gauge",
 	    "Open event streams.");
 	fprintf(f, "evtaskd_event_subscribers %" PRIu64 "\n",
-	    events_subscribers());
+	    hs->subscribers);
 }
 
-/* The whole exposition (to free). */
+/* The whole exposition (to free), with the API layer's figures. */
 char *
-metrics_render(size_t *len)
+metrics_render(const struct metrics_http *hs, size_t *len)
 {
 	char *out = NULL;
 	FILE *f = open_memstream(&out, len);
@@ -214,7 +225,7 @@ metrics_render(size_t *len)
 	if (f == NULL)
 		fatalx("open_memstream failed");
 	metrics_print_tasks(f);
-	metrics_print_http(f);
+	metrics_print_http(f, hs);
 	metrics_print_hist(f, "evtaskd_cancel_latency_seconds",
 	    "From a cancel request to its answer.", &metrics_cancel_lat);
 	metrics_print_hist(f, "evtaskd_cleanup_duration_seconds",

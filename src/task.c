@@ -1,6 +1,8 @@
 /*
- * task.c -- the task record, its state table, and the one function that
- * changes a task's state. Also the task's timer and its JSON form.
+ * task.c -- a task's life: the record (the one place that frees it), the
+ * state table, the one function that announces every change to the
+ * observers registered at start (store, hub, metrics), and the task's one
+ * timer. The JSON form is task-json.c's.
  *
  *   scheduled --start--> running --work done--> succeeded | failed
  *       |                   |
@@ -55,8 +57,12 @@ static const unsigned task_transitions[TASK_NSTATES] = {
 };
 #undef T
 
+#define TASK_OBSERVERS_MAX 8
+
 static struct event_base *task_base;
 static int		 task_holding;	/* stopping: start nothing new */
+static const struct task_observer *task_observers[TASK_OBSERVERS_MAX];
+static size_t		 task_nobservers;
 
 static void	task_timer_cb(evutil_socket_t, short, void *);
 
@@ -65,6 +71,37 @@ void
 task_init(struct event_base *base)
 {
 	task_base = base;
+}
+
+/* Tell an observer of every change from now on (in registration order). */
+void
+task_observe(const struct task_observer *o)
+{
+	if (task_nobservers == TASK_OBSERVERS_MAX)
+		fatalx("task_observe: more than %d observers", TASK_OBSERVERS_MAX);
+	task_observers[task_nobservers++] = o;
+}
+
+/* Forget every observer (the daemon stops; tests start afresh). */
+void
+task_observe_clear(void)
+{
+	task_nobservers = 0;
+}
+
+/*
+ * The one announcement: the cached JSON goes first, so that every observer
+ * renders the task as it is now; then each observer hears of the change.
+ * Observers never call back into the change path.
+ */
+static void
+task_announce(struct task *t, enum task_change what, enum task_state from)
+{
+	size_t i;
+
+	task_text_drop(t);
+	for (i = 0; i < task_nobservers; i++)
+		task_observers[i]->changed(t, what, from);
 }
 
 /* The name of a state, a cancel reason, a cleanup state. */
@@ -136,20 +173,30 @@ task_transition_ok(enum task_state from, enum task_state to)
 	return (task_transitions[from] & (1u << to)) != 0;
 }
 
+/* An empty task record of a kind, with its timer (no id, no times). */
+struct task *
+task_alloc(const struct task_kind *kind)
+{
+	struct task *t = xcalloc(1, sizeof *t + kind->data_size);
+
+	t->kindi = (uint8_t)kind_index(kind);
+	t->state = TASK_SCHEDULED;
+	t->created_at = t->start_at = TASK_TIME_NONE;
+	t->started_at = t->finished_at = TASK_TIME_NONE;
+	t->deadline = TASK_TIME_NONE;
+	event_assign(&t->timer, task_base, -1, 0, task_timer_cb, t);
+	return t;
+}
+
 /* A new task of a kind, scheduled, with a fresh id. Not yet submitted. */
 struct task *
 task_new(const struct task_kind *kind)
 {
-	struct task *t = xcalloc(1, sizeof *t + kind->data_size);
+	struct task *t = task_alloc(kind);
 
 	registry_next_id(&t->id);
-	t->kindi = (uint8_t)kind_index(kind);
-	t->state = TASK_SCHEDULED;
 	t->created_at = clock_now_ms();
 	t->start_at = t->created_at;
-	t->started_at = t->finished_at = TASK_TIME_NONE;
-	t->deadline = TASK_TIME_NONE;
-	event_assign(&t->timer, task_base, -1, 0, task_timer_cb, t);
 	return t;
 }
 
@@ -194,11 +241,39 @@ task_timeout_ms(const struct task *t)
 	return t->info != NULL ? t->info->timeout_ms : TASK_TIME_NONE;
 }
 
-/* Free a task: stop its timer, let its kind go, free its fields. */
+/* Set the timeout (creation, recovery, a job's default). */
+void
+task_set_timeout(struct task *t, int64_t ms)
+{
+	task_info(t)->timeout_ms = ms;
+}
+
+/* Someone (the store, until its write is back) keeps the task in memory. */
+void
+task_ref(struct task *t)
+{
+	t->refs++;
+}
+
+/* Let go: a terminal task nobody holds leaves memory. */
+void
+task_unref(struct task *t)
+{
+	if (--t->refs == 0 && task_state_terminal(t->state))
+		task_free(t);
+}
+
+/*
+ * The one place a task is freed, always in this order: stop its timer,
+ * leave the registry, let its kind go, free its fields.
+ */
 void
 task_free(struct task *t)
 {
 	event_del(&t->timer);
+	if (t->registered)
+		registry_remove(t);
+	t->registered = 0;
 	if (task_kind(t)->free != NULL)
 		task_kind(t)->free(t);
 	if (t->x != NULL) {
@@ -206,8 +281,6 @@ task_free(struct task *t)
 		free(t->x->cleanup_detail);
 		json_decref(t->x->cleanup_facts);
 		json_decref(t->x->result);
-		free(t->x->idem_key);
-		free(t->x->idem_body);
 		free(t->x);
 	}
 	if (t->info != NULL) {
@@ -265,8 +338,9 @@ task_set_deadline(struct task *t, int64_t at)
 
 /*
  * The one function that changes a task's state: it checks the transition,
- * stamps the time, logs, queues the store write, wakes whoever waits, and
- * re-arms the timer. Returns -1 (and changes nothing) if not allowed.
+ * stamps the time, logs, announces the change (store write, waiters,
+ * events, metrics) and re-arms the timer. Returns -1 (and changes nothing)
+ * if not allowed.
  */
 int
 task_set_state(struct task *t, enum task_state to)
@@ -294,11 +368,25 @@ task_set_state(struct task *t, enum task_state to)
 		log_debug("task %s: %s -> %s", id, task_state_name(from),
 		    task_state_name(to));
 	}
-	metrics_task_state(t, from, to);
-	store_mark(t);
-	events_task_changed(t);
+	task_announce(t, TASK_MOVED, from);
 	task_arm(t);
 	return 0;
+}
+
+/* Something the task shows changed, not its state: store it. */
+void
+task_touch(struct task *t)
+{
+	task_announce(t, TASK_TOUCHED, t->state);
+}
+
+/* The kind's facts about its work (stolen): shown as "result". */
+void
+task_set_result(struct task *t, json_t *result)
+{
+	json_decref(task_extra(t)->result);
+	t->x->result = result;
+	task_touch(t);
 }
 
 /* Start a task's work now (its start time came, or its kind admits it). */
@@ -350,9 +438,7 @@ task_submit(struct task *t)
 {
 	registry_add(t);
 	t->registered = 1;
-	metrics_task_created(t);
-	store_mark(t);
-	events_task_changed(t);
+	task_announce(t, TASK_CREATED, t->state);
 	if (t->start_at <= clock_now_ms())
 		task_due(t);
 	else
@@ -391,7 +477,7 @@ task_cancel(struct task *t, enum cancel_reason reason, const char *message)
 		break;
 	case TASK_CANCELLING:
 		t->x->cancel_requests++;
-		store_mark(t);
+		task_touch(t);
 		return TASK_CANCEL_JOINED;
 	case TASK_CANCELLED:
 		return TASK_CANCEL_ALREADY;
@@ -404,7 +490,6 @@ task_cancel(struct task *t, enum cancel_reason reason, const char *message)
 	x->cancel_requests = 1;
 	if (message != NULL)
 		x->cancel_message = xstrdup(message);
-	metrics_cancel(reason);
 	if (from == TASK_SCHEDULED && t->queued && task_kind(t)->unqueue != NULL)
 		task_kind(t)->unqueue(t);
 	t->queued = 0;
@@ -433,7 +518,7 @@ task_stopped(struct task *t)
 	x->cleanup_finished_at = TASK_TIME_NONE;
 	free(x->cleanup_detail);
 	x->cleanup_detail = NULL;
-	store_mark(t);
+	task_touch(t);
 	task_kind(t)->cleanup(t);	/* calls task_cleanup_done when done */
 }
 
@@ -457,7 +542,6 @@ task_cleanup_done(struct task *t, enum cleanup_state how, const char *detail,
 		x->cleanup_detail = xstrdup(detail);
 	json_decref(x->cleanup_facts);
 	x->cleanup_facts = facts;
-	metrics_cleanup(t, how);
 	task_set_state(t, x->cancel_reason == CANCEL_TIMEOUT ? TASK_TIMED_OUT :
 	    TASK_CANCELLED);
 }
@@ -487,270 +571,6 @@ task_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	task_arm(t);	/* woke a little early: sleep the rest */
-}
-
-/* Append key then "time" or null. */
-static void
-task_write_time(struct buf *b, const char *key, int64_t ms)
-{
-	char tmp[CLOCK_RFC3339_LEN + 3];
-
-	buf_adds(b, key);
-	if (ms == TASK_TIME_NONE) {
-		buf_add(b, "null", 4);
-		return;
-	}
-	tmp[0] = '"';
-	clock_format_ms(ms, tmp + 1);
-	tmp[CLOCK_RFC3339_LEN + 1] = '"';
-	buf_add(b, tmp, CLOCK_RFC3339_LEN + 2);
-}
-
-/* Append the "cancellation" member's value. */
-static void
-task_write_cancellation(const struct task *t, struct buf *b)
-{
-	const struct task_extra *x = t->x;
-
-	if (x == NULL || x->cancel_reason == CANCEL_NONE) {
-		buf_add(b, "null", 4);
-		return;
-	}
-	task_write_time(b, "{\"requested_at\":", x->cancel_requested_at);
-	buf_adds(b, ",\"reason\":\"");
-	buf_adds(b, task_reason_name(x->cancel_reason));
-	buf_adds(b, "\",\"message\":");
-	buf_add_jstr(b, x->cancel_message);
-	buf_adds(b, ",\"requests\":");
-	buf_add_int(b, x->cancel_requests);
-	buf_add(b, "}", 1);
-}
-
-/* Append the "cleanup" member's value, with the kind's facts inside. */
-static void
-task_write_cleanup(const struct task *t, struct buf *b)
-{
-	const struct task_extra *x = t->x;
-	size_t mark;
-
-	if (x == NULL || x->cleanup_state == CLEANUP_NONE) {
-		buf_add(b, "null", 4);
-		return;
-	}
-	buf_adds(b, "{\"state\":\"");
-	buf_adds(b, task_cleanup_name(x->cleanup_state));
-	buf_add(b, "\"", 1);
-	task_write_time(b, ",\"started_at\":", x->cleanup_started_at);
-	task_write_time(b, ",\"finished_at\":", x->cleanup_finished_at);
-	buf_adds(b, ",\"detail\":");
-	buf_add_jstr(b, x->cleanup_detail);
-	if (x->cleanup_facts != NULL && json_object_size(x->cleanup_facts) > 0) {
-		/* The facts' members join ours: drop their braces. */
-		buf_add(b, ",", 1);
-		mark = b->len;
-		buf_add_json(b, x->cleanup_facts);
-		memmove(b->data + mark, b->data + mark + 1, b->len - mark - 2);
-		b->len -= 2;
-		b->data[b->len] = '\0';
-	}
-	buf_add(b, "}", 1);
-}
-
-/*
- * Write the task as the API shows it: every member of the contract, null
- * where it does not apply, then the kind's members (duration_ms first).
- */
-static void
-task_write_json(const struct task *t, struct buf *b)
-{
-	char id[ULID_LEN + 1];
-
-	ulid_format(&t->id, id);
-	buf_adds(b, "{\"id\":\"");
-	buf_add(b, id, ULID_LEN);
-	buf_adds(b, "\",\"kind\":\"");
-	buf_adds(b, task_kind(t)->name);
-	buf_adds(b, "\",\"name\":");
-	buf_add_jstr(b, task_name(t));
-	buf_adds(b, ",\"state\":\"");
-	buf_adds(b, task_state_name(t->state));
-	buf_add(b, "\"", 1);
-	task_write_time(b, ",\"created_at\":", t->created_at);
-	task_write_time(b, ",\"start_at\":", t->start_at);
-	task_write_time(b, ",\"started_at\":", t->started_at);
-	task_write_time(b, ",\"finished_at\":", t->finished_at);
-	task_kind(t)->write_json(t, b);	/* ,"duration_ms":... and its own */
-	buf_adds(b, ",\"timeout_ms\":");
-	if (task_timeout_ms(t) == TASK_TIME_NONE)
-		buf_add(b, "null", 4);
-	else
-		buf_add_int(b, task_timeout_ms(t));
-	buf_adds(b, ",\"metadata\":");
-	buf_add_json(b, task_metadata(t));
-	buf_adds(b, ",\"cancellation\":");
-	task_write_cancellation(t, b);
-	buf_adds(b, ",\"cleanup\":");
-	task_write_cleanup(t, b);
-	buf_adds(b, ",\"result\":");
-	buf_add_json(b, t->x != NULL ? t->x->result : NULL);
-	buf_add(b, "}", 1);
-}
-
-/* The task as compact JSON text (to free). */
-char *
-task_to_text(const struct task *t)
-{
-	struct buf b = { NULL, 0, 0 };
-
-	task_write_json(t, &b);
-	return buf_steal(&b, NULL);
-}
-
-/* The task as a JSON value (a new reference), to embed in another. */
-json_t *
-task_to_json(const struct task *t)
-{
-	char *text = task_to_text(t);
-	json_t *v = json_loads(text, 0, NULL);
-
-	free(text);
-	if (v == NULL)
-		fatalx("task_to_json: the task's own JSON does not parse");
-	return v;
-}
-
-/*
- * The task's JSON, rendered at most once per change: the store write, the
- * event and the answers of one pass share it. Valid until the task changes
- * (task_text_drop) or the pass ends.
- */
-const char *
-task_text(struct task *t)
-{
-	if (t->text == NULL)
-		t->text = task_to_text(t);
-	return t->text;
-}
-
-/* Forget the cached JSON (the task changed, or the pass ended). */
-void
-task_text_drop(struct task *t)
-{
-	free(t->text);
-	t->text = NULL;
-}
-
-/* Read a time member back: RFC 3339 or null. -1 if neither. */
-static int
-task_json_get_time(json_t *o, const char *key, int64_t *out)
-{
-	json_t *v = json_object_get(o, key);
-
-	*out = TASK_TIME_NONE;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return -1;
-	return clock_parse_rfc3339(json_string_value(v), out);
-}
-
-/* A string member, or NULL if absent or null. -1 if it is another type. */
-static int
-task_json_get_str(json_t *o, const char *key, const char **out)
-{
-	json_t *v = json_object_get(o, key);
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return -1;
-	*out = json_string_value(v);
-	return 0;
-}
-
-/* Read back the "cancellation" and "cleanup" members. */
-static int
-task_json_get_cancel(struct task *t, json_t *doc)
-{
-	json_t *c = json_object_get(doc, "cancellation");
-	json_t *cl = json_object_get(doc, "cleanup");
-	const char *reason, *state, *message = NULL, *detail = NULL;
-	json_int_t requests;
-	struct task_extra *x;
-	int r, s;
-
-	if (c == NULL || json_is_null(c))
-		return 0;
-	if (json_unpack(c, "{s:s,s:I}", "reason", &reason, "requests",
-	    &requests) != 0 || (r = task_reason_parse(reason)) < 0 ||
-	    task_json_get_str(c, "message", &message) != 0)
-		return -1;
-	x = task_extra(t);
-	x->cancel_reason = (uint8_t)r;
-	x->cancel_requests = (uint32_t)requests;
-	if (message != NULL)
-		x->cancel_message = xstrdup(message);
-	if (task_json_get_time(c, "requested_at", &x->cancel_requested_at))
-		return -1;
-	if (cl == NULL || json_is_null(cl))
-		return 0;
-	if (json_unpack(cl, "{s:s}", "state", &state) != 0 ||
-	    (s = task_cleanup_parse(state)) < 0 ||
-	    task_json_get_str(cl, "detail", &detail) != 0)
-		return -1;
-	x->cleanup_state = (uint8_t)s;
-	if (detail != NULL)
-		x->cleanup_detail = xstrdup(detail);
-	if (task_json_get_time(cl, "started_at", &x->cleanup_started_at) ||
-	    task_json_get_time(cl, "finished_at", &x->cleanup_finished_at))
-		return -1;
-	return 0;
-}
-
-/*
- * Rebuild a task from its stored JSON (recovery). NULL if the document is
- * not one this daemon wrote.
- */
-struct task *
-task_from_json(json_t *doc)
-{
-	const struct task_kind *kind;
-	const char *id, *kname, *state, *name = NULL;
-	json_t *meta = NULL, *timeout = NULL, *result = NULL;
-	struct task *t;
-	int s;
-
-	if (json_unpack(doc, "{s:s,s:s,s:s,s?o,s?o,s?o}", "id", &id,
-	    "kind", &kname, "state", &state, "metadata", &meta,
-	    "timeout_ms", &timeout, "result", &result) != 0 ||
-	    task_json_get_str(doc, "name", &name) != 0 ||
-	    (kind = kind_find(kname)) == NULL || (s = task_state_parse(state))
-	    < 0)
-		return NULL;
-	t = xcalloc(1, sizeof *t + kind->data_size);
-	t->kindi = (uint8_t)kind_index(kind);
-	t->state = (uint8_t)s;
-	t->deadline = TASK_TIME_NONE;
-	if (json_is_integer(timeout))
-		task_info(t)->timeout_ms = json_integer_value(timeout);
-	event_assign(&t->timer, task_base, -1, 0, task_timer_cb, t);
-	if (name != NULL)
-		task_info(t)->name = xstrdup(name);
-	if (json_is_object(meta))
-		task_info(t)->metadata = json_incref(meta);
-	if (result != NULL && !json_is_null(result))
-		task_extra(t)->result = json_incref(result);
-	if (ulid_parse(id, &t->id) != 0 ||
-	    task_json_get_time(doc, "created_at", &t->created_at) ||
-	    task_json_get_time(doc, "start_at", &t->start_at) ||
-	    task_json_get_time(doc, "started_at", &t->started_at) ||
-	    task_json_get_time(doc, "finished_at", &t->finished_at) ||
-	    task_json_get_cancel(t, doc) != 0 || kind->from_json(t, doc) != 0) {
-		task_free(t);
-		return NULL;
-	}
-	return t;
 }
 
 /*

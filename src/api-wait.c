@@ -1,0 +1,91 @@
+/*
+ * api-wait.c -- answers that wait: a request is parked, and a hub waiter
+ * answers it when the task's change is committed or the task ends.
+ */
+
+#include "evtaskd.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* 500 for a store that failed a read or a write. */
+void
+api_store_failed(struct http_request *req)
+{
+	http_problem(req, 500, "store-failed", "the store failed; see the "
+	    "daemon's log");
+}
+
+/* The client left while parked: its waiter goes. */
+static void
+api_wait_gone_cb(struct http_request *req, void *arg)
+{
+	hub_waiter_cancel(arg);
+}
+
+/* Answer with the task as stored (its text is taken). */
+static void
+api_wait_answer(struct http_request *req, struct hub_wake *wk)
+{
+	char id[ULID_LEN + 1], loc[64];
+	char *text = wk->text;
+
+	if (wk->tag == 201) {
+		ulid_format(&wk->id, id);
+		snprintf(loc, sizeof loc, "/v1/tasks/%s", id);
+		http_set_header(req, "Location", loc);
+	}
+	if (strcmp(http_method(req), "DELETE") == 0)
+		metrics_cancel_latency(http_age_us(req));
+	wk->text = NULL;		/* MHD frees it */
+	http_reply(req, wk->tag, "application/json", text, strlen(text));
+}
+
+/* The hub woke a parked request: answer it. */
+static void
+api_wait_wake_cb(void *arg, struct hub_wake *wk)
+{
+	struct http_request *req = arg;
+
+	switch (wk->outcome) {
+	case HUB_STORED:
+	case HUB_NOW:
+		api_wait_answer(req, wk);
+		break;
+	case HUB_FAILED:
+		http_problem(req, 500, "store-failed", "the change could not "
+		    "be stored; see the daemon's log");
+		break;
+	case HUB_STOPPING:
+		http_problem(req, 503, "shutting-down", "the daemon is "
+		    "stopping; the task stays stored and goes on after a "
+		    "restart");
+		break;
+	}
+}
+
+/*
+ * Answer req with status and the task once the changes of this pass are
+ * committed (create: 201, cancel with wait=false: 202).
+ */
+void
+api_wait_commit(struct http_request *req, struct task *t, unsigned status)
+{
+	struct hub_waiter *w = hub_wait_commit(t, api_wait_wake_cb, req,
+	    status);
+
+	http_suspend_brief(req, api_wait_gone_cb, w);
+}
+
+/*
+ * Answer req with 200 and the task once it is terminal and stored, or after
+ * limit_ms (-1: no limit) with the task as it is then.
+ */
+void
+api_wait_done(struct http_request *req, struct task *t, int64_t limit_ms)
+{
+	struct hub_waiter *w = hub_wait_done(t, limit_ms, api_wait_wake_cb,
+	    req, 200);
+
+	http_suspend(req, api_wait_gone_cb, w);
+}

@@ -1,0 +1,488 @@
+/*
+ * hub.c -- everyone who waits for a task, without knowing who they are:
+ * waiters for a commit (create, cancel), for a task to end (cancel,
+ * ?wait= long-polls), and the event stream with its replay ring. A waiter
+ * is a callback and an argument; the API layer registers the ones that
+ * answer parked requests. The hub is a task observer: task.c tells it of
+ * every change, and main.c's end of pass tells it what the store commits.
+ */
+
+#include "evtaskd.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#define HUB_RING		4096		/* events kept for resume */
+#define HUB_SUB_MAX		(1024 * 1024)	/* unsent bytes per stream */
+#define HUB_HEARTBEAT_S		15
+#define HUB_RECORD_GRACE_MS	60000		/* keep recording after the
+						   last subscriber left */
+
+enum hub_wait_kind {
+	HUB_WAIT_COMMIT,	/* wake after the commit of the task's change */
+	HUB_WAIT_DONE,		/* wake when the task is terminal (and stored) */
+};
+
+struct hub_waiter {
+	hub_wake_cb		*cb;
+	void			*arg;
+	unsigned		 tag;		/* the registrant's, given back */
+	struct task		*task;		/* until sealed */
+	struct ulid		 id;
+	enum hub_wait_kind	 kind;
+	int			 sealed;	/* seq and text are set */
+	uint64_t		 seq;		/* the batch it waits for */
+	char			*text;		/* the task as committed */
+	struct event		*timer;		/* long-poll limit */
+	TAILQ_ENTRY(hub_waiter)	 entry;		/* task's or commit list */
+	LIST_ENTRY(hub_waiter)	 all;
+};
+TAILQ_HEAD(hub_waiter_list, hub_waiter);
+
+struct hub_frame {
+	uint64_t	 seq;
+	struct ulid	 task;
+	char		*text;		/* "id: ...\nevent: task\ndata: ...\n\n" */
+	size_t		 len;
+};
+
+struct hub_sub {
+	hub_ready_cb		*ready;
+	void			*arg;
+	int			 filtered;
+	struct ulid		 task;
+	char			*buf;		/* bytes not yet read */
+	size_t			 off, len, cap;
+	int			 waiting;	/* read found nothing: call ready */
+	int			 ended;		/* dropped or stopping */
+	LIST_ENTRY(hub_sub)	 entry;
+};
+
+static struct event_base		*hub_base;
+static struct hub_waiter_list		 hub_commit_list =
+    TAILQ_HEAD_INITIALIZER(hub_commit_list);
+static LIST_HEAD(, hub_waiter)		 hub_waiters =
+    LIST_HEAD_INITIALIZER(hub_waiters);
+static LIST_HEAD(, hub_sub)		 hub_subs =
+    LIST_HEAD_INITIALIZER(hub_subs);
+static uint64_t				 hub_nsubs;
+static struct hub_frame			 hub_ring[HUB_RING];
+static uint64_t				 hub_seq;	/* last given out */
+static uint64_t				 hub_oldest;	/* oldest in ring */
+static int				 hub_recording;
+static int64_t				 hub_last_sub_ms;
+static struct event			*hub_heartbeat;
+
+static void	hub_heartbeat_cb(evutil_socket_t, short, void *);
+static void	hub_changed(struct task *, enum task_change, enum task_state);
+
+const struct task_observer hub_observer = { "hub", hub_changed };
+
+/* Event ids increase across restarts too: start from the clock. */
+void
+hub_init(struct event_base *base)
+{
+	struct timeval tv = { HUB_HEARTBEAT_S, 0 };
+
+	hub_base = base;
+	hub_seq = (uint64_t)clock_now_ms() * 1000;
+	hub_oldest = hub_seq + 1;
+	hub_heartbeat = event_new(base, -1, EV_PERSIST, hub_heartbeat_cb,
+	    NULL);
+	event_add(hub_heartbeat, &tv);
+}
+
+/* Take a waiter off its lists and stop its timer. */
+static void
+hub_waiter_unlink(struct hub_waiter *w)
+{
+	if (w->timer != NULL)
+		event_free(w->timer);
+	w->timer = NULL;
+	if (w->kind == HUB_WAIT_COMMIT)
+		TAILQ_REMOVE(&hub_commit_list, w, entry);
+	else
+		TAILQ_REMOVE(&w->task->x->waiters, w, entry);
+	LIST_REMOVE(w, all);
+}
+
+/* The one place a waiter is freed. */
+static void
+hub_waiter_free(struct hub_waiter *w)
+{
+	free(w->text);
+	free(w);
+}
+
+/* The registrant no longer waits (its client left): forget the waiter. */
+void
+hub_waiter_cancel(struct hub_waiter *w)
+{
+	hub_waiter_unlink(w);
+	hub_waiter_free(w);
+}
+
+/*
+ * Wake a waiter once: unlink it, call back, free it. The text (may be
+ * NULL) is the callback's to take (it sets wk->text to NULL); what it
+ * leaves is freed here.
+ */
+static void
+hub_wake(struct hub_waiter *w, enum hub_outcome outcome, char *text)
+{
+	struct hub_wake wk = { outcome, w->tag, w->id, text };
+
+	if (text == w->text)
+		w->text = NULL;
+	hub_waiter_unlink(w);
+	w->cb(w->arg, &wk);
+	free(wk.text);
+	hub_waiter_free(w);
+}
+
+/* A new waiter on t. */
+static struct hub_waiter *
+hub_waiter_new(struct task *t, enum hub_wait_kind kind, hub_wake_cb *cb,
+    void *arg, unsigned tag)
+{
+	struct hub_waiter *w = xcalloc(1, sizeof *w);
+
+	w->cb = cb;
+	w->arg = arg;
+	w->tag = tag;
+	w->task = t;
+	w->id = t->id;
+	w->kind = kind;
+	LIST_INSERT_HEAD(&hub_waiters, w, all);
+	return w;
+}
+
+/*
+ * Call cb once the task as it is now is committed (HUB_STORED with its
+ * JSON), or the commit failed (HUB_FAILED), or the daemon stops.
+ */
+struct hub_waiter *
+hub_wait_commit(struct task *t, hub_wake_cb *cb, void *arg, unsigned tag)
+{
+	struct hub_waiter *w = hub_waiter_new(t, HUB_WAIT_COMMIT, cb, arg, tag);
+
+	TAILQ_INSERT_TAIL(&hub_commit_list, w, entry);
+	return w;
+}
+
+/* A long-poll reached its limit: wake with the task as it is. */
+static void
+hub_wait_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hub_waiter *w = arg;
+
+	hub_wake(w, HUB_NOW, task_to_text(w->task));
+}
+
+/*
+ * Call cb once the task is terminal and stored, or after limit_ms (-1: no
+ * limit) with the task as it is then (HUB_NOW).
+ */
+struct hub_waiter *
+hub_wait_done(struct task *t, int64_t limit_ms, hub_wake_cb *cb, void *arg,
+    unsigned tag)
+{
+	struct hub_waiter *w = hub_waiter_new(t, HUB_WAIT_DONE, cb, arg, tag);
+	struct timeval tv;
+
+	TAILQ_INSERT_TAIL(&task_extra(t)->waiters, w, entry);
+	if (limit_ms >= 0) {
+		tv.tv_sec = (time_t)(limit_ms / 1000);
+		tv.tv_usec = (suseconds_t)(limit_ms % 1000) * 1000;
+		w->timer = evtimer_new(hub_base, hub_wait_timer_cb, w);
+		evtimer_add(w->timer, &tv);
+	}
+	return w;
+}
+
+/*
+ * The end of a loop pass, before the store takes the pass's changes as
+ * batch seq: commit waiters take the task as it is now, which is what that
+ * batch stores, and wait for that batch. From then on a waiter holds no
+ * pointer to the task, which may leave memory once the batch is back.
+ */
+void
+hub_seal(uint64_t seq)
+{
+	struct hub_waiter *w;
+
+	TAILQ_FOREACH(w, &hub_commit_list, entry) {
+		if (w->sealed)
+			continue;
+		w->sealed = 1;
+		w->seq = seq;
+		w->text = xstrdup(task_text(w->task));
+		w->task = NULL;
+	}
+}
+
+/*
+ * Every batch up to seq is committed (rc 0), or batch seq failed: wake who
+ * waited for it. The list holds only the waiters of batches in flight.
+ */
+void
+hub_committed(uint64_t seq, int rc)
+{
+	struct hub_waiter *w, *next;
+
+	for (w = TAILQ_FIRST(&hub_commit_list); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (!w->sealed || w->seq > seq)
+			continue;
+		hub_wake(w, rc == 0 ? HUB_STORED : HUB_FAILED, w->text);
+	}
+}
+
+/* Append bytes to a subscriber, ending it if it fell too far behind. */
+static void
+hub_sub_append(struct hub_sub *sub, const char *text, size_t len)
+{
+	if (sub->ended)
+		return;
+	if (sub->len - sub->off + len > HUB_SUB_MAX) {
+		sub->ended = 1;
+		log_warn("event stream: a subscriber fell %d bytes behind; "
+		    "dropped", HUB_SUB_MAX);
+	} else {
+		if (sub->off > 0 && sub->off == sub->len)
+			sub->off = sub->len = 0;
+		if (sub->len + len > sub->cap) {
+			sub->cap = (sub->len + len) * 2;
+			sub->buf = xrealloc(sub->buf, sub->cap);
+		}
+		memcpy(sub->buf + sub->len, text, len);
+		sub->len += len;
+	}
+	if (sub->waiting) {
+		sub->waiting = 0;
+		sub->ready(sub->arg);
+	}
+}
+
+/* Does a subscriber want events of this task? */
+static int
+hub_sub_wants(const struct hub_sub *sub, const struct ulid *id)
+{
+	return !sub->filtered || ulid_cmp(&sub->task, id) == 0;
+}
+
+/* Record an event in the ring and send it to the subscribers. */
+static void
+hub_publish(struct task *t)
+{
+	struct hub_frame *f = &hub_ring[hub_seq % HUB_RING];
+	struct hub_sub *sub;
+	const char *json = task_text(t);
+
+	if (hub_seq >= hub_oldest + HUB_RING)
+		hub_oldest = hub_seq - HUB_RING + 1;
+	free(f->text);
+	f->seq = hub_seq;
+	f->task = t->id;
+	f->text = xasprintf("id: %" PRIu64 "\nevent: task\ndata: %s\n\n",
+	    hub_seq, json);
+	f->len = strlen(f->text);
+	LIST_FOREACH(sub, &hub_subs, entry) {
+		if (hub_sub_wants(sub, &t->id))
+			hub_sub_append(sub, f->text, f->len);
+	}
+}
+
+/* A task ended: its done-waiters now wait for the commit of that. */
+static void
+hub_task_ended(struct task *t)
+{
+	struct hub_waiter *w;
+
+	while ((w = TAILQ_FIRST(&t->x->waiters)) != NULL) {
+		TAILQ_REMOVE(&t->x->waiters, w, entry);
+		if (w->timer != NULL) {
+			event_free(w->timer);
+			w->timer = NULL;
+		}
+		w->kind = HUB_WAIT_COMMIT;
+		TAILQ_INSERT_TAIL(&hub_commit_list, w, entry);
+	}
+}
+
+/*
+ * The observer: a task was created or changed state. Events go to the
+ * ring while anyone listens (or did a minute ago); one event per state,
+ * so other changes publish nothing.
+ */
+static void
+hub_changed(struct task *t, enum task_change what, enum task_state from)
+{
+	if (what == TASK_TOUCHED)
+		return;
+	hub_seq++;
+	if (hub_nsubs > 0 || clock_now_ms() - hub_last_sub_ms <
+	    HUB_RECORD_GRACE_MS) {
+		if (!hub_recording) {
+			hub_recording = 1;
+			hub_oldest = hub_seq;	/* the gap ends here */
+		}
+		hub_publish(t);
+	} else
+		hub_recording = 0;
+	if (task_state_terminal(t->state) && t->x != NULL)
+		hub_task_ended(t);
+}
+
+/*
+ * Give a subscriber's queued bytes: how many were copied, 0 if none now
+ * (ready is called when there are), -1 when the stream is over.
+ */
+ssize_t
+hub_sub_read(struct hub_sub *sub, char *buf, size_t max)
+{
+	size_t n = sub->len - sub->off;
+
+	if (n == 0 && sub->ended)
+		return -1;
+	if (n == 0) {
+		sub->waiting = 1;
+		return 0;
+	}
+	if (n > max)
+		n = max;
+	memcpy(buf, sub->buf + sub->off, n);
+	sub->off += n;
+	return (ssize_t)n;
+}
+
+/* The reader is gone (its client left): the stream ends. */
+void
+hub_sub_end(struct hub_sub *sub)
+{
+	sub->ended = 1;
+	sub->waiting = 0;
+}
+
+/* The one place a subscriber is freed. */
+void
+hub_sub_free(struct hub_sub *sub)
+{
+	LIST_REMOVE(sub, entry);
+	hub_nsubs--;
+	hub_last_sub_ms = clock_now_ms();
+	free(sub->buf);
+	free(sub);
+}
+
+/* Replay the ring after last_id, or say "reset" if it is too old. */
+static void
+hub_replay(struct hub_sub *sub, const char *last_id)
+{
+	struct hub_frame *f;
+	char *end, reset[96];
+	uint64_t last, seq;
+	size_t total = 0;
+
+	last = strtoull(last_id, &end, 10);
+	if (*last_id != '\0' && *end == '\0' && hub_recording &&
+	    last + 1 >= hub_oldest && last <= hub_seq) {
+		for (seq = last + 1; seq <= hub_seq; seq++) {
+			f = &hub_ring[seq % HUB_RING];
+			if (hub_sub_wants(sub, &f->task))
+				total += f->len;
+		}
+		if (total <= HUB_SUB_MAX) {
+			for (seq = last + 1; seq <= hub_seq; seq++) {
+				f = &hub_ring[seq % HUB_RING];
+				if (hub_sub_wants(sub, &f->task))
+					hub_sub_append(sub, f->text, f->len);
+			}
+			return;
+		}
+	}
+	snprintf(reset, sizeof reset, "id: %" PRIu64 "\nevent: reset\n"
+	    "data: {}\n\n", hub_seq);
+	hub_sub_append(sub, reset, strlen(reset));
+}
+
+/*
+ * A new event stream: every task's changes, or one task's (filter not
+ * NULL). last_id (may be NULL) is the Last-Event-ID to resume after. ready
+ * is called when bytes arrive after a read found none.
+ */
+struct hub_sub *
+hub_subscribe(const struct ulid *filter, const char *last_id,
+    hub_ready_cb *ready, void *arg)
+{
+	static const char hello[] = ": evtaskd event stream\n\n";
+	struct hub_sub *sub = xcalloc(1, sizeof *sub);
+
+	sub->ready = ready;
+	sub->arg = arg;
+	if (filter != NULL) {
+		sub->filtered = 1;
+		sub->task = *filter;
+	}
+	LIST_INSERT_HEAD(&hub_subs, sub, entry);
+	hub_nsubs++;
+	if (!hub_recording) {
+		hub_recording = 1;
+		hub_oldest = hub_seq + 1;
+	}
+	hub_sub_append(sub, hello, sizeof hello - 1);
+	if (last_id != NULL)
+		hub_replay(sub, last_id);
+	return sub;
+}
+
+/* Every 15 s a comment line keeps proxies and clients from timing out. */
+static void
+hub_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static const char beat[] = ": keep-alive\n\n";
+	struct hub_sub *sub;
+
+	LIST_FOREACH(sub, &hub_subs, entry)
+		hub_sub_append(sub, beat, sizeof beat - 1);
+}
+
+/* Open event streams, for metrics. */
+uint64_t
+hub_subscribers(void)
+{
+	return hub_nsubs;
+}
+
+/*
+ * The daemon stops: wake every waiter with HUB_STOPPING (its task will not
+ * end now) and end every stream.
+ */
+void
+hub_shutdown(void)
+{
+	struct hub_waiter *w;
+	struct hub_sub *sub;
+	size_t i;
+
+	while ((w = LIST_FIRST(&hub_waiters)) != NULL)
+		hub_wake(w, HUB_STOPPING, NULL);
+	LIST_FOREACH(sub, &hub_subs, entry) {
+		sub->ended = 1;
+		if (sub->waiting) {
+			sub->waiting = 0;
+			sub->ready(sub->arg);
+		}
+	}
+	if (hub_heartbeat != NULL)
+		event_free(hub_heartbeat);
+	hub_heartbeat = NULL;
+	for (i = 0; i < HUB_RING; i++) {
+		free(hub_ring[i].text);
+		hub_ring[i].text = NULL;
+	}
+}
