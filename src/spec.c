@@ -170,7 +170,7 @@ spec_name(json_t *spec, struct task *t, json_t *errors)
 	else if (memchr(json_string_value(v), '\0', json_string_length(v)))
 		spec_error(errors, "name", "must not contain NUL");
 	else
-		task_info(t)->name = xstrdup(json_string_value(v));
+		task_set_name(t, json_string_value(v));
 }
 
 /* delay_ms or start_at (not both): when the task starts. */
@@ -184,7 +184,7 @@ spec_start(json_t *spec, struct task *t, json_t *errors)
 	got = spec_get_ms(spec, errors, "delay_ms", 0, cfg->max_duration_ms,
 	    &delay);
 	if (got > 0)
-		t->start_at = t->created_at + delay;
+		task_set_start(t, t->created_at + delay);
 	if (v == NULL || json_is_null(v))
 		return;
 	if (got != 0) {
@@ -203,7 +203,7 @@ spec_start(json_t *spec, struct task *t, json_t *errors)
 		    "(%lld) ahead", (long long)cfg->max_duration_ms);
 		return;
 	}
-	t->start_at = at > t->created_at ? at : t->created_at;
+	task_set_start(t, at > t->created_at ? at : t->created_at);
 }
 
 /* metadata: an object of at most max_metadata_bytes as compact JSON. */
@@ -225,7 +225,7 @@ spec_metadata(json_t *spec, struct task *t, json_t *errors)
 		    "is %zu", len, cfg->max_metadata_bytes);
 		return;
 	}
-	task_info(t)->metadata = json_incref(v);
+	task_set_metadata(t, json_incref(v));
 }
 
 /*
@@ -250,7 +250,7 @@ spec_parse(json_t *spec, json_t *errors)
 	spec_start(spec, t, errors);
 	if (spec_get_ms(spec, errors, "timeout_ms", 1, cfg->max_duration_ms,
 	    &timeout) > 0)
-		task_info(t)->timeout_ms = timeout;
+		task_set_timeout(t, timeout);
 	spec_metadata(spec, t, errors);
 	if (kind != NULL)
 		kind->parse(t, spec, errors);

@@ -241,6 +241,27 @@ task_timeout_ms(const struct task *t)
 	return t->info != NULL ? t->info->timeout_ms : TASK_TIME_NONE;
 }
 
+/* A task being made: its name, metadata (stolen), start time. */
+void
+task_set_name(struct task *t, const char *name)
+{
+	free(task_info(t)->name);
+	t->info->name = xstrdup(name);
+}
+
+void
+task_set_metadata(struct task *t, json_t *metadata)
+{
+	json_decref(task_info(t)->metadata);
+	t->info->metadata = metadata;
+}
+
+void
+task_set_start(struct task *t, int64_t at)
+{
+	t->start_at = at;
+}
+
 /* Set the timeout (creation, recovery, a job's default). */
 void
 task_set_timeout(struct task *t, int64_t ms)

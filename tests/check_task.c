@@ -1,4 +1,8 @@
-/* check_task.c -- the state table, names, and the JSON form of a task. */
+/*
+ * check_task.c -- the state table, names, the JSON form of a task, and the
+ * state machine itself: every transition, every cancel row, cleanup
+ * exactly once, joins, timeouts, lifetime.
+ */
 
 #include "evtaskd.h"
 #include "check_main.h"
@@ -287,6 +291,373 @@ START_TEST(test_json_cancellation)
 }
 END_TEST
 
+
+/*
+ * The state machine, driven as the daemon drives it: real sleep tasks made
+ * by spec_parse, an observer that records every announcement, and the loop
+ * for timers. The store and the hub are not there: nothing holds a task,
+ * so the fixture frees what the registry keeps.
+ */
+
+/* What the observer saw of the one task a test makes. */
+static struct {
+	int		created;
+	int		moved[TASK_NSTATES];
+	int		nmoved;
+	int		touched;
+	int		cleanups;	/* cleanup starts */
+	uint32_t	requests;	/* cancel requests last seen */
+	int		text_cached;	/* an observer saw stale JSON */
+} seen;
+
+/* The test observer: count, and check the announcement's promises. */
+static void
+seen_changed(struct task *t, enum task_change what, enum task_state from)
+{
+	seen.text_cached |= t->text != NULL;
+	switch (what) {
+	case TASK_CREATED:
+		seen.created++;
+		break;
+	case TASK_MOVED:
+		ck_assert_msg(task_transition_ok(from, t->state), "%s -> %s",
+		    task_state_name(from), task_state_name(t->state));
+		seen.moved[t->state]++;
+		seen.nmoved++;
+		break;
+	case TASK_TOUCHED:
+		seen.touched++;
+		if (t->x->cleanup_state == CLEANUP_RUNNING &&
+		    t->x->cancel_requests == seen.requests)
+			seen.cleanups++;
+		break;
+	}
+	if (t->x != NULL)
+		seen.requests = t->x->cancel_requests;
+}
+
+static const struct task_observer seen_observer = { "test", seen_changed };
+
+static void
+machine_setup(void)
+{
+	setup();
+	memset(&seen, 0, sizeof seen);
+	task_observe(&seen_observer);
+}
+
+/* Free what the registry still holds: nothing else would. */
+static void
+machine_free_cb(struct task *t, void *arg)
+{
+	task_free(t);
+}
+
+static void
+machine_teardown(void)
+{
+	registry_each(machine_free_cb, NULL);
+	task_observe_clear();
+	teardown();
+}
+
+/* A task from a create request's JSON, as the API makes it. */
+static struct task *
+machine_make(const char *spec)
+{
+	json_t *j = json_loads(spec, 0, NULL), *errors = json_array();
+	struct task *t;
+
+	ck_assert_ptr_nonnull(j);
+	t = spec_parse(j, errors);
+	ck_assert_msg(t != NULL, "%s refused", spec);
+	json_decref(j);
+	json_decref(errors);
+	return t;
+}
+
+/* Run the loop until the task is in state s (bounded). */
+static void
+machine_run_until(struct task *t, enum task_state s)
+{
+	int i;
+
+	for (i = 0; i < 2000 && t->state != s; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	ck_assert_str_eq(task_state_name(t->state), task_state_name(s));
+}
+
+/* How to bring a fresh task into a state before the step under test. */
+enum machine_setup {
+	AT_SCHEDULED,		/* start time ahead */
+	AT_RUNNING,
+	AT_CANCELLING,		/* its cleanup takes 20 ms of the loop */
+	AT_SUCCEEDED,
+	AT_FAILED,
+	AT_CANCELLED,
+	AT_TIMED_OUT,
+};
+
+static const char *const machine_specs[] = {
+	[AT_SCHEDULED] = "{\"kind\":\"sleep\",\"duration_ms\":60000,"
+	    "\"delay_ms\":60000}",
+	[AT_RUNNING] = "{\"kind\":\"sleep\",\"duration_ms\":60000}",
+	[AT_CANCELLING] = "{\"kind\":\"sleep\",\"duration_ms\":60000,"
+	    "\"cleanup_ms\":20}",
+	[AT_SUCCEEDED] = "{\"kind\":\"sleep\",\"duration_ms\":60000}",
+	[AT_FAILED] = "{\"kind\":\"sleep\",\"duration_ms\":60000}",
+	[AT_CANCELLED] = "{\"kind\":\"sleep\",\"duration_ms\":60000}",
+	[AT_TIMED_OUT] = "{\"kind\":\"sleep\",\"duration_ms\":60000}",
+};
+
+/* A submitted task brought into a state the way the daemon brings it. */
+static struct task *
+machine_at(enum machine_setup at)
+{
+	struct task *t = machine_make(machine_specs[at]);
+
+	task_submit(t);
+	switch (at) {
+	case AT_SCHEDULED:
+	case AT_RUNNING:
+		break;
+	case AT_CANCELLING:
+	case AT_CANCELLED:
+		task_cancel(t, CANCEL_CLIENT, "first");
+		break;
+	case AT_SUCCEEDED:
+		task_finish(t, TASK_SUCCEEDED, NULL);
+		break;
+	case AT_FAILED:
+		task_finish(t, TASK_FAILED, json_pack("{s:i}", "exit_code", 3));
+		break;
+	case AT_TIMED_OUT:
+		task_cancel(t, CANCEL_TIMEOUT, NULL);
+		break;
+	}
+	return t;
+}
+
+/* Every row of the cancel table (CONTRACT §4), from every state. */
+START_TEST(test_cancel_table)
+{
+	static const struct {
+		enum machine_setup	 at;
+		enum task_cancel_result	 result;
+		enum task_state		 after;
+		uint32_t		 requests;
+		int			 cleanups;
+		const char		*message;	/* the one that stands */
+	} rows[] = {
+		{ AT_SCHEDULED, TASK_CANCEL_STARTED, TASK_CANCELLED, 1, 1,
+		    "second" },
+		{ AT_RUNNING, TASK_CANCEL_STARTED, TASK_CANCELLED, 1, 1,
+		    "second" },
+		{ AT_CANCELLING, TASK_CANCEL_JOINED, TASK_CANCELLING, 2, 1,
+		    "first" },
+		{ AT_CANCELLED, TASK_CANCEL_ALREADY, TASK_CANCELLED, 1, 1,
+		    "first" },
+		{ AT_SUCCEEDED, TASK_CANCEL_TOO_LATE, TASK_SUCCEEDED, 0, 0,
+		    NULL },
+		{ AT_FAILED, TASK_CANCEL_TOO_LATE, TASK_FAILED, 0, 0, NULL },
+		{ AT_TIMED_OUT, TASK_CANCEL_TOO_LATE, TASK_TIMED_OUT, 1, 1,
+		    NULL },
+	};
+	struct task *t;
+	size_t i;
+
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		memset(&seen, 0, sizeof seen);
+		t = machine_at(rows[i].at);
+		ck_assert_int_eq(task_cancel(t, CANCEL_CLIENT, "second"),
+		    rows[i].result);
+		ck_assert_msg(t->state == rows[i].after, "row %zu: %s", i,
+		    task_state_name(t->state));
+		ck_assert_uint_eq(t->x != NULL ? t->x->cancel_requests : 0,
+		    rows[i].requests);
+		ck_assert_int_eq(seen.cleanups, rows[i].cleanups);
+		if (rows[i].message != NULL)
+			ck_assert_str_eq(t->x->cancel_message,
+			    rows[i].message);
+		ck_assert_int_eq(seen.created, 1);
+		ck_assert(!seen.text_cached);
+	}
+}
+END_TEST
+
+/* task_set_state: the table decides; a refused move changes nothing. */
+START_TEST(test_set_state_table)
+{
+	struct task *t;
+	int from, to, rc;
+
+	for (from = 0; from < TASK_NSTATES; from++) {
+		for (to = 0; to < TASK_NSTATES; to++) {
+			memset(&seen, 0, sizeof seen);
+			t = machine_make(machine_specs[AT_RUNNING]);
+			t->state = (uint8_t)from;
+			rc = task_set_state(t, to);
+			ck_assert_int_eq(rc == 0, task_transition_ok(from, to));
+			ck_assert_int_eq(t->state, rc == 0 ? to : from);
+			ck_assert_int_eq(seen.nmoved, rc == 0);
+			ck_assert_int_eq(t->started_at != TASK_TIME_NONE,
+			    rc == 0 && to == TASK_RUNNING);
+			ck_assert_int_eq(t->finished_at != TASK_TIME_NONE,
+			    rc == 0 && task_state_terminal(to));
+			task_free(t);
+		}
+	}
+}
+END_TEST
+
+/* Cleanup runs exactly once however often the kind reports. */
+START_TEST(test_cleanup_once)
+{
+	struct task *t = machine_at(AT_CANCELLING);
+
+	ck_assert_int_eq(seen.cleanups, 1);
+	task_stopped(t);			/* a kind that reports twice */
+	task_stopped(t);
+	ck_assert_int_eq(seen.cleanups, 1);
+	task_cleanup_done(t, CLEANUP_FAILED, "boom", NULL);
+	task_cleanup_done(t, CLEANUP_SUCCEEDED, NULL, NULL);
+	task_stopped(t);
+	ck_assert_int_eq(t->state, TASK_CANCELLED);
+	ck_assert_int_eq(t->x->cleanup_state, CLEANUP_FAILED);
+	ck_assert_str_eq(t->x->cleanup_detail, "boom");
+	ck_assert_int_eq(seen.cleanups, 1);
+	ck_assert_int_eq(seen.moved[TASK_CANCELLED], 1);
+}
+END_TEST
+
+/* Cancelled before it started: cleanup runs, it never starts. */
+START_TEST(test_cancel_before_start)
+{
+	struct task *t = machine_at(AT_SCHEDULED);
+
+	ck_assert_int_eq(t->state, TASK_SCHEDULED);
+	ck_assert_int_eq(task_cancel(t, CANCEL_CLIENT, NULL),
+	    TASK_CANCEL_STARTED);
+	ck_assert_int_eq(t->state, TASK_CANCELLED);
+	ck_assert(t->started_at == TASK_TIME_NONE);
+	ck_assert_int_eq(seen.moved[TASK_RUNNING], 0);
+	ck_assert_int_eq(seen.cleanups, 1);
+	ck_assert_int_eq(t->x->cleanup_state, CLEANUP_SUCCEEDED);
+	ck_assert_ptr_null(t->x->cancel_message);
+}
+END_TEST
+
+/* Joins count, keep the first reason and time, start no second cleanup. */
+START_TEST(test_joins)
+{
+	struct task *t = machine_at(AT_CANCELLING);
+	int64_t at = t->x->cancel_requested_at;
+	int i;
+
+	for (i = 0; i < 5; i++)
+		ck_assert_int_eq(task_cancel(t, CANCEL_SHUTDOWN, "later"),
+		    TASK_CANCEL_JOINED);
+	ck_assert_uint_eq(t->x->cancel_requests, 6);
+	ck_assert_int_eq(t->x->cancel_reason, CANCEL_CLIENT);
+	ck_assert_str_eq(t->x->cancel_message, "first");
+	ck_assert_int_eq(t->x->cancel_requested_at, at);
+	ck_assert_int_eq(seen.cleanups, 1);
+	ck_assert_int_eq(seen.touched, 1 + 5);	/* cleanup start, joins */
+	machine_run_until(t, TASK_CANCELLED);	/* cleanup_ms passes */
+	ck_assert_int_eq(seen.cleanups, 1);
+}
+END_TEST
+
+/* A timeout cancels with reason timeout, runs the cleanup, ends timed_out. */
+START_TEST(test_timeout)
+{
+	struct task *t = machine_make("{\"kind\":\"sleep\",\"duration_ms\":"
+	    "60000,\"cleanup_ms\":5,\"timeout_ms\":5}");
+
+	task_submit(t);
+	ck_assert_int_eq(t->state, TASK_RUNNING);
+	machine_run_until(t, TASK_TIMED_OUT);
+	ck_assert_int_eq(t->x->cancel_reason, CANCEL_TIMEOUT);
+	ck_assert_int_eq(t->x->cleanup_state, CLEANUP_SUCCEEDED);
+	ck_assert_int_eq(seen.cleanups, 1);
+	ck_assert_int_eq(seen.moved[TASK_CANCELLING], 1);
+	ck_assert_int_eq(seen.moved[TASK_TIMED_OUT], 1);
+	ck_assert_int_ge(t->finished_at - t->started_at, 10);
+}
+END_TEST
+
+/* A delayed task starts when its time comes, then succeeds. */
+START_TEST(test_delayed_start)
+{
+	struct task *t = machine_make("{\"kind\":\"sleep\",\"duration_ms\":"
+	    "5,\"delay_ms\":5}");
+
+	task_submit(t);
+	ck_assert_int_eq(t->state, TASK_SCHEDULED);
+	machine_run_until(t, TASK_SUCCEEDED);
+	ck_assert_int_ge(t->started_at, t->start_at);
+	ck_assert_int_eq(seen.moved[TASK_RUNNING], 1);
+	ck_assert_int_eq(seen.moved[TASK_SUCCEEDED], 1);
+	ck_assert_int_eq(seen.cleanups, 0);
+	ck_assert_ptr_null(t->x);		/* nothing extra was needed */
+}
+END_TEST
+
+/* task_finish only ends running work; the result is kept. */
+START_TEST(test_finish)
+{
+	struct task *t = machine_at(AT_SCHEDULED);
+
+	task_finish(t, TASK_SUCCEEDED, json_pack("{s:i}", "n", 1));
+	ck_assert_int_eq(t->state, TASK_SCHEDULED);
+	ck_assert_int_eq(seen.nmoved, 0);
+	task_free(t);
+	t = machine_at(AT_FAILED);
+	ck_assert_int_eq(json_integer_value(json_object_get(t->x->result,
+	    "exit_code")), 3);
+	task_finish(t, TASK_SUCCEEDED, NULL);
+	ck_assert_int_eq(t->state, TASK_FAILED);
+}
+END_TEST
+
+/* A terminal task leaves memory when its last holder lets go. */
+START_TEST(test_lifetime)
+{
+	struct task *t = machine_at(AT_RUNNING);
+	struct ulid id = t->id;
+
+	task_ref(t);
+	task_unref(t);			/* running: stays */
+	ck_assert_ptr_eq(registry_find(&id), t);
+	task_ref(t);
+	task_finish(t, TASK_SUCCEEDED, NULL);
+	ck_assert_ptr_eq(registry_find(&id), t);
+	task_unref(t);			/* terminal, nobody holds it: freed */
+	ck_assert_ptr_null(registry_find(&id));
+}
+END_TEST
+
+/* A cancelling task read back after a restart runs its cleanup again. */
+START_TEST(test_recover_cancelling)
+{
+	struct task *t = machine_at(AT_CANCELLING);
+	json_t *doc = task_to_json(t);
+	struct task *back;
+
+	task_free(t);
+	back = task_from_json(doc);
+	json_decref(doc);
+	ck_assert_ptr_nonnull(back);
+	ck_assert_int_eq(back->state, TASK_CANCELLING);
+	memset(&seen, 0, sizeof seen);
+	seen.requests = back->x->cancel_requests;
+	task_recover(back);
+	ck_assert_int_eq(seen.cleanups, 1);
+	ck_assert_int_eq(back->x->cleanup_state, CLEANUP_RUNNING);
+	ck_assert_str_eq(back->x->cancel_message, "first");
+}
+END_TEST
+
 static Suite *
 task_suite(void)
 {
@@ -307,6 +678,19 @@ task_suite(void)
 	tcase_add_test(tc, test_json_fresh);
 	tcase_add_test(tc, test_json_fields);
 	tcase_add_test(tc, test_json_cancellation);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("machine");
+	tcase_add_checked_fixture(tc, machine_setup, machine_teardown);
+	tcase_add_test(tc, test_cancel_table);
+	tcase_add_test(tc, test_set_state_table);
+	tcase_add_test(tc, test_cleanup_once);
+	tcase_add_test(tc, test_cancel_before_start);
+	tcase_add_test(tc, test_joins);
+	tcase_add_test(tc, test_timeout);
+	tcase_add_test(tc, test_delayed_start);
+	tcase_add_test(tc, test_finish);
+	tcase_add_test(tc, test_lifetime);
+	tcase_add_test(tc, test_recover_cancelling);
 	suite_add_tcase(s, tc);
 	return s;
 }
