@@ -1,0 +1,79 @@
+"""The dependency rules of the source tree (README, "Layout").
+
+A call graph in miniature: every C function call in src/ (comments and
+strings removed, an identifier followed by "("), checked against who may
+call whom. Dependencies point one way: the API layer over the model
+(task, hub, kinds), the model over its sinks (store, metrics), and the
+sinks see rows and tasks, never HTTP and never the waiters.
+"""
+
+import os
+import re
+
+import harness
+
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
+
+# The files of the HTTP and API layers (and main, which wires everything).
+TOP = re.compile(r"^(api.*|http.*|router|main)\.c$")
+
+# (files, forbidden call prefixes, why)
+RULES = [
+    (r"^(?!api|http|router|main).*\.c$", ("http_",),
+     "no http_* below the API layer"),
+    (r"^store.*\.c$", ("hub_", "events_", "task_free", "registry_remove",
+                       "api_"),
+     "the store is a sink: it wakes no waiter and frees no task"),
+    (r"^task(-json)?\.c$", ("store_", "hub_", "events_", "api_"),
+     "task.c announces through its observers only"),
+    (r"^hub\.c$", ("store_", "api_", "metrics_"),
+     "the hub knows tasks and callbacks, not the store or HTTP"),
+    (r"^metrics\.c$", ("hub_", "store_", "events_", "api_", "registry_remove"),
+     "metrics are a sink: the API layer hands them its figures"),
+    (r"^kind.*\.c$", ("store_", "hub_", "api_"),
+     "kinds change their task through task_* calls"),
+]
+
+CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+NOISE = re.compile(r"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'",
+                   re.S)
+
+
+def calls(path):
+    """(line, name) of every call-shaped identifier in a C file."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    text = NOISE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if line.startswith("#"):
+            continue
+        for m in CALL.finditer(line):
+            yield lineno, m.group(1)
+
+
+def test_rules_hold():
+    files = sorted(f for f in os.listdir(SRC) if f.endswith(".c"))
+    assert len(files) > 20, files
+    bad = []
+    for pattern, prefixes, why in RULES:
+        matched = [f for f in files if re.match(pattern, f)]
+        assert matched, pattern
+        for name in matched:
+            for lineno, fn in calls(os.path.join(SRC, name)):
+                if fn.startswith(prefixes):
+                    bad.append(f"src/{name}:{lineno}: {fn}(): {why}")
+    assert not bad, "\n".join(bad)
+
+
+def test_top_layer_exists():
+    # The rules above mean something only if the layers are where the
+    # pattern says: the API files and http*.c are the ones calling http_*.
+    files = [f for f in os.listdir(SRC) if f.endswith(".c")]
+    callers = {f for f in files
+               if any(fn.startswith("http_")
+                      for _, fn in calls(os.path.join(SRC, f)))}
+    assert callers and all(TOP.match(f) for f in callers), callers
+
+
+if __name__ == "__main__":
+    harness.run(globals())
