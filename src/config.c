@@ -33,15 +33,6 @@ static struct config	 config_current_default;
 const struct config	*cfg = &config_current_default;
 static struct config	*config_current;
 
-static const struct {
-	const char	*name;
-	int		 sig;
-} config_signals[] = {
-	{ "TERM", SIGTERM }, { "INT", SIGINT }, { "HUP", SIGHUP },
-	{ "QUIT", SIGQUIT }, { "KILL", SIGKILL }, { "USR1", SIGUSR1 },
-	{ "USR2", SIGUSR2 }, { "ALRM", SIGALRM },
-};
-
 /* The defaults of CONTRACT §6. */
 void
 config_defaults(struct config *c)
@@ -57,34 +48,6 @@ config_defaults(struct config *c)
 	c->http.max_connections = 10000;
 	c->http.max_connections_per_ip = 1000;
 	c->http.connection_timeout_s = 30;
-}
-
-/* A signal's name without "SIG" ("TERM"), or NULL. */
-const char *
-config_signal_name(int sig)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof config_signals / sizeof config_signals[0]; i++) {
-		if (config_signals[i].sig == sig)
-			return config_signals[i].name;
-	}
-	return NULL;
-}
-
-/* A signal by name, with or without "SIG"; -1 if unknown. */
-int
-config_signal_parse(const char *name)
-{
-	size_t i;
-
-	if (strncmp(name, "SIG", 3) == 0)
-		name += 3;
-	for (i = 0; i < sizeof config_signals / sizeof config_signals[0]; i++) {
-		if (strcmp(config_signals[i].name, name) == 0)
-			return config_signals[i].sig;
-	}
-	return -1;
 }
 
 /* Take a reference to a job (a task that runs it). */
@@ -648,7 +611,7 @@ config_job_signal(struct config_ctx *ctx, struct job *j, json_t *def)
 
 	if (config_str(ctx, def, "kill_signal", &name) <= 0)
 		return;
-	j->kill_signal = config_signal_parse(name);
+	j->kill_signal = signame_parse(name);
 	if (j->kill_signal < 0) {
 		config_push(ctx, "kill_signal", 0);
 		config_error(ctx, "unknown signal '%s' (TERM, INT, HUP, QUIT, "

@@ -215,8 +215,10 @@ void	 config_set(struct config *);
 struct job *config_job(const char *);
 struct job *job_ref(struct job *);
 void	 job_unref(struct job *);
-const char *config_signal_name(int);
-int	 config_signal_parse(const char *);
+
+/* signame.c */
+const char *signame_of(int);
+int	 signame_parse(const char *);
 
 /* registry.c */
 #define ULID_LEN 26

@@ -364,29 +364,29 @@ END_TEST
 /* Signal names with and without SIG, and back. */
 START_TEST(test_signals)
 {
-	ck_assert_int_eq(config_signal_parse("TERM"), SIGTERM);
-	ck_assert_int_eq(config_signal_parse("SIGTERM"), SIGTERM);
-	ck_assert_int_eq(config_signal_parse("KILL"), SIGKILL);
-	ck_assert_int_eq(config_signal_parse("SIGKILL"), SIGKILL);
-	ck_assert_int_eq(config_signal_parse("INT"), SIGINT);
-	ck_assert_int_eq(config_signal_parse("HUP"), SIGHUP);
-	ck_assert_int_eq(config_signal_parse("QUIT"), SIGQUIT);
-	ck_assert_int_eq(config_signal_parse("USR1"), SIGUSR1);
-	ck_assert_int_eq(config_signal_parse("SIGUSR2"), SIGUSR2);
-	ck_assert_int_eq(config_signal_parse("ALRM"), SIGALRM);
-	ck_assert_int_eq(config_signal_parse("TERMINATE"), -1);
-	ck_assert_int_eq(config_signal_parse("term"), -1);
-	ck_assert_int_eq(config_signal_parse("SIG"), -1);
-	ck_assert_int_eq(config_signal_parse(""), -1);
-	ck_assert_int_eq(config_signal_parse("15"), -1);
-	ck_assert_int_eq(config_signal_parse("SIGSIGTERM"), -1);
-	ck_assert_str_eq(config_signal_name(SIGTERM), "TERM");
-	ck_assert_str_eq(config_signal_name(SIGKILL), "KILL");
-	ck_assert_str_eq(config_signal_name(SIGINT), "INT");
-	ck_assert_str_eq(config_signal_name(SIGUSR2), "USR2");
-	ck_assert_ptr_null(config_signal_name(SIGSEGV));
-	ck_assert_ptr_null(config_signal_name(0));
-	ck_assert_int_eq(config_signal_parse(config_signal_name(SIGHUP)),
+	ck_assert_int_eq(signame_parse("TERM"), SIGTERM);
+	ck_assert_int_eq(signame_parse("SIGTERM"), SIGTERM);
+	ck_assert_int_eq(signame_parse("KILL"), SIGKILL);
+	ck_assert_int_eq(signame_parse("SIGKILL"), SIGKILL);
+	ck_assert_int_eq(signame_parse("INT"), SIGINT);
+	ck_assert_int_eq(signame_parse("HUP"), SIGHUP);
+	ck_assert_int_eq(signame_parse("QUIT"), SIGQUIT);
+	ck_assert_int_eq(signame_parse("USR1"), SIGUSR1);
+	ck_assert_int_eq(signame_parse("SIGUSR2"), SIGUSR2);
+	ck_assert_int_eq(signame_parse("ALRM"), SIGALRM);
+	ck_assert_int_eq(signame_parse("TERMINATE"), -1);
+	ck_assert_int_eq(signame_parse("term"), -1);
+	ck_assert_int_eq(signame_parse("SIG"), -1);
+	ck_assert_int_eq(signame_parse(""), -1);
+	ck_assert_int_eq(signame_parse("15"), -1);
+	ck_assert_int_eq(signame_parse("SIGSIGTERM"), -1);
+	ck_assert_str_eq(signame_of(SIGTERM), "TERM");
+	ck_assert_str_eq(signame_of(SIGKILL), "KILL");
+	ck_assert_str_eq(signame_of(SIGINT), "INT");
+	ck_assert_str_eq(signame_of(SIGUSR2), "USR2");
+	ck_assert_ptr_null(signame_of(SIGSEGV));
+	ck_assert_ptr_null(signame_of(0));
+	ck_assert_int_eq(signame_parse(signame_of(SIGHUP)),
 	    SIGHUP);
 }
 END_TEST
