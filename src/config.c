@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define CONFIG_DEPTH	8
 #define CONFIG_NAME_MAX	64
@@ -862,42 +861,4 @@ config_load(const char *file, char **errors)
 	*errors = buf_steal(&out, NULL);
 	config_free(c);
 	return NULL;
-}
-
-/*
- * Read the bearer token from c->token_file into c->token. A file others
- * may read gets a warning. Returns 0, or -1 with *err (to free).
- */
-int
-config_load_token(struct config *c, char **err)
-{
-	struct stat st;
-	FILE *f;
-	char buf[4096];
-	size_t n;
-
-	if (c->token_file == NULL)
-		return 0;
-	f = fopen(c->token_file, "r");
-	if (f == NULL) {
-		*err = xasprintf("%s: %s", c->token_file, strerror(errno));
-		return -1;
-	}
-	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 0077) != 0)
-		log_warn("%s: the token file can be read by others (mode %03o); "
-		    "chmod 600 it", c->token_file, st.st_mode & 0777);
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
-	    buf[n - 1] == ' ' || buf[n - 1] == '\t'))
-		buf[--n] = '\0';
-	if (n == 0 || strlen(buf) != n) {
-		*err = xasprintf("%s: the token is empty or has a NUL byte",
-		    c->token_file);
-		return -1;
-	}
-	c->token = xstrdup(buf);
-	explicit_bzero(buf, sizeof buf);
-	return 0;
 }

@@ -209,12 +209,14 @@ struct config {
 extern const struct config *cfg;
 void	 config_defaults(struct config *);
 struct config *config_load(const char *, char **);
-int	 config_load_token(struct config *, char **);
 void	 config_free(struct config *);
 void	 config_set(struct config *);
 struct job *config_job(const char *);
 struct job *job_ref(struct job *);
 void	 job_unref(struct job *);
+
+/* token.c */
+int	 token_read(const char *, char **, char **);
 
 /* signame.c */
 const char *signame_of(int);

@@ -225,7 +225,7 @@ START_TEST(test_every_limit)
 	ck_assert_int_eq(c->shutdown_grace_ms, 2500);
 	ck_assert_int_eq(c->on_shutdown, ON_SHUTDOWN_CANCEL);
 	ck_assert_str_eq(c->token_file, "/etc/x/token");
-	ck_assert_ptr_null(c->token);		/* read by config_load_token */
+	ck_assert_ptr_null(c->token);		/* read by token_read */
 	ck_assert_int_eq(c->metrics_public, 1);
 	ck_assert_uint_eq(c->max_active_tasks, 7);
 	ck_assert_uint_eq(c->http.max_body_bytes, 2048);
