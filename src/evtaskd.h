@@ -215,6 +215,25 @@ struct job *config_job(const char *);
 struct job *job_ref(struct job *);
 void	 job_unref(struct job *);
 
+/* config-pos.c */
+struct config_pos;
+struct config_pos *config_pos_new(const char *, const char *, size_t);
+char	*config_pos_end(struct config_pos *);
+void	 config_pos_error(struct config_pos *, const char *, ...)
+	    PRINTFLIKE(2, 3);
+void	 config_pos_json_error(struct config_pos *, const json_error_t *);
+void	 config_pos_push(struct config_pos *, const char *, int);
+void	 config_pos_pop(struct config_pos *);
+void	 config_pos_only(struct config_pos *, json_t *, const char *const *);
+void	 config_pos_int(struct config_pos *, json_t *, const char *, int64_t,
+	    int64_t, int64_t *);
+int	 config_pos_str(struct config_pos *, json_t *, const char *, char **);
+int	 config_pos_bool(struct config_pos *, json_t *, const char *);
+int	 config_pos_abspath(struct config_pos *, json_t *, const char *,
+	    char **);
+json_t	*config_pos_obj(struct config_pos *, json_t *, const char *);
+char	**config_pos_strv(struct config_pos *, json_t *, const char *);
+
 /* token.c */
 int	 token_read(const char *, char **, char **);
 
