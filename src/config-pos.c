@@ -19,7 +19,7 @@ struct config_pos {
 	const char	*text;		/* the file, for positions; or NULL */
 	size_t		 len;
 	const char	*keys[CONFIG_POS_DEPTH];
-	int		 index[CONFIG_POS_DEPTH];	/* -1: keys[i] is a key */
+	int		 index[CONFIG_POS_DEPTH];	/* -1: a key */
 	int		 depth;
 	char		**errors;
 	size_t		 nerrors;
@@ -57,7 +57,7 @@ config_pos_end(struct config_pos *pos)
 	return errors;
 }
 
-/* --- positions: find a key path in the file's text ------------------- */
+/* --- positions: find a key path in the file's text ------------------------ */
 
 /* Past the white space at p. */
 static const char *
@@ -191,7 +191,8 @@ config_pos_locate(const struct config_pos *pos)
 			here = p;
 			continue;
 		}
-		if ((here = config_pos_member(p + 1, end, pos->keys[d])) == NULL)
+		here = config_pos_member(p + 1, end, pos->keys[d]);
+		if (here == NULL)
 			return NULL;
 		p = config_pos_skip_ws(config_pos_skip_string(here, end), end);
 		if (p >= end || *p != ':')
@@ -236,7 +237,7 @@ config_pos_keypath(const struct config_pos *pos, char *path, size_t size)
 	}	/* snprintf truncates a very long key path */
 }
 
-/* --- errors ------------------------------------------------------------ */
+/* --- errors --------------------------------------------------------------- */
 
 /* Keep an error line: one line, so control characters are escaped. */
 static void
@@ -325,7 +326,7 @@ config_pos_error_in(struct config_pos *pos, const char *key,
 	free(msg);
 }
 
-/* --- typed reads -------------------------------------------------------- */
+/* --- typed reads ---------------------------------------------------------- */
 
 /* Every member of o must be in allowed; report the others. */
 void

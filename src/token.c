@@ -17,8 +17,8 @@ token_check_mode(FILE *f, const char *path)
 	struct stat st;
 
 	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 0077) != 0)
-		log_warn("%s: the token file can be read by others (mode %03o); "
-		    "chmod 600 it", path, st.st_mode & 0777);
+		log_warn("%s: the token file can be read by others "
+		    "(mode %03o); chmod 600 it", path, st.st_mode & 0777);
 }
 
 /*
