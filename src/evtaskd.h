@@ -167,6 +167,49 @@ enum on_shutdown {
 	ON_SHUTDOWN_KEEP,
 	ON_SHUTDOWN_CANCEL,
 };
+struct config {
+	char		**listen;	/* NULL-terminated, or NULL */
+	char		*state_dir;
+	int64_t		 retention_s;
+	int64_t		 shutdown_grace_ms;
+	enum on_shutdown on_shutdown;
+	char		*token_file;
+	char		*token;		/* read from token_file */
+	int		 metrics_public;
+	uint64_t	 max_active_tasks;
+	int64_t		 max_duration_ms;
+	size_t		 max_metadata_bytes;
+	struct http_limits http;
+	struct job	**jobs;
+	size_t		 njobs;
+};
+extern const struct config *cfg;
+void	 config_defaults(struct config *);
+struct config *config_load(const char *, char **);
+void	 config_free(struct config *);
+void	 config_set(struct config *);
+struct job *config_job(const char *);
+
+/* config-pos.c */
+struct config_pos;
+struct config_pos *config_pos_new(const char *, const char *, size_t);
+char	*config_pos_end(struct config_pos *);
+void	 config_pos_error(struct config_pos *, const char *, ...)
+	    PRINTFLIKE(2, 3);
+void	 config_pos_json_error(struct config_pos *, const json_error_t *);
+void	 config_pos_push(struct config_pos *, const char *, int);
+void	 config_pos_pop(struct config_pos *);
+void	 config_pos_only(struct config_pos *, json_t *, const char *const *);
+void	 config_pos_int(struct config_pos *, json_t *, const char *, int64_t,
+	    int64_t, int64_t *);
+int	 config_pos_str(struct config_pos *, json_t *, const char *, char **);
+int	 config_pos_bool(struct config_pos *, json_t *, const char *);
+int	 config_pos_abspath(struct config_pos *, json_t *, const char *,
+	    char **);
+json_t	*config_pos_obj(struct config_pos *, json_t *, const char *);
+char	**config_pos_strv(struct config_pos *, json_t *, const char *);
+
+/* job.c */
 struct job_arg {
 	char		*name;
 	char		*pattern;
@@ -190,33 +233,17 @@ struct job {
 	char		*working_dir;
 	char		**env;		/* "NAME=value", NULL-terminated */
 };
-struct config {
-	char		**listen;	/* NULL-terminated, or NULL */
-	char		*state_dir;
-	int64_t		 retention_s;
-	int64_t		 shutdown_grace_ms;
-	enum on_shutdown on_shutdown;
-	char		*token_file;
-	char		*token;		/* read from token_file */
-	int		 metrics_public;
-	uint64_t	 max_active_tasks;
-	int64_t		 max_duration_ms;
-	size_t		 max_metadata_bytes;
-	struct http_limits http;
-	struct job	**jobs;
-	size_t		 njobs;
-};
-extern const struct config *cfg;
-void	 config_defaults(struct config *);
-struct config *config_load(const char *, char **);
-int	 config_load_token(struct config *, char **);
-void	 config_free(struct config *);
-void	 config_set(struct config *);
-struct job *config_job(const char *);
+struct job *job_parse(struct config_pos *, const char *, json_t *);
 struct job *job_ref(struct job *);
 void	 job_unref(struct job *);
-const char *config_signal_name(int);
-int	 config_signal_parse(const char *);
+char	**job_argv(char *const *, const char *, json_t *);
+
+/* token.c */
+int	 token_read(const char *, char **, char **);
+
+/* signame.c */
+const char *signame_of(int);
+int	 signame_parse(const char *);
 
 /* registry.c */
 #define ULID_LEN 26

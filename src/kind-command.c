@@ -289,59 +289,6 @@ command_release(struct command_data *d)
 	}
 }
 
-/* Substitute {placeholders} in one template element; NULL: drop it. */
-static char *
-command_expand(const char *tmpl, const char *task_id, json_t *args)
-{
-	struct buf b = { NULL, 0, 0 };
-	const char *p = tmpl, *close;
-	char name[128];
-	json_t *v;
-	size_t n;
-
-	while (*p != '\0') {
-		if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
-			buf_add(&b, p, 1);
-			p += 2;
-			continue;
-		}
-		if (*p != '{' || (close = strchr(p, '}')) == NULL) {
-			buf_add(&b, p++, 1);
-			continue;
-		}
-		n = (size_t)(close - p - 1);
-		snprintf(name, sizeof name, "%.*s", (int)n, p + 1);
-		v = json_object_get(args, name);
-		if (strcmp(name, "task_id") == 0)
-			buf_adds(&b, task_id);
-		else if (json_is_string(v))
-			buf_adds(&b, json_string_value(v));
-		else if (p == tmpl && close[1] == '\0') {
-			free(b.data);	/* "{opt}" alone, opt not given */
-			return NULL;
-		}
-		p = close + 1;
-	}
-	return buf_steal(&b, NULL);
-}
-
-/* A NULL-terminated argv from a template. */
-static char **
-command_argv(char **tmpl, const char *task_id, json_t *args)
-{
-	char **argv;
-	size_t i, n = 0;
-
-	for (i = 0; tmpl[i] != NULL; i++)
-		;
-	argv = xcalloc(i + 1, sizeof *argv);
-	for (i = 0; tmpl[i] != NULL; i++) {
-		if ((argv[n] = command_expand(tmpl[i], task_id, args)) != NULL)
-			n++;
-	}
-	return argv;
-}
-
 /* The child's environment: PATH, the job's env, and who it is. */
 static char **
 command_envp(const struct command_data *d, const char *task_id,
@@ -374,7 +321,7 @@ command_spawn(struct command_data *d, char **tmpl, const char *extra1,
 	struct proc *p;
 
 	ulid_format(&d->task->id, id);
-	argv = command_argv(tmpl, id, d->args);
+	argv = job_argv(tmpl, id, d->args);
 	envp = command_envp(d, id, extra1, extra2);
 	p = proc_spawn(argv, envp, d->job->working_dir, COMMAND_CAPTURE, cb,
 	    d->task, err);

@@ -154,7 +154,7 @@ main_load_config(int reload)
 	char *errors, *err;
 
 	c = config_load(main_opts.config_file, &errors);
-	if (c != NULL && config_load_token(c, &err) != 0) {
+	if (c != NULL && token_read(c->token_file, &c->token, &err) != 0) {
 		errors = err;
 		config_free(c);
 		c = NULL;

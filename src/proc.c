@@ -259,7 +259,7 @@ proc_describe(const struct proc *p)
 
 	if (WIFEXITED(p->status))
 		return xasprintf("exited with %d", WEXITSTATUS(p->status));
-	name = config_signal_name(WTERMSIG(p->status));
+	name = signame_of(WTERMSIG(p->status));
 	if (name != NULL)
 		return xasprintf("killed by SIG%s", name);
 	return xasprintf("killed by signal %d", WTERMSIG(p->status));
@@ -302,7 +302,7 @@ proc_facts(const struct proc *p)
 		    json_integer(WEXITSTATUS(p->status)));
 		json_object_set_new(o, "signal", json_null());
 	} else {
-		name = config_signal_name(WTERMSIG(p->status));
+		name = signame_of(WTERMSIG(p->status));
 		if (name == NULL) {
 			snprintf(sigbuf, sizeof sigbuf, "%d",
 			    WTERMSIG(p->status));

@@ -225,7 +225,7 @@ START_TEST(test_every_limit)
 	ck_assert_int_eq(c->shutdown_grace_ms, 2500);
 	ck_assert_int_eq(c->on_shutdown, ON_SHUTDOWN_CANCEL);
 	ck_assert_str_eq(c->token_file, "/etc/x/token");
-	ck_assert_ptr_null(c->token);		/* read by config_load_token */
+	ck_assert_ptr_null(c->token);		/* read by token_read */
 	ck_assert_int_eq(c->metrics_public, 1);
 	ck_assert_uint_eq(c->max_active_tasks, 7);
 	ck_assert_uint_eq(c->http.max_body_bytes, 2048);
@@ -361,33 +361,38 @@ START_TEST(test_job_defaults)
 }
 END_TEST
 
+/* A signal's name (with or without SIG) and its number; -1: unknown. */
+static const struct {
+	const char	*name;
+	int		 sig;
+} check_config_signals[] = {
+	{ "TERM", SIGTERM }, { "SIGTERM", SIGTERM }, { "KILL", SIGKILL },
+	{ "SIGKILL", SIGKILL }, { "INT", SIGINT }, { "HUP", SIGHUP },
+	{ "QUIT", SIGQUIT }, { "USR1", SIGUSR1 }, { "SIGUSR2", SIGUSR2 },
+	{ "ALRM", SIGALRM }, { "TERMINATE", -1 }, { "term", -1 },
+	{ "SIG", -1 }, { "", -1 }, { "15", -1 }, { "SIGSIGTERM", -1 },
+	{ "SEGV", -1 },
+};
+
 /* Signal names with and without SIG, and back. */
 START_TEST(test_signals)
 {
-	ck_assert_int_eq(config_signal_parse("TERM"), SIGTERM);
-	ck_assert_int_eq(config_signal_parse("SIGTERM"), SIGTERM);
-	ck_assert_int_eq(config_signal_parse("KILL"), SIGKILL);
-	ck_assert_int_eq(config_signal_parse("SIGKILL"), SIGKILL);
-	ck_assert_int_eq(config_signal_parse("INT"), SIGINT);
-	ck_assert_int_eq(config_signal_parse("HUP"), SIGHUP);
-	ck_assert_int_eq(config_signal_parse("QUIT"), SIGQUIT);
-	ck_assert_int_eq(config_signal_parse("USR1"), SIGUSR1);
-	ck_assert_int_eq(config_signal_parse("SIGUSR2"), SIGUSR2);
-	ck_assert_int_eq(config_signal_parse("ALRM"), SIGALRM);
-	ck_assert_int_eq(config_signal_parse("TERMINATE"), -1);
-	ck_assert_int_eq(config_signal_parse("term"), -1);
-	ck_assert_int_eq(config_signal_parse("SIG"), -1);
-	ck_assert_int_eq(config_signal_parse(""), -1);
-	ck_assert_int_eq(config_signal_parse("15"), -1);
-	ck_assert_int_eq(config_signal_parse("SIGSIGTERM"), -1);
-	ck_assert_str_eq(config_signal_name(SIGTERM), "TERM");
-	ck_assert_str_eq(config_signal_name(SIGKILL), "KILL");
-	ck_assert_str_eq(config_signal_name(SIGINT), "INT");
-	ck_assert_str_eq(config_signal_name(SIGUSR2), "USR2");
-	ck_assert_ptr_null(config_signal_name(SIGSEGV));
-	ck_assert_ptr_null(config_signal_name(0));
-	ck_assert_int_eq(config_signal_parse(config_signal_name(SIGHUP)),
-	    SIGHUP);
+	const char *name = check_config_signals[_i].name;
+	int sig = check_config_signals[_i].sig;
+
+	ck_assert_int_eq(signame_parse(name), sig);
+	if (sig > 0)
+		ck_assert_str_eq(signame_of(sig), name + (strncmp(name, "SIG",
+		    3) == 0 ? 3 : 0));
+}
+END_TEST
+
+/* Numbers without a name. */
+START_TEST(test_signals_unnamed)
+{
+	ck_assert_ptr_null(signame_of(SIGSEGV));
+	ck_assert_ptr_null(signame_of(0));
+	ck_assert_ptr_null(signame_of(-1));
 }
 END_TEST
 
@@ -485,91 +490,80 @@ START_TEST(test_many_errors_with_places)
 }
 END_TEST
 
-/* A misspelled top-level key, also on the first line and after others. */
-START_TEST(test_unknown_top_key)
-{
-	expect_error("{\"jobz\": {}}", "1:2: jobz: unknown key");
-	expect_error("{\n\t\"retention_s\": 1,\n\t\"Listen\": []\n}",
-	    "3:2: Listen: unknown key");
-	expect_error("{\"auth\": {\"token\": \"x\"}}",
-	    "1:11: auth.token: unknown key");
-	expect_error("{\"limits\": {\n  \"max_body\": 2048\n}}",
-	    "2:3: limits.max_body: unknown key");
-}
-END_TEST
+/*
+ * A config text and the one error it must give ("LINE:COL: key.path: "
+ * and the start of the message, after "FILE:"), or NULL: accepted.
+ */
+struct check_config_row {
+	const char	*text;
+	const char	*where;
+};
 
-/* Unknown keys inside a job and inside an arg definition. */
-START_TEST(test_unknown_job_key)
-{
-	expect_error(
-	    "{\"jobs\": {\n"
+static const struct check_config_row check_config_rows[] = {
+	/* Accepted. */
+	{ "{}\n", NULL },
+	{ "{\"jobs\": {}, \"listen\": [\"unix:/run/x.sock\"]}", NULL },
+	{ "{\"retention\\u005fs\": 5}", NULL },
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/echo\", \"{{literal}}\", "
+	    "\"{task_id}\", \"}\"]}}}", NULL },
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/echo\", \"--n={n}\"], "
+	    "\"args\": {\"n\": {\"pattern\": \"[0-9]+\", \"required\": "
+	    "false}}}}}", NULL },
+	/* A misspelled top-level key, on the first line and after others. */
+	{ "{\"jobz\": {}}",
+	    "1:2: jobz: unknown key" },
+	{ "{\n\t\"retention_s\": 1,\n\t\"Listen\": []\n}",
+	    "3:2: Listen: unknown key" },
+	{ "{\"auth\": {\"token\": \"x\"}}",
+	    "1:11: auth.token: unknown key" },
+	{ "{\"limits\": {\n  \"max_body\": 2048\n}}",
+	    "2:3: limits.max_body: unknown key" },
+	/* Unknown keys inside a job and inside an arg definition. */
+	{ "{\"jobs\": {\n"
 	    "  \"a\": {\"argv\": [\"/bin/true\"], \"cwd\": \"/\"}\n"
-	    "}}\n", "2:32: jobs.a.cwd: unknown key");
-	expect_error(
-	    "{\"jobs\": {\n"
+	    "}}\n",
+	    "2:32: jobs.a.cwd: unknown key" },
+	{ "{\"jobs\": {\n"
 	    "  \"a\": {\"argv\": [\"/bin/true\", \"{x}\"],\n"
 	    "        \"args\": {\"x\": {\"pattern\": \"y\", "
 	    "\"optional\": 1}}}\n"
-	    "}}\n", "3:40: jobs.a.args.x.optional: unknown key");
-}
-END_TEST
-
-/* {placeholder} with no arg: the place of that argv element. */
-START_TEST(test_placeholder_without_arg)
-{
-	expect_error(
-	    "{\"jobs\": {\"a\": {\n"
+	    "}}\n",
+	    "3:40: jobs.a.args.x.optional: unknown key" },
+	/* {placeholder} with no arg: the place of that argv element. */
+	{ "{\"jobs\": {\"a\": {\n"
 	    "  \"argv\": [\"/bin/echo\", \"--x={x}\", \"{task_id}\", "
 	    "\"{{literal}}\"],\n"
 	    "  \"args\": {\"y\": {\"pattern\": \"y\"}}\n"
-	    "}}}\n", "2:25: jobs.a.argv[1]: {x} names no argument");
-	expect_error(
-	    "{\"jobs\": {\"a\": {\n"
+	    "}}}\n",
+	    "2:25: jobs.a.argv[1]: {x} names no argument" },
+	{ "{\"jobs\": {\"a\": {\n"
 	    "  \"argv\": [\"/bin/true\"],\n"
 	    "  \"cleanup_argv\": [\"/bin/echo\",\n"
 	    "                   \"{task}\"]\n"
-	    "}}}\n", "4:20: jobs.a.cleanup_argv[1]: {task} names no argument");
-	expect_error(
-	    "{\"jobs\": {\"a\": {\"argv\": [\"/bin/echo\", \"{x\"]}}}",
-	    "1:39: jobs.a.argv[1]: '{' without '}'");
-}
-END_TEST
-
-/* A bad kill_signal, at the key. */
-START_TEST(test_bad_kill_signal)
-{
-	expect_error(
-	    "{\"jobs\": {\"a\": {\n"
+	    "}}}\n",
+	    "4:20: jobs.a.cleanup_argv[1]: {task} names no argument" },
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/echo\", \"{x\"]}}}",
+	    "1:39: jobs.a.argv[1]: '{' without '}'" },
+	/* A bad kill_signal, at the key. */
+	{ "{\"jobs\": {\"a\": {\n"
 	    "  \"argv\": [\"/bin/true\"],\n"
 	    "  \"kill_signal\": \"SIGSEGV\"\n"
-	    "}}}\n", "3:3: jobs.a.kill_signal: unknown signal 'SIGSEGV'");
-	expect_error(
-	    "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
+	    "}}}\n",
+	    "3:3: jobs.a.kill_signal: unknown signal 'SIGSEGV'" },
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
 	    "\"kill_signal\": 15}}}",
-	    "1:40: jobs.a.kill_signal: must be a string");
-}
-END_TEST
-
-/* argv[0] must be absolute, in argv and in cleanup_argv. */
-START_TEST(test_relative_argv0)
-{
-	expect_error(
-	    "{\"jobs\": {\"a\": {\n"
+	    "1:40: jobs.a.kill_signal: must be a string" },
+	/* argv[0] must be absolute, in argv and in cleanup_argv. */
+	{ "{\"jobs\": {\"a\": {\n"
 	    "  \"argv\": [ \"true\" ]\n"
-	    "}}}\n", "2:13: jobs.a.argv[0]: argv[0] must be an absolute path");
-	expect_error(
-	    "{\"jobs\": {\"a\": {\n"
+	    "}}}\n",
+	    "2:13: jobs.a.argv[0]: argv[0] must be an absolute path" },
+	{ "{\"jobs\": {\"a\": {\n"
 	    "  \"argv\": [\"/bin/true\"], \"cleanup_argv\": [\"./clean\"]\n"
 	    "}}}\n",
-	    "2:43: jobs.a.cleanup_argv[0]: argv[0] must be an absolute path");
-}
-END_TEST
-
-/* A pattern that does not compile, at its "pattern" key. */
-START_TEST(test_bad_regex)
-{
-	expect_error(
-	    "{\"jobs\": {\"a\": {\n"
+	    "2:43: jobs.a.cleanup_argv[0]: argv[0] must be an absolute path" },
+	/* A pattern that does not compile, at its "pattern" key. */
+	{ "{\"jobs\": {\"a\": {\n"
 	    "  \"argv\": [\"/bin/echo\", \"{x}\"],\n"
 	    "  \"args\": {\n"
 	    "    \"x\": {\n"
@@ -577,107 +571,105 @@ START_TEST(test_bad_regex)
 	    "      \"pattern\": \"[a-z\"\n"
 	    "    }\n"
 	    "  }\n"
-	    "}}}\n", "6:7: jobs.a.args.x.pattern: bad regular expression");
-}
-END_TEST
-
-/* A value of the wrong type, at its key. */
-START_TEST(test_wrong_types)
-{
-	expect_error("{\n  \"retention_s\": \"60\"\n}\n",
-	    "2:3: retention_s: must be an integer");
-	expect_error("{\"retention_s\": 1.5}", "1:2: retention_s: must be an "
-	    "integer");
-	expect_error("{\"retention_s\": -1}", "1:2: retention_s: must be "
-	    "between");
-	expect_error("{\"state_dir\": 5}", "1:2: state_dir: must be a string");
-	expect_error("{\"listen\": \"127.0.0.1:0\"}", "1:2: listen: must be a "
-	    "non-empty array");
-	expect_error("{\"listen\": [\"127.0.0.1:0\", \"nope\"]}",
-	    "1:28: listen[1]: ");
-	expect_error("{\"limits\": 5}", "1:2: limits: must be an object");
-	expect_error("{\"limits\": {\"max_body_bytes\": 1023}}",
-	    "1:13: limits.max_body_bytes: must be between 1024");
-	expect_error("{\"auth\": {\"metrics_public\": \"yes\"}}",
-	    "1:11: auth.metrics_public: must be true or false");
-	expect_error("{\"on_shutdown\": \"stop\"}",
-	    "1:2: on_shutdown: must be \"keep\" or \"cancel\"");
-	expect_error("{\"jobs\": []}", "1:2: jobs: must be an object");
-	expect_error("{\"jobs\": {\"a\": 5}}",
-	    "1:11: jobs.a: must be an object");
-	expect_error("{\"jobs\": {\"a\": {}}}", "1:11: jobs.a: needs an "
-	    "\"argv\"");
-	expect_error("{\"jobs\": {\"a\": {\"argv\": []}}}",
-	    "1:17: jobs.a.argv: must be a non-empty array");
-	expect_error("{\"jobs\": {\"a b\": {\"argv\": [\"/bin/true\"]}}}",
-	    "1:11: jobs.a b: ");
-}
-END_TEST
-
-/* More wrong types inside a job. */
-START_TEST(test_wrong_job_types)
-{
-	expect_error("{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
-	    "\"timeout_ms\": \"1s\"}}}", "1:40: jobs.a.timeout_ms: must be an "
-	    "integer");
-	expect_error("{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
-	    "\"max_concurrent\": 0}}}", "1:40: jobs.a.max_concurrent: must be "
-	    "between 1");
-	expect_error("{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
-	    "\"working_dir\": \"srv\"}}}", "1:40: jobs.a.working_dir: must be "
-	    "an absolute path");
-	expect_error("{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
-	    "\"env\": {\"A\": 1}}}}", "1:48: jobs.a.env.A: must be a string");
-	expect_error("{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\", 7]}}}",
-	    "1:39: jobs.a.argv[1]: must be a string");
-	expect_error("{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
+	    "}}}\n",
+	    "6:7: jobs.a.args.x.pattern: bad regular expression" },
+	/* A value of the wrong type, at its key. */
+	{ "{\n  \"retention_s\": \"60\"\n}\n",
+	    "2:3: retention_s: must be an integer" },
+	{ "{\"retention_s\": 1.5}",
+	    "1:2: retention_s: must be an "
+	    "integer" },
+	{ "{\"retention_s\": -1}",
+	    "1:2: retention_s: must be "
+	    "between" },
+	{ "{\"state_dir\": 5}",
+	    "1:2: state_dir: must be a string" },
+	{ "{\"listen\": \"127.0.0.1:0\"}",
+	    "1:2: listen: must be a "
+	    "non-empty array" },
+	{ "{\"listen\": [\"127.0.0.1:0\", \"nope\"]}",
+	    "1:28: listen[1]: " },
+	{ "{\"limits\": 5}",
+	    "1:2: limits: must be an object" },
+	{ "{\"limits\": {\"max_body_bytes\": 1023}}",
+	    "1:13: limits.max_body_bytes: must be between 1024" },
+	{ "{\"auth\": {\"metrics_public\": \"yes\"}}",
+	    "1:11: auth.metrics_public: must be true or false" },
+	{ "{\"on_shutdown\": \"stop\"}",
+	    "1:2: on_shutdown: must be \"keep\" or \"cancel\"" },
+	{ "{\"jobs\": []}",
+	    "1:2: jobs: must be an object" },
+	{ "{\"jobs\": {\"a\": 5}}",
+	    "1:11: jobs.a: must be an object" },
+	{ "{\"jobs\": {\"a\": {}}}",
+	    "1:11: jobs.a: needs an "
+	    "\"argv\"" },
+	{ "{\"jobs\": {\"a\": {\"argv\": []}}}",
+	    "1:17: jobs.a.argv: must be a non-empty array" },
+	{ "{\"jobs\": {\"a b\": {\"argv\": [\"/bin/true\"]}}}",
+	    "1:11: jobs.a b: " },
+	/* More wrong types inside a job. */
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
+	    "\"timeout_ms\": \"1s\"}}}",
+	    "1:40: jobs.a.timeout_ms: must be an "
+	    "integer" },
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
+	    "\"max_concurrent\": 0}}}",
+	    "1:40: jobs.a.max_concurrent: must be "
+	    "between 1" },
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
+	    "\"working_dir\": \"srv\"}}}",
+	    "1:40: jobs.a.working_dir: must be "
+	    "an absolute path" },
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
+	    "\"env\": {\"A\": 1}}}}",
+	    "1:48: jobs.a.env.A: must be a string" },
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\", 7]}}}",
+	    "1:39: jobs.a.argv[1]: must be a string" },
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
 	    "\"args\": {\"x\": {\"required\": true}}}}}",
-	    "1:49: jobs.a.args.x: needs a \"pattern\"");
-	expect_error("{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
+	    "1:49: jobs.a.args.x: needs a \"pattern\"" },
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"], "
 	    "\"args\": {\"task_id\": {\"pattern\": \"x\"}}}}}",
-	    "1:49: jobs.a.args.task_id: ");
-}
-END_TEST
-
-/* Invalid JSON: jansson's own line and column, one error. */
-START_TEST(test_invalid_json)
-{
-	expect_error("{\n  \"listen\": [\"127.0.0.1:0\"]\n"
+	    "1:49: jobs.a.args.task_id: " },
+	/* Invalid JSON: jansson's own line and column, one error. */
+	{ "{\n  \"listen\": [\"127.0.0.1:0\"]\n"
 	    "  \"retention_s\": 5\n}\n",
-	    "3:15: '}' expected");
-	expect_error("{\n  \"retention_s\": 5,\n}\n", "3:1: ");
-	expect_error("", "1:0: ");
-}
-END_TEST
-
-/* The file must hold an object. */
-START_TEST(test_not_an_object)
-{
-	expect_error("[\"jobs\"]\n", "1:1: ");
-	expect_error("\n  42\n", "2:");
-}
-END_TEST
-
-/* Duplicate keys are refused, at jansson's place (the second key). */
-START_TEST(test_duplicate_keys)
-{
-	expect_error("{\n  \"retention_s\": 5,\n  \"jobs\": {},\n"
-	    "  \"retention_s\": 6\n}\n", "4:15: duplicate object key");
-	expect_error("{\"jobs\": {\n"
+	    "3:15: '}' expected" },
+	{ "{\n  \"retention_s\": 5,\n}\n",
+	    "3:1: " },
+	{ "",
+	    "1:0: " },
+	/* The file must hold an object. */
+	{ "[\"jobs\"]\n",
+	    "1:1: " },
+	{ "\n  42\n",
+	    "2:" },
+	/* Duplicate keys are refused, at jansson's place (the second key). */
+	{ "{\n  \"retention_s\": 5,\n  \"jobs\": {},\n"
+	    "  \"retention_s\": 6\n}\n",
+	    "4:15: duplicate object key" },
+	{ "{\"jobs\": {\n"
 	    "  \"a\": {\"argv\": [\"/bin/true\"],\n"
 	    "        \"argv\": [\"/bin/false\"]}\n}}\n",
-	    "3:14: duplicate object key");
-}
-END_TEST
-
-/* A key written with escapes is found in the file all the same. */
-START_TEST(test_escaped_key_has_place)
-{
-	expect_error("{\n  \"retention_s\": 1,\n"
+	    "3:14: duplicate object key" },
+	/* A key written with escapes is found in the file all the same. */
+	{ "{\n  \"retention_s\": 1,\n"
 	    "  \"retention\\u005fs2\": 5\n}\n",
-	    "3:3: retention_s2: unknown key");
-	expect_error("{\"jobs\": {\"a\\/b\": {\"argv\": [\"/bin/true\"]}}}",
-	    "1:11: jobs.a/b: job names");
+	    "3:3: retention_s2: unknown key" },
+	{ "{\"jobs\": {\"a\\/b\": {\"argv\": [\"/bin/true\"]}}}",
+	    "1:11: jobs.a/b: job names" },
+};
+
+/* One row of the table. */
+START_TEST(test_table)
+{
+	const struct check_config_row *row = &check_config_rows[_i];
+
+	if (row->where != NULL)
+		expect_error(row->text, row->where);
+	else
+		config_free(load_ok(row->text));
 }
 END_TEST
 
@@ -701,6 +693,8 @@ START_TEST(test_missing_file)
 }
 END_TEST
 
+#define CHECK_CONFIG_N(a) ((int)(sizeof (a) / sizeof (a)[0]))
+
 static Suite *
 config_suite(void)
 {
@@ -715,25 +709,17 @@ config_suite(void)
 	tcase_add_test(tc, test_job_full);
 	tcase_add_test(tc, test_job_patterns_anchored);
 	tcase_add_test(tc, test_job_defaults);
-	tcase_add_test(tc, test_signals);
+	tcase_add_loop_test(tc, test_signals, 0,
+	    CHECK_CONFIG_N(check_config_signals));
+	tcase_add_test(tc, test_signals_unnamed);
 	tcase_add_test(tc, test_config_set_and_job_lookup);
 	tcase_add_test(tc, test_job_ref_outlives_config);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("errors");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_many_errors_with_places);
-	tcase_add_test(tc, test_unknown_top_key);
-	tcase_add_test(tc, test_unknown_job_key);
-	tcase_add_test(tc, test_placeholder_without_arg);
-	tcase_add_test(tc, test_bad_kill_signal);
-	tcase_add_test(tc, test_relative_argv0);
-	tcase_add_test(tc, test_bad_regex);
-	tcase_add_test(tc, test_wrong_types);
-	tcase_add_test(tc, test_wrong_job_types);
-	tcase_add_test(tc, test_invalid_json);
-	tcase_add_test(tc, test_not_an_object);
-	tcase_add_test(tc, test_duplicate_keys);
-	tcase_add_test(tc, test_escaped_key_has_place);
+	tcase_add_loop_test(tc, test_table, 0,
+	    CHECK_CONFIG_N(check_config_rows));
 	tcase_add_test(tc, test_missing_file);
 	suite_add_tcase(s, tc);
 	return s;

@@ -132,7 +132,7 @@ fuzz_check_config(struct config *c)
 			    j->name);
 		if (j->working_dir == NULL || j->working_dir[0] != '/')
 			fuzz_fail("a relative working_dir", j->name);
-		if (config_signal_name(j->kill_signal) == NULL)
+		if (signame_of(j->kill_signal) == NULL)
 			fuzz_fail("an unknown kill_signal", j->name);
 		for (k = 0; k < j->nargs; k++) {
 			if (!j->args[k].compiled || j->args[k].pattern == NULL)
