@@ -93,10 +93,17 @@ void	 listen_format_peer(const struct sockaddr *, char *, size_t);
 /* router.c */
 struct http_request;
 typedef void http_handler(struct http_request *);
+/* Who may call a route: the guard asks for the bearer token from this. */
+enum router_auth {
+	ROUTE_OPEN,		/* anyone */
+	ROUTE_TOKEN,		/* the token, when one is configured */
+	ROUTE_TOKEN_METRICS,	/* the same, unless metrics_public */
+};
 struct router_entry {
 	const char	*pattern;	/* '*' matches one path segment */
 	const char	*method;
 	http_handler	*handler;
+	enum router_auth auth;
 };
 struct router_match {
 	const struct router_entry *entry;

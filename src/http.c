@@ -347,15 +347,21 @@ http_content_type_ok(const char *ct)
 	return 0;
 }
 
-/* Does this path need the bearer token (when one is configured)? */
+/* Does this route need the bearer token (when one is configured)? */
 static int
-http_auth_required(const char *path)
+http_auth_required(const struct router_entry *route)
 {
 	if (cfg->token == NULL)
 		return 0;
-	if (strncmp(path, "/v1/", 4) == 0)
-		return 1;
-	return strcmp(path, "/metrics") == 0 && !cfg->metrics_public;
+	switch (route->auth) {
+	case ROUTE_OPEN:
+		return 0;
+	case ROUTE_TOKEN_METRICS:
+		return !cfg->metrics_public;
+	case ROUTE_TOKEN:
+		break;
+	}
+	return 1;
 }
 
 /* Compare in constant time (for equal lengths; the length is no secret). */
@@ -428,7 +434,7 @@ http_check_headers(struct http_request *req)
 	req->route = m.entry;
 	if (m.param != NULL)
 		req->param = xstrndup(m.param, m.paramlen);
-	if (http_auth_required(req->path) && !http_auth_ok(req)) {
+	if (http_auth_required(req->route) && !http_auth_ok(req)) {
 		http_set_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 		    "Bearer realm=\"evtaskd\"");
 		http_problem(req, 401, "unauthorized", "this needs "
