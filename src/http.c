@@ -558,22 +558,16 @@ http_quiesce(void)
 	}
 }
 
-/*
- * Start serving on a listening socket (ours or inherited). The socket
- * belongs to MHD from now on.
- */
-int
-http_listen_fd(int fd, const char *unix_path)
+/* Start MHD on the server's listening socket, driven by our loop. */
+static struct MHD_Daemon *
+http_start_mhd(struct http_server *s)
 {
-	struct http_server *s = xcalloc(1, sizeof *s);
-	const union MHD_DaemonInfo *info;
 	unsigned int flags;
 
 	flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
 	    MHD_USE_ERROR_LOG;
-	s->fd = fd;
-	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http_access_cb, s,
-	    MHD_OPTION_LISTEN_SOCKET, fd,
+	return MHD_start_daemon(flags, 0, NULL, NULL, http_access_cb, s,
+	    MHD_OPTION_LISTEN_SOCKET, s->fd,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed_cb, s,
 	    MHD_OPTION_CONNECTION_LIMIT, http_limits.max_connections,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -583,14 +577,46 @@ http_listen_fd(int fd, const char *unix_path)
 	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log_cb, NULL,
 	    MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
 	    MHD_OPTION_END);
-	if (s->mhd == NULL) {
+}
+
+/* MHD's epoll fd, for the loop to watch; -1 (logged) if MHD gives none. */
+static int
+http_epoll_fd(struct http_server *s)
+{
+	const union MHD_DaemonInfo *info;
+
+	info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (info == NULL || info->epoll_fd < 0) {
+		log_error("libmicrohttpd on fd %d: MHD_get_daemon_info gave "
+		    "no epoll fd", s->fd);
+		return -1;
+	}
+	return info->epoll_fd;
+}
+
+/*
+ * Start serving on a listening socket (ours or inherited). The socket
+ * belongs to MHD from now on.
+ */
+int
+http_listen_fd(int fd, const char *unix_path)
+{
+	struct http_server *s = xcalloc(1, sizeof *s);
+	int efd;
+
+	s->fd = fd;
+	if ((s->mhd = http_start_mhd(s)) == NULL) {
 		log_error("libmicrohttpd could not start on fd %d", fd);
 		free(s);
 		return -1;
 	}
-	info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	s->io_ev = event_new(http_base, info->epoll_fd, EV_READ | EV_PERSIST,
-	    http_io_cb, s);
+	if ((efd = http_epoll_fd(s)) < 0) {
+		MHD_stop_daemon(s->mhd);
+		free(s);
+		return -1;
+	}
+	s->io_ev = event_new(http_base, efd, EV_READ | EV_PERSIST, http_io_cb,
+	    s);
 	s->timer_ev = evtimer_new(http_base, http_timer_cb, s);
 	event_add(s->io_ev, NULL);
 	if (unix_path != NULL)
