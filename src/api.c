@@ -5,13 +5,13 @@
 int api_stopping;	/* new work gets 503 */
 
 const struct router_entry api_routes[] = {
-	{ "/healthz", "GET", api_health_get },
-	{ "/metrics", "GET", api_metrics_get },
-	{ "/v1/tasks", "GET", api_tasks_list },
-	{ "/v1/tasks", "POST", api_tasks_create },
-	{ "/v1/tasks/*", "GET", api_tasks_get },
-	{ "/v1/tasks/*", "DELETE", api_tasks_cancel },
-	{ "/v1/events", "GET", api_events_get },
+	{ "/healthz", "GET", api_health_get, ROUTE_OPEN },
+	{ "/metrics", "GET", api_metrics_get, ROUTE_TOKEN_METRICS },
+	{ "/v1/tasks", "GET", api_tasks_list, ROUTE_TOKEN },
+	{ "/v1/tasks", "POST", api_tasks_create, ROUTE_TOKEN },
+	{ "/v1/tasks/*", "GET", api_tasks_get, ROUTE_TOKEN },
+	{ "/v1/tasks/*", "DELETE", api_tasks_cancel, ROUTE_TOKEN },
+	{ "/v1/events", "GET", api_events_get, ROUTE_TOKEN },
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

@@ -93,10 +93,17 @@ void	 listen_format_peer(const struct sockaddr *, char *, size_t);
 /* router.c */
 struct http_request;
 typedef void http_handler(struct http_request *);
+/* Who may call a route: the guard asks for the bearer token from this. */
+enum router_auth {
+	ROUTE_OPEN,		/* anyone */
+	ROUTE_TOKEN,		/* the token, when one is configured */
+	ROUTE_TOKEN_METRICS,	/* the same, unless metrics_public */
+};
 struct router_entry {
 	const char	*pattern;	/* '*' matches one path segment */
 	const char	*method;
 	http_handler	*handler;
+	enum router_auth auth;
 };
 struct router_match {
 	const struct router_entry *entry;
@@ -124,7 +131,6 @@ struct http_stats {
 	uint64_t	by_class[6];	/* [2] is 2xx ...; [0] other */
 	uint64_t	parked;		/* requests waiting right now */
 };
-typedef void http_gone_cb(struct http_request *, void *);
 void	 http_init(struct event_base *, const struct router_entry *, size_t,
 	    const struct http_limits *);
 void	 http_set_limits(const struct http_limits *);
@@ -135,7 +141,6 @@ int	 http_listen_fd(int, const char *);
 int	 http_flush(void);
 void	 http_quiesce(void);
 void	 http_stop(void);
-int	 http_content_type_ok(const char *);
 const char *http_header(struct http_request *, const char *);
 const char *http_query(struct http_request *, const char *);
 int	 http_query_each(struct http_request *,
@@ -144,6 +149,11 @@ const char *http_param(struct http_request *);
 const char *http_method(struct http_request *);
 const char *http_body(struct http_request *, size_t *);
 void	 http_set_ctx(struct http_request *, void *, void (*)(void *));
+
+/* http-guard.c */
+int	 http_content_type_ok(const char *);
+
+/* http-reply.c */
 void	 http_set_header(struct http_request *, const char *, const char *);
 void	 http_reply(struct http_request *, unsigned, const char *, char *,
 	    size_t);
@@ -155,6 +165,9 @@ void	 http_problem_extra(struct http_request *, unsigned, const char *,
 	    json_t *, const char *, ...) PRINTFLIKE(5, 6);
 #define http_problem(req, status, slug, ...) \
 	http_problem_extra(req, status, slug, NULL, __VA_ARGS__)
+
+/* http-park.c */
+typedef void http_gone_cb(struct http_request *, void *);
 void	 http_suspend(struct http_request *, http_gone_cb *, void *);
 void	 http_suspend_brief(struct http_request *, http_gone_cb *, void *);
 void	 http_reply_stream(struct http_request *, const char *,

@@ -1,4 +1,7 @@
-/* router.c -- method and path to handler; 404 and 405 with Allow. */
+/*
+ * router.c -- method and path to a route (handler and who may call it); 404
+ * and 405 with Allow.
+ */
 
 #include "evtaskd.h"
 
@@ -50,9 +53,10 @@ router_allow_add(struct router_match *m, const char *method)
 }
 
 /*
- * Find the handler for method and path in table. HEAD is answered as GET.
- * Returns ROUTER_FOUND with m->entry and m->param set, ROUTER_NOT_FOUND, or
- * ROUTER_BAD_METHOD with the methods the path allows in m->allow.
+ * Find the route for method and path in table. HEAD is answered as GET.
+ * Returns ROUTER_FOUND with m->entry (handler, auth) and m->param set,
+ * ROUTER_NOT_FOUND, or ROUTER_BAD_METHOD with the methods the path allows
+ * in m->allow.
  */
 enum router_result
 router_lookup(const struct router_entry *table, size_t n, const char *method,

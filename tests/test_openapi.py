@@ -279,8 +279,10 @@ def api_routes():
         src = f.read()
     table = re.search(r"api_routes\[\]\s*=\s*\{(.*?)\n\};", src, re.S)
     assert table, "no api_routes table in src/api.c"
-    routes = re.findall(r'\{\s*"([^"]+)"\s*,\s*"([A-Z]+)"\s*,\s*\w+\s*\}',
-                        table.group(1))
+    # { "PATH", "METHOD", handler, ROUTE_AUTH }
+    routes = re.findall(
+        r'\{\s*"([^"]+)"\s*,\s*"([A-Z]+)"\s*,\s*\w+\s*,\s*\w+\s*\}',
+        table.group(1))
     assert len(routes) >= 7, routes
     return set(routes)
 

@@ -65,13 +65,13 @@ fuzz_h_events(struct http_request *req)
 
 /* The daemon's table (src/api.c), with handlers of our own. */
 static const struct router_entry fuzz_routes[] = {
-	{ "/healthz", "GET", fuzz_h_health },
-	{ "/metrics", "GET", fuzz_h_metrics },
-	{ "/v1/tasks", "GET", fuzz_h_list },
-	{ "/v1/tasks", "POST", fuzz_h_create },
-	{ "/v1/tasks/*", "GET", fuzz_h_get },
-	{ "/v1/tasks/*", "DELETE", fuzz_h_cancel },
-	{ "/v1/events", "GET", fuzz_h_events },
+	{ "/healthz", "GET", fuzz_h_health, ROUTE_OPEN },
+	{ "/metrics", "GET", fuzz_h_metrics, ROUTE_TOKEN_METRICS },
+	{ "/v1/tasks", "GET", fuzz_h_list, ROUTE_TOKEN },
+	{ "/v1/tasks", "POST", fuzz_h_create, ROUTE_TOKEN },
+	{ "/v1/tasks/*", "GET", fuzz_h_get, ROUTE_TOKEN },
+	{ "/v1/tasks/*", "DELETE", fuzz_h_cancel, ROUTE_TOKEN },
+	{ "/v1/events", "GET", fuzz_h_events, ROUTE_TOKEN },
 };
 #define FUZZ_NROUTES (sizeof fuzz_routes / sizeof fuzz_routes[0])
 
