@@ -331,6 +331,17 @@ class EventStream:
             if "event" in m:
                 return m
 
+    def until_state(self, tid, state):
+        """Read task events until task tid is in state; that event's data.
+        Open the stream before causing the change (?task=tid is cheapest)."""
+        while True:
+            e = self.next_event()
+            if e["event"] != "task":
+                continue
+            data = jsonlib.loads(e["data"])
+            if data["id"] == tid and data["state"] == state:
+                return data
+
 
 def status_of(raw):
     """The status code of a raw HTTP response, or None."""

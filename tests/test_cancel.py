@@ -5,7 +5,7 @@ import threading
 import time
 
 import harness
-from harness import Daemon, create, is_problem, metric, wait_end
+from harness import Daemon, EventStream, create, is_problem, metric, wait_end
 
 
 def test_seed_scenario_cancel_after_one_second():
@@ -14,7 +14,7 @@ def test_seed_scenario_cancel_after_one_second():
     with Daemon() as d:
         t0 = time.monotonic()
         t = create(d, {"duration_ms": 5000, "name": "seed"})
-        time.sleep(1)                       # the scenario's own await
+        time.sleep(1)       # the scenario itself: the client cancels after 1 s
         r = d.delete("/v1/tasks/" + t["id"])
         took = time.monotonic() - t0
         assert r.status == 200, r
@@ -61,10 +61,12 @@ def test_cancel_cancelling_joins():
         def cancel(reason):
             r = d.delete("/v1/tasks/%s?reason=%s" % (t["id"], reason))
             out.append(r)
+        events = EventStream(d, "?task=" + t["id"])
         first = threading.Thread(target=cancel, args=("first",))
         first.start()
         # The first request is in: the task is cancelling.
-        harness.eventually(lambda: d.get("/v1/tasks/" + t["id"]).json()["state"] == "cancelling")
+        events.until_state(t["id"], "cancelling")
+        events.close()
         second = threading.Thread(target=cancel, args=("second",))
         second.start()
         first.join()
@@ -176,6 +178,8 @@ def test_cleanup_exactly_once_under_deadline_races():
                 r = d.request("POST", "/v1/tasks", json={"duration_ms": dur}, conn=c)
                 tid = r.json()["id"]
                 if i % 3:
+                    # The thing under test: cancel right at the deadline,
+                    # racing the task's own end.
                     time.sleep(dur / 1000.0)
                 r = d.request("DELETE", "/v1/tasks/" + tid, conn=c)
                 with lock:

@@ -8,6 +8,7 @@ import os
 import re
 import select
 import signal
+import sqlite3
 import subprocess
 import time
 
@@ -285,12 +286,11 @@ def test_limit_max_duration_accepts_the_limit():
 def test_retention_purges_finished_tasks():
     td = harness.tmpdir()
     cfg = write_json(td, "c.json", {"retention_s": 0})
-    with Daemon("-c", cfg) as d:
+    with Daemon("-c", cfg, "--log-level", "debug") as d:
         done = create(d, {"duration_ms": 0})
         assert wait_end(d, done["id"])["state"] == "succeeded"
         running = create(d, {"duration_ms": 60000})
-        harness.eventually(lambda: d.get("/v1/tasks/" + done["id"]).status == 404,
-                           timeout=5, interval=0.1)
+        d.wait_log(r"store: purged 1 tasks older than retention_s", timeout=5)
         is_problem(d.get("/v1/tasks/" + done["id"]), 404)
         assert d.get("/v1/tasks/" + running["id"]).json()["state"] == "running"
         ids = [t["id"] for t in d.get("/v1/tasks").json()["tasks"]]
@@ -298,12 +298,27 @@ def test_retention_purges_finished_tasks():
 
 
 def test_retention_default_keeps_finished_tasks():
+    """A purge round with retention_s 3600 keeps a task that ended just now.
+    A round that purges nothing says nothing, so the store is given a task
+    that ended two hours ago: the round that purges it (and logs so) is the
+    event to await, and it had the new task in front of it too."""
     td = harness.tmpdir()
+    sd = os.path.join(td, "state")
     cfg = write_json(td, "c.json", {"retention_s": 3600})
-    with Daemon("-c", cfg) as d:
+    with Daemon("-c", cfg, "-d", sd) as d:
+        old = create(d, {"duration_ms": 0})
         done = create(d, {"duration_ms": 0})
+        wait_end(d, old["id"])
         wait_end(d, done["id"])
-        time.sleep(2.2)                 # two purge rounds (one a second) go by
+    db = sqlite3.connect(os.path.join(sd, "evtaskd.db"))
+    with db:
+        n = db.execute("UPDATE tasks SET finished_at = finished_at - 7200000"
+                       " WHERE id = ?", (old["id"],)).rowcount
+    db.close()
+    assert n == 1, n
+    with Daemon("-c", cfg, "-d", sd, "--log-level", "debug") as d:
+        d.wait_log(r"store: purged 1 tasks older than retention_s", timeout=5)
+        is_problem(d.get("/v1/tasks/" + old["id"]), 404)
         assert d.get("/v1/tasks/" + done["id"]).status == 200
 
 

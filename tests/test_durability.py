@@ -64,7 +64,9 @@ def test_passed_deadline_succeeds_at_once():
     d = durable(sd)
     t = create(d, {"duration_ms": 200})
     d.kill()
-    time.sleep(0.4)                     # the deadline passes while it is down
+    # The scenario itself: the daemon stays down past the task's deadline
+    # (200 ms), so there is nothing to await but time.
+    time.sleep(0.4)
     with durable(sd) as d:
         f = d.get("/v1/tasks/%s" % t["id"]).json()
         assert f["state"] == "succeeded", f
@@ -204,6 +206,7 @@ def test_crash_loses_nothing_acknowledged():
                    for k in range(4)]
         for th in threads:
             th.start()
+        # The thing under test: SIGKILL at a random moment of the load.
         time.sleep(rng.uniform(0.2, 0.6))
         d.kill()
         stop.set()

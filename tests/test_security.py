@@ -285,7 +285,7 @@ def test_slowloris_does_not_starve_others():
                         s.sendall(b"X")
                     except OSError:
                         pass
-                time.sleep(0.1)
+                time.sleep(0.1)     # the thing under test: a slow client
             for s in socks:
                 s.close()
         th = threading.Thread(target=trickle)
