@@ -90,6 +90,15 @@ def test_bad_json_400_with_place():
         is_problem(d.post("/v1/tasks", body=b'{"name":"\xff"}'), 400)  # not UTF-8
 
 
+# CONTRACT §3: empty body is bad JSON
+def test_empty_body_400_bad_json():
+    with Daemon() as d:
+        for headers in ({"Content-Type": "application/json"}, {}):
+            p = is_problem(d.post("/v1/tasks", body=b"", headers=headers), 400)
+            assert p["type"] == "urn:evtaskd:problem:bad-json", p
+        assert d.get("/v1/tasks").json()["tasks"] == []
+
+
 def test_invalid_fields_422_lists_every_error():
     with Daemon() as d:
         p = is_problem(d.post("/v1/tasks", json={
