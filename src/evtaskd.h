@@ -218,11 +218,17 @@ void	 job_unref(struct job *);
 const char *config_signal_name(int);
 int	 config_signal_parse(const char *);
 
-/* registry.c */
+/* ulid.c */
 #define ULID_LEN 26
 struct ulid {
 	uint8_t		b[16];
 };
+void	 ulid_format(const struct ulid *, char *);
+int	 ulid_parse(const char *, struct ulid *);
+int64_t	 ulid_time_ms(const struct ulid *);
+int	 ulid_cmp(const struct ulid *, const struct ulid *);
+
+/* registry.c */
 struct task;
 enum task_state {
 	TASK_SCHEDULED,
@@ -234,10 +240,6 @@ enum task_state {
 	TASK_TIMED_OUT,
 	TASK_NSTATES
 };
-void	 ulid_format(const struct ulid *, char *);
-int	 ulid_parse(const char *, struct ulid *);
-int64_t	 ulid_time_ms(const struct ulid *);
-int	 ulid_cmp(const struct ulid *, const struct ulid *);
 void	 registry_next_id(struct ulid *);
 void	 registry_seed(const struct ulid *);
 void	 registry_add(struct task *);
