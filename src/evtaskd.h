@@ -44,6 +44,8 @@ void	 buf_add_int(struct buf *, int64_t);
 void	 buf_add_json(struct buf *, const json_t *);
 void	 buf_add_jstr(struct buf *, const char *);
 char	*buf_steal(struct buf *, size_t *);
+
+/* utf8.c */
 char	*utf8_sanitize(const char *, size_t);
 int	 utf8_valid(const char *, size_t);
 
