@@ -44,6 +44,8 @@ void	 buf_add_int(struct buf *, int64_t);
 void	 buf_add_json(struct buf *, const json_t *);
 void	 buf_add_jstr(struct buf *, const char *);
 char	*buf_steal(struct buf *, size_t *);
+
+/* utf8.c */
 char	*utf8_sanitize(const char *, size_t);
 int	 utf8_valid(const char *, size_t);
 
@@ -258,11 +260,17 @@ int	 token_read(const char *, char **, char **);
 const char *signame_of(int);
 int	 signame_parse(const char *);
 
-/* registry.c */
+/* ulid.c */
 #define ULID_LEN 26
 struct ulid {
 	uint8_t		b[16];
 };
+void	 ulid_format(const struct ulid *, char *);
+int	 ulid_parse(const char *, struct ulid *);
+int64_t	 ulid_time_ms(const struct ulid *);
+int	 ulid_cmp(const struct ulid *, const struct ulid *);
+
+/* registry.c */
 struct task;
 enum task_state {
 	TASK_SCHEDULED,
@@ -274,10 +282,6 @@ enum task_state {
 	TASK_TIMED_OUT,
 	TASK_NSTATES
 };
-void	 ulid_format(const struct ulid *, char *);
-int	 ulid_parse(const char *, struct ulid *);
-int64_t	 ulid_time_ms(const struct ulid *);
-int	 ulid_cmp(const struct ulid *, const struct ulid *);
 void	 registry_next_id(struct ulid *);
 void	 registry_seed(const struct ulid *);
 void	 registry_add(struct task *);

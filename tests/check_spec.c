@@ -1,9 +1,11 @@
-/* check_spec.c -- create request bodies: valid tasks and every 422 case. */
+/* check_spec.c -- create request bodies: a table of bodies and their
+ * errors, then the valid tasks' fields and the configured limits. */
 
 #include "evtaskd.h"
 #include "check_main.h"
 #include "check_fixture.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <event2/event.h>
@@ -54,13 +56,6 @@ expect_error(json_t *body, const char *pointer)
 	free(text);
 	json_decref(errors);
 	json_decref(body);
-}
-
-/* The same from JSON text. */
-static void
-expect_error_text(const char *text, const char *pointer)
-{
-	expect_error(load(text), pointer);
 }
 
 /* Parse body (stolen): it must give a task (to free) and no errors. */
@@ -203,45 +198,135 @@ START_TEST(test_limits_ok)
 }
 END_TEST
 
-/* A body that is not an object is reported at the root, pointer "". */
-START_TEST(test_not_object)
+/*
+ * Bodies and what spec_parse makes of them: the JSON Pointers that must be
+ * among its errors, or none: a task. Cases that need computed values (the
+ * configured limits, the clock) are the tests after it.
+ */
+static const struct {
+	const char	*body;
+	const char	*errors[5];	/* NULL-terminated; empty: accepted */
+} cases[] = {
+	/* accepted */
+	{ "{\"duration_ms\": 5000}", { NULL } },
+	{ "{\"kind\": \"sleep\", \"duration_ms\": 1}", { NULL } },
+	{ "{\"duration_ms\": 0, \"delay_ms\": 0, \"timeout_ms\": 1, "
+	  "\"cleanup_ms\": 0}", { NULL } },
+	{ "{\"duration_ms\": 1, \"start_at\": \"2000-01-01T00:00:00.000Z\"}",
+	  { NULL } },
+	/* not an object: reported at the root, pointer "" */
+	{ "[]", { "" } },
+	{ "[{\"duration_ms\": 1}]", { "" } },
+	{ "\"duration_ms\"", { "" } },
+	{ "5000", { "" } },
+	{ "null", { "" } },
+	/* unknown fields, also another kind's */
+	{ "{\"durration_ms\": 5000}", { "/durration_ms" } },
+	{ "{\"duration_ms\": 1, \"Name\": \"x\"}", { "/Name" } },
+	{ "{\"duration_ms\": 1, \"job\": \"backup\"}", { "/job" } },
+	{ "{\"duration_ms\": 1, \"\": 1}", { "/" } },
+	/* kind: a string naming a known kind */
+	{ "{\"duration_ms\": 1, \"kind\": 5}", { "/kind" } },
+	{ "{\"duration_ms\": 1, \"kind\": [\"sleep\"]}", { "/kind" } },
+	{ "{\"duration_ms\": 1, \"kind\": \"nope\"}", { "/kind" } },
+	{ "{\"duration_ms\": 1, \"kind\": \"Sleep\"}", { "/kind" } },
+	/* name: a string without NUL */
+	{ "{\"duration_ms\": 1, \"name\": 5}", { "/name" } },
+	{ "{\"duration_ms\": 1, \"name\": true}", { "/name" } },
+	{ "{\"duration_ms\": 1, \"name\": {}}", { "/name" } },
+	{ "{\"duration_ms\": 1, \"name\": \"a\\u0000b\"}", { "/name" } },
+	/* delay_ms: a non-negative integer; not with start_at */
+	{ "{\"duration_ms\": 1, \"delay_ms\": -1}", { "/delay_ms" } },
+	{ "{\"duration_ms\": 1, \"delay_ms\": 5.5}", { "/delay_ms" } },
+	{ "{\"duration_ms\": 1, \"delay_ms\": 5.0}", { "/delay_ms" } },
+	{ "{\"duration_ms\": 1, \"delay_ms\": \"5\"}", { "/delay_ms" } },
+	{ "{\"duration_ms\": 1, \"delay_ms\": 10, "
+	  "\"start_at\": \"2030-01-01T00:00:00.000Z\"}", { "/start_at" } },
+	/* start_at: an RFC 3339 string */
+	{ "{\"duration_ms\": 1, \"start_at\": \"tomorrow\"}", { "/start_at" } },
+	{ "{\"duration_ms\": 1, \"start_at\": 1800000000000}", { "/start_at" } },
+	{ "{\"duration_ms\": 1, \"start_at\": \"2030-02-30T00:00:00Z\"}",
+	  { "/start_at" } },
+	{ "{\"duration_ms\": 1, \"start_at\": \"2030-01-01 00:00:00Z\"}",
+	  { "/start_at" } },
+	/* timeout_ms: an integer from 1 */
+	{ "{\"duration_ms\": 1, \"timeout_ms\": 0}", { "/timeout_ms" } },
+	{ "{\"duration_ms\": 1, \"timeout_ms\": -5}", { "/timeout_ms" } },
+	{ "{\"duration_ms\": 1, \"timeout_ms\": 1.5}", { "/timeout_ms" } },
+	/* metadata: an object */
+	{ "{\"duration_ms\": 1, \"metadata\": [1]}", { "/metadata" } },
+	{ "{\"duration_ms\": 1, \"metadata\": \"x\"}", { "/metadata" } },
+	{ "{\"duration_ms\": 1, \"metadata\": 3}", { "/metadata" } },
+	/* duration_ms: required, a non-negative integer */
+	{ "{}", { "/duration_ms" } },
+	{ "{\"name\": \"x\"}", { "/duration_ms" } },
+	{ "{\"duration_ms\": null}", { "/duration_ms" } },
+	{ "{\"duration_ms\": -1}", { "/duration_ms" } },
+	{ "{\"duration_ms\": 2.5}", { "/duration_ms" } },
+	{ "{\"duration_ms\": \"5000\"}", { "/duration_ms" } },
+	/* cleanup_ms: a non-negative integer */
+	{ "{\"duration_ms\": 1, \"cleanup_ms\": -1}", { "/cleanup_ms" } },
+	{ "{\"duration_ms\": 1, \"cleanup_ms\": \"10\"}", { "/cleanup_ms" } },
+	/* every bad field at once, not just the first */
+	{ "{\"durration_ms\": 1, \"timeout_ms\": -1, \"name\": 5}",
+	  { "/durration_ms", "/timeout_ms", "/name", "/duration_ms" } },
+};
+
+#define NCASES (int)(sizeof cases / sizeof cases[0])
+
+/* One row of the table. */
+START_TEST(test_case)
 {
-	expect_error_text("[]", "");
-	expect_error_text("[{\"duration_ms\": 1}]", "");
-	expect_error_text("\"duration_ms\"", "");
-	expect_error_text("5000", "");
-	expect_error_text("null", "");
+	const char *body = cases[_i].body, *const *want = cases[_i].errors;
+	json_t *v = load(body), *errors = json_array();
+	struct task *t = spec_parse(v, errors);
+	char *list = json_dumps(errors, JSON_COMPACT);
+	size_t i;
+
+	if (want[0] == NULL) {
+		ck_assert_msg(t != NULL, "%s: refused: %s", body, list);
+		ck_assert_msg(json_array_size(errors) == 0, "%s: %s", body,
+		    list);
+		task_free(t);
+	} else {
+		ck_assert_msg(t == NULL, "%s: accepted", body);
+		for (i = 0; want[i] != NULL; i++)
+			ck_assert_msg(has_pointer(errors, want[i]),
+			    "%s: no '%s' in %s", body, want[i], list);
+	}
+	free(list);
+	json_decref(errors);
+	json_decref(v);
 }
 END_TEST
 
-/* Unknown fields, also another kind's, are refused. */
-START_TEST(test_unknown_field)
+/* Integer fields one over max_duration_ms are refused, at their place. */
+START_TEST(test_over_max_duration)
 {
-	expect_error_text("{\"durration_ms\": 5000}", "/durration_ms");
-	expect_error_text("{\"duration_ms\": 1, \"Name\": \"x\"}", "/Name");
-	expect_error_text("{\"duration_ms\": 1, \"job\": \"backup\"}", "/job");
-	expect_error_text("{\"duration_ms\": 1, \"\": 1}", "/");
+	static const char *const fields[] = {
+		"duration_ms", "delay_ms", "timeout_ms",
+	};
+	char pointer[32];
+	json_t *body;
+	size_t i;
+
+	for (i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		body = json_pack("{s:i}", "duration_ms", 1);
+		json_object_set_new(body, fields[i],
+		    json_integer((json_int_t)cfg->max_duration_ms + 1));
+		snprintf(pointer, sizeof pointer, "/%s", fields[i]);
+		expect_error(body, pointer);
+	}
 }
 END_TEST
 
-/* kind must be a string naming a known kind. */
-START_TEST(test_bad_kind)
+/* start_at beyond max_duration_ms from now is refused. */
+START_TEST(test_start_at_too_far)
 {
-	expect_error_text("{\"duration_ms\": 1, \"kind\": 5}", "/kind");
-	expect_error_text("{\"duration_ms\": 1, \"kind\": [\"sleep\"]}",
-	    "/kind");
-	expect_error_text("{\"duration_ms\": 1, \"kind\": \"nope\"}", "/kind");
-	expect_error_text("{\"duration_ms\": 1, \"kind\": \"Sleep\"}",
-	    "/kind");
-}
-END_TEST
+	int64_t at;
 
-/* name must be a string. */
-START_TEST(test_name_type)
-{
-	expect_error_text("{\"duration_ms\": 1, \"name\": 5}", "/name");
-	expect_error_text("{\"duration_ms\": 1, \"name\": true}", "/name");
-	expect_error_text("{\"duration_ms\": 1, \"name\": {}}", "/name");
+	expect_error(body_start_at(cfg->max_duration_ms + 60000, &at),
+	    "/start_at");
 }
 END_TEST
 
@@ -258,82 +343,6 @@ START_TEST(test_name_length)
 	task_free(t);
 	expect_error(body_with_string("name", "a", 129), "/name");
 	expect_error(body_with_string("name", "\xc3\xa9", 129), "/name");
-}
-END_TEST
-
-/* A name with a NUL inside is refused. */
-START_TEST(test_name_nul)
-{
-	expect_error_text("{\"duration_ms\": 1, \"name\": \"a\\u0000b\"}",
-	    "/name");
-}
-END_TEST
-
-/* delay_ms: a non-negative integer up to max_duration_ms. */
-START_TEST(test_bad_delay)
-{
-	expect_error_text("{\"duration_ms\": 1, \"delay_ms\": -1}",
-	    "/delay_ms");
-	expect_error_text("{\"duration_ms\": 1, \"delay_ms\": 5.5}",
-	    "/delay_ms");
-	expect_error_text("{\"duration_ms\": 1, \"delay_ms\": 5.0}",
-	    "/delay_ms");
-	expect_error_text("{\"duration_ms\": 1, \"delay_ms\": \"5\"}",
-	    "/delay_ms");
-	expect_error(json_pack("{s:i,s:I}", "duration_ms", 1, "delay_ms",
-	    (json_int_t)cfg->max_duration_ms + 1), "/delay_ms");
-}
-END_TEST
-
-/* delay_ms and start_at together are refused. */
-START_TEST(test_delay_and_start_at)
-{
-	expect_error_text("{\"duration_ms\": 1, \"delay_ms\": 10, "
-	    "\"start_at\": \"2030-01-01T00:00:00.000Z\"}", "/start_at");
-}
-END_TEST
-
-/* start_at must be an RFC 3339 string within max_duration_ms. */
-START_TEST(test_bad_start_at)
-{
-	int64_t at;
-
-	expect_error_text("{\"duration_ms\": 1, \"start_at\": \"tomorrow\"}",
-	    "/start_at");
-	expect_error_text("{\"duration_ms\": 1, \"start_at\": 1800000000000}",
-	    "/start_at");
-	expect_error_text("{\"duration_ms\": 1, "
-	    "\"start_at\": \"2030-02-30T00:00:00Z\"}", "/start_at");
-	expect_error_text("{\"duration_ms\": 1, "
-	    "\"start_at\": \"2030-01-01 00:00:00Z\"}", "/start_at");
-	expect_error(body_start_at(cfg->max_duration_ms + 60000, &at),
-	    "/start_at");
-}
-END_TEST
-
-/* timeout_ms: an integer from 1 to max_duration_ms. */
-START_TEST(test_bad_timeout)
-{
-	expect_error_text("{\"duration_ms\": 1, \"timeout_ms\": 0}",
-	    "/timeout_ms");
-	expect_error_text("{\"duration_ms\": 1, \"timeout_ms\": -5}",
-	    "/timeout_ms");
-	expect_error_text("{\"duration_ms\": 1, \"timeout_ms\": 1.5}",
-	    "/timeout_ms");
-	expect_error(json_pack("{s:i,s:I}", "duration_ms", 1, "timeout_ms",
-	    (json_int_t)cfg->max_duration_ms + 1), "/timeout_ms");
-}
-END_TEST
-
-/* metadata must be an object. */
-START_TEST(test_metadata_type)
-{
-	expect_error_text("{\"duration_ms\": 1, \"metadata\": [1]}",
-	    "/metadata");
-	expect_error_text("{\"duration_ms\": 1, \"metadata\": \"x\"}",
-	    "/metadata");
-	expect_error_text("{\"duration_ms\": 1, \"metadata\": 3}",
-	    "/metadata");
 }
 END_TEST
 
@@ -356,48 +365,6 @@ START_TEST(test_metadata_size)
 	body = json_pack("{s:i,s:{s:s}}", "duration_ms", 1, "metadata", "k", v);
 	expect_error(body, "/metadata");
 	free(v);
-}
-END_TEST
-
-/* duration_ms: required, an integer from 0 to max_duration_ms. */
-START_TEST(test_bad_duration)
-{
-	expect_error_text("{}", "/duration_ms");
-	expect_error_text("{\"name\": \"x\"}", "/duration_ms");
-	expect_error_text("{\"duration_ms\": null}", "/duration_ms");
-	expect_error_text("{\"duration_ms\": -1}", "/duration_ms");
-	expect_error_text("{\"duration_ms\": 2.5}", "/duration_ms");
-	expect_error_text("{\"duration_ms\": \"5000\"}", "/duration_ms");
-	expect_error(json_pack("{s:I}", "duration_ms",
-	    (json_int_t)cfg->max_duration_ms + 1), "/duration_ms");
-}
-END_TEST
-
-/* cleanup_ms: a non-negative integer. */
-START_TEST(test_bad_cleanup)
-{
-	expect_error_text("{\"duration_ms\": 1, \"cleanup_ms\": -1}",
-	    "/cleanup_ms");
-	expect_error_text("{\"duration_ms\": 1, \"cleanup_ms\": \"10\"}",
-	    "/cleanup_ms");
-}
-END_TEST
-
-/* Every bad field is reported at once, not just the first. */
-START_TEST(test_many_errors)
-{
-	json_t *body = load("{\"durration_ms\": 1, \"timeout_ms\": -1, "
-	    "\"name\": 5}");
-	json_t *errors = json_array();
-
-	ck_assert_ptr_null(spec_parse(body, errors));
-	ck_assert_uint_ge(json_array_size(errors), 4);
-	ck_assert(has_pointer(errors, "/durration_ms"));
-	ck_assert(has_pointer(errors, "/timeout_ms"));
-	ck_assert(has_pointer(errors, "/name"));
-	ck_assert(has_pointer(errors, "/duration_ms"));
-	json_decref(errors);
-	json_decref(body);
 }
 END_TEST
 
@@ -432,23 +399,16 @@ spec_suite(void)
 	tcase_add_test(tc, test_limits_ok);
 	tcase_add_test(tc, test_nulls);
 	suite_add_tcase(s, tc);
-	tc = tcase_create("invalid");
+	tc = tcase_create("table");
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_not_object);
-	tcase_add_test(tc, test_unknown_field);
-	tcase_add_test(tc, test_bad_kind);
-	tcase_add_test(tc, test_name_type);
+	tcase_add_loop_test(tc, test_case, 0, NCASES);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("limits");
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_name_length);
-	tcase_add_test(tc, test_name_nul);
-	tcase_add_test(tc, test_bad_delay);
-	tcase_add_test(tc, test_delay_and_start_at);
-	tcase_add_test(tc, test_bad_start_at);
-	tcase_add_test(tc, test_bad_timeout);
-	tcase_add_test(tc, test_metadata_type);
 	tcase_add_test(tc, test_metadata_size);
-	tcase_add_test(tc, test_bad_duration);
-	tcase_add_test(tc, test_bad_cleanup);
-	tcase_add_test(tc, test_many_errors);
+	tcase_add_test(tc, test_over_max_duration);
+	tcase_add_test(tc, test_start_at_too_far);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,5 +1,7 @@
 """harness.py -- the one black-box helper: start the real daemon on port 0,
-read its address from stderr, talk HTTP to it, stop it.
+read its address from stderr, talk HTTP to it, stop it; and the helpers the
+test files share (create a task, await its end, read a metric, write config
+files and scripts), defined once at the end of this file.
 
 Every tests/test_*.py imports this module and ends with harness.run(globals()).
 Environment:
@@ -329,6 +331,17 @@ class EventStream:
             if "event" in m:
                 return m
 
+    def until_state(self, tid, state):
+        """Read task events until task tid is in state; that event's data.
+        Open the stream before causing the change (?task=tid is cheapest)."""
+        while True:
+            e = self.next_event()
+            if e["event"] != "task":
+                continue
+            data = jsonlib.loads(e["data"])
+            if data["id"] == tid and data["state"] == state:
+                return data
+
 
 def status_of(raw):
     """The status code of a raw HTTP response, or None."""
@@ -371,6 +384,68 @@ def eventually(fn, timeout=10, interval=0.01):
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in %ss" % timeout)
         time.sleep(interval)
+
+
+# -- helpers every test file shares ------------------------------------------
+
+TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
+
+
+def post_task(d, body, status=201, **kw):
+    """POST body (as JSON) to /v1/tasks; assert the status; the Response."""
+    r = d.post("/v1/tasks", json=body, **kw)
+    assert r.status == status, r
+    return r
+
+
+def create(d, body, **kw):
+    """Create a task (assert 201); the task's JSON."""
+    return post_task(d, body, **kw).json()
+
+
+def wait_end(d, tid, timeout=30):
+    """The task once it is terminal: a long-poll (?wait=), not a sleep."""
+    t = d.get("/v1/tasks/%s?wait=%d" % (tid, timeout),
+              timeout=timeout + 10).json()
+    assert t["state"] in TERMINAL, t
+    return t
+
+
+def metric(d, name, labels=None):
+    """The integer value of one sample of /metrics; labels is the text
+    between the braces, as the daemon prints it ('kind="sleep"'). Asserts
+    the sample is there."""
+    sample = name if labels is None else "%s{%s}" % (name, labels)
+    text = d.get("/metrics").body.decode()
+    m = re.search(r"^%s (\d+)$" % re.escape(sample), text, re.M)
+    assert m, (sample, text)
+    return int(m.group(1))
+
+
+def write_file(d, name, text, mode=None):
+    """Write text into the file name in directory d (chmod mode); its path."""
+    path = os.path.join(d, name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    if mode is not None:
+        os.chmod(path, mode)
+    return path
+
+
+def write_json(d, name, doc):
+    """Write doc as indented JSON into d/name (a config file); its path."""
+    return write_file(d, name, jsonlib.dumps(doc, indent=2))
+
+
+def script(d, name, body):
+    """An executable /bin/sh script d/name running body; @D@ stands for d."""
+    return write_file(d, name, "#!/bin/sh\n" + body.replace("@D@", d), 0o755)
+
+
+def wait_file(path, timeout=10):
+    """Wait for a file that a job's script creates (a child of the daemon
+    says it got somewhere): the daemon has no event for it, so poll."""
+    eventually(lambda: os.path.exists(path), timeout=timeout)
 
 
 def run(namespace):

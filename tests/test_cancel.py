@@ -1,26 +1,11 @@
 """Cancellation: every row of the contract's cancel table, the asyncio seed
 scenario, joined cancels, timeouts, and cleanup exactly once under races."""
 
-import re
 import threading
 import time
 
 import harness
-from harness import Daemon, is_problem
-
-
-def create(d, body):
-    r = d.post("/v1/tasks", json=body)
-    assert r.status == 201, r
-    return r.json()
-
-
-def metric(d, name, labels):
-    text = d.get("/metrics").body.decode()
-    m = re.search(r"^%s\{%s\} (\d+)$" % (re.escape(name), re.escape(labels)),
-                  text, re.M)
-    assert m, (name, labels)
-    return int(m.group(1))
+from harness import Daemon, EventStream, create, is_problem, metric, wait_end
 
 
 def test_seed_scenario_cancel_after_one_second():
@@ -29,7 +14,7 @@ def test_seed_scenario_cancel_after_one_second():
     with Daemon() as d:
         t0 = time.monotonic()
         t = create(d, {"duration_ms": 5000, "name": "seed"})
-        time.sleep(1)                       # the scenario's own await
+        time.sleep(1)       # the scenario itself: the client cancels after 1 s
         r = d.delete("/v1/tasks/" + t["id"])
         took = time.monotonic() - t0
         assert r.status == 200, r
@@ -76,10 +61,12 @@ def test_cancel_cancelling_joins():
         def cancel(reason):
             r = d.delete("/v1/tasks/%s?reason=%s" % (t["id"], reason))
             out.append(r)
+        events = EventStream(d, "?task=" + t["id"])
         first = threading.Thread(target=cancel, args=("first",))
         first.start()
         # The first request is in: the task is cancelling.
-        harness.eventually(lambda: d.get("/v1/tasks/" + t["id"]).json()["state"] == "cancelling")
+        events.until_state(t["id"], "cancelling")
+        events.close()
         second = threading.Thread(target=cancel, args=("second",))
         second.start()
         first.join()
@@ -104,7 +91,7 @@ def test_cancelling_visible_with_slow_cleanup():
         assert c["cleanup"]["state"] == "running" and c["cleanup"]["finished_at"] is None
         g = d.get("/v1/tasks/" + t["id"]).json()
         assert g["state"] == "cancelling"
-        f = d.get("/v1/tasks/%s?wait=30" % t["id"]).json()
+        f = wait_end(d, t["id"])
         assert f["state"] == "cancelled" and f["cleanup"]["state"] == "succeeded"
 
 
@@ -127,7 +114,7 @@ def test_cancel_cancelled_is_idempotent():
 def test_cancel_succeeded_409_with_task():
     with Daemon() as d:
         t = create(d, {"duration_ms": 0})
-        d.get("/v1/tasks/%s?wait=10" % t["id"])
+        wait_end(d, t["id"])
         p = is_problem(d.delete("/v1/tasks/" + t["id"]), 409)
         assert p["task"]["id"] == t["id"] and p["task"]["state"] == "succeeded"
         assert p["task"]["cleanup"] is None
@@ -136,7 +123,7 @@ def test_cancel_succeeded_409_with_task():
 def test_timeout_ends_timed_out_with_cleanup():
     with Daemon() as d:
         t = create(d, {"duration_ms": 60000, "timeout_ms": 100, "cleanup_ms": 50})
-        f = d.get("/v1/tasks/%s?wait=30" % t["id"]).json()
+        f = wait_end(d, t["id"])
         assert f["state"] == "timed_out", f
         assert f["cancellation"]["reason"] == "timeout"
         assert f["cleanup"]["state"] == "succeeded"
@@ -147,7 +134,7 @@ def test_timeout_ends_timed_out_with_cleanup():
 def test_timeout_counts_from_start():
     with Daemon() as d:
         t = create(d, {"duration_ms": 50, "delay_ms": 200, "timeout_ms": 150})
-        f = d.get("/v1/tasks/%s?wait=30" % t["id"]).json()
+        f = wait_end(d, t["id"])
         assert f["state"] == "succeeded", f
 
 
@@ -172,8 +159,8 @@ def test_cancel_client_leaving_does_not_stop_cleanup():
         t = create(d, {"duration_ms": 60000, "cleanup_ms": 300})
         d.raw(("DELETE /v1/tasks/%s HTTP/1.1\r\nHost: x\r\n\r\n" % t["id"]).encode(),
               read=False)
-        f = d.get("/v1/tasks/%s?wait=30" % t["id"])
-        assert f.json()["state"] == "cancelled", f
+        f = wait_end(d, t["id"])
+        assert f["state"] == "cancelled", f
         assert d.get("/healthz").status == 200
 
 
@@ -191,6 +178,8 @@ def test_cleanup_exactly_once_under_deadline_races():
                 r = d.request("POST", "/v1/tasks", json={"duration_ms": dur}, conn=c)
                 tid = r.json()["id"]
                 if i % 3:
+                    # The thing under test: cancel right at the deadline,
+                    # racing the task's own end.
                     time.sleep(dur / 1000.0)
                 r = d.request("DELETE", "/v1/tasks/" + tid, conn=c)
                 with lock:

@@ -4,39 +4,21 @@ cancel signals the group, SIGKILLs it after the grace, and runs the job's
 cleanup with the reason in its environment; max_concurrent queues; crashes
 and shutdowns cancel what cannot resume."""
 
-import json
 import os
 import time
 
 import harness
-from harness import Daemon, is_problem
+from harness import (Daemon, create, is_problem, script, wait_end,
+                     wait_file, write_file, write_json)
 
 
 # -- helpers -------------------------------------------------------------
-
-def script(d, name, body):
-    """Write an executable /bin/sh script into d; @D@ stands for d."""
-    path = os.path.join(d, name)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("#!/bin/sh\n" + body.replace("@D@", d))
-    os.chmod(path, 0o755)
-    return path
-
 
 def config(d, jobs, name="evtaskd.json", **top):
     """Write a config file with these jobs (and top-level keys); its path."""
     doc = dict(top)
     doc["jobs"] = jobs
-    path = os.path.join(d, name)
-    with open(path, "w") as f:
-        json.dump(doc, f, indent=2)
-    return path
-
-
-def create(d, body):
-    r = d.post("/v1/tasks", json=body)
-    assert r.status == 201, r
-    return r.json()
+    return write_json(d, name, doc)
 
 
 def command(d, job, args=None, **extra):
@@ -47,20 +29,9 @@ def command(d, job, args=None, **extra):
     return create(d, body)
 
 
-def wait_end(d, tid, timeout=20):
-    """The task once it is terminal (a long-poll, not a sleep)."""
-    t = d.get("/v1/tasks/%s?wait=%d" % (tid, timeout)).json()
-    assert t["state"] in ("succeeded", "failed", "cancelled", "timed_out"), t
-    return t
-
-
 def read_text(path):
     with open(path) as f:
         return f.read()
-
-
-def wait_file(path, timeout=10):
-    harness.eventually(lambda: os.path.exists(path), timeout=timeout)
 
 
 def cancel_when_ready(d, td, t):
@@ -631,18 +602,13 @@ def test_environment_and_working_dir():
 
 def test_argv0_that_cannot_run():
     td = harness.tmpdir()
-    plain = os.path.join(td, "not-executable.sh")
-    with open(plain, "w") as f:
-        f.write("#!/bin/sh\nexit 0\n")
-    os.chmod(plain, 0o644)
+    plain = write_file(td, "not-executable.sh", "#!/bin/sh\nexit 0\n", 0o644)
     missing = os.path.join(td, "no-such-program")
     cfg = config(td, {"plain": {"argv": [plain]}, "missing": {"argv": [missing]},
                       "dir": {"argv": [td]}})
     with Daemon("-c", cfg) as d:
         for job, path in (("plain", plain), ("missing", missing), ("dir", td)):
-            r = d.post("/v1/tasks", json={"kind": "command", "job": job})
-            assert r.status == 201, r
-            f = wait_end(d, r.json()["id"])
+            f = wait_end(d, command(d, job)["id"])
             assert f["state"] == "failed", f
             if harness.WRAPPER:
                 continue        # valgrind's posix_spawn cannot report exec errors

@@ -8,32 +8,16 @@ import os
 import re
 import select
 import signal
+import sqlite3
 import subprocess
 import time
 
 import harness
-from harness import Daemon, is_problem, run_daemon
+from harness import (Daemon, create, is_problem, run_daemon, script,
+                     wait_end, wait_file, write_file, write_json)
 
 
 # -- helpers -------------------------------------------------------------
-
-def write(d, name, text):
-    path = os.path.join(d, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def write_json(d, name, doc):
-    return write(d, name, json.dumps(doc, indent=2))
-
-
-def script(d, name, body):
-    """An executable /bin/sh script in d; @D@ stands for d."""
-    path = write(d, name, "#!/bin/sh\n" + body.replace("@D@", d))
-    os.chmod(path, 0o755)
-    return path
-
 
 def pos(text, needle, nth=0):
     """(line, column), 1-based, where the nth occurrence of needle starts."""
@@ -53,18 +37,6 @@ def expect(out, path, text, needle, key, nth=0):
     assert len(found) == 1, (prefix, out)
     assert len(found[0]) > len(prefix), found       # and a message
     return found[0]
-
-
-def create(d, body):
-    r = d.post("/v1/tasks", json=body)
-    assert r.status == 201, r
-    return r.json()
-
-
-def wait_end(d, tid, timeout=20):
-    t = d.get("/v1/tasks/%s?wait=%d" % (tid, timeout)).json()
-    assert t["state"] in ("succeeded", "failed", "cancelled", "timed_out"), t
-    return t
 
 
 # Every kind of mistake, one per line where possible.
@@ -132,7 +104,7 @@ def test_check_config_good():
 
 def test_check_config_every_error_with_its_place():
     td = harness.tmpdir()
-    path = write(td, "bad.json", BAD)
+    path = write_file(td, "bad.json", BAD)
     code, out, err = run_daemon("--check-config", "-c", path)
     assert code == 1, (code, out, err)
     lines = [l for l in err.splitlines() if l]
@@ -150,7 +122,7 @@ def test_check_config_every_error_with_its_place():
 
 def test_check_config_invalid_json():
     td = harness.tmpdir()
-    path = write(td, "inv.json", '{\n  "listen": ["127.0.0.1:0"]\n  "retention_s": 5\n}\n')
+    path = write_file(td, "inv.json", '{\n  "listen": ["127.0.0.1:0"]\n  "retention_s": 5\n}\n')
     code, out, err = run_daemon("--check-config", "-c", path)
     assert code == 1, (code, out, err)
     # jansson's own place: the token it did not expect, on line 3
@@ -158,7 +130,7 @@ def test_check_config_invalid_json():
     assert "expected" in err, err
     assert len(err.splitlines()) == 1, err
     # truncated file: the end
-    path = write(td, "cut.json", '{\n  "jobs": {\n')
+    path = write_file(td, "cut.json", '{\n  "jobs": {\n')
     code, out, err = run_daemon("--check-config", "-c", path)
     assert code == 1 and err.startswith(path + ":"), (code, err)
     assert re.match(re.escape(path) + r":\d+:\d+: ", err), err
@@ -167,7 +139,7 @@ def test_check_config_invalid_json():
 def test_check_config_duplicate_keys():
     td = harness.tmpdir()
     text = '{\n  "retention_s": 5,\n  "jobs": {},\n  "retention_s": 6\n}\n'
-    path = write(td, "dup.json", text)
+    path = write_file(td, "dup.json", text)
     code, _, err = run_daemon("--check-config", "-c", path)
     assert code == 1, (code, err)
     assert err.startswith("%s:4:" % path), err
@@ -175,7 +147,7 @@ def test_check_config_duplicate_keys():
     text = ('{\n  "jobs": {\n'
             '    "a": {"argv": ["/bin/true"], "argv": ["/bin/false"]}\n'
             '  }\n}\n')
-    path = write(td, "dup2.json", text)
+    path = write_file(td, "dup2.json", text)
     code, _, err = run_daemon("--check-config", "-c", path)
     assert code == 1, (code, err)
     assert err.startswith("%s:3:" % path) and "duplicate" in err, err
@@ -183,7 +155,7 @@ def test_check_config_duplicate_keys():
 
 def test_check_config_not_an_object_and_types():
     td = harness.tmpdir()
-    path = write(td, "arr.json", '["jobs"]\n')
+    path = write_file(td, "arr.json", '["jobs"]\n')
     code, _, err = run_daemon("--check-config", "-c", path)
     assert code == 1 and err.startswith(path + ":1:1:"), (code, err)
     assert "object" in err, err
@@ -201,7 +173,7 @@ def test_check_config_not_an_object_and_types():
   "limits": []
 }
 """
-    path = write(td, "types.json", text)
+    path = write_file(td, "types.json", text)
     code, _, err = run_daemon("--check-config", "-c", path)
     assert code == 1, (code, err)
     expect(err, path, text, '"argv"', "jobs.a.argv", 0)
@@ -220,7 +192,7 @@ def test_check_config_not_an_object_and_types():
 
 def test_start_with_bad_config_exits_2_same_message():
     td = harness.tmpdir()
-    path = write(td, "bad.json", BAD)
+    path = write_file(td, "bad.json", BAD)
     code, out, err = run_daemon("-c", path, "-l", "127.0.0.1:0", "--memory")
     assert code == 2, (code, out, err)
     _, _, check = run_daemon("--check-config", "-c", path)
@@ -314,12 +286,11 @@ def test_limit_max_duration_accepts_the_limit():
 def test_retention_purges_finished_tasks():
     td = harness.tmpdir()
     cfg = write_json(td, "c.json", {"retention_s": 0})
-    with Daemon("-c", cfg) as d:
+    with Daemon("-c", cfg, "--log-level", "debug") as d:
         done = create(d, {"duration_ms": 0})
         assert wait_end(d, done["id"])["state"] == "succeeded"
         running = create(d, {"duration_ms": 60000})
-        harness.eventually(lambda: d.get("/v1/tasks/" + done["id"]).status == 404,
-                           timeout=5, interval=0.1)
+        d.wait_log(r"store: purged 1 tasks older than retention_s", timeout=5)
         is_problem(d.get("/v1/tasks/" + done["id"]), 404)
         assert d.get("/v1/tasks/" + running["id"]).json()["state"] == "running"
         ids = [t["id"] for t in d.get("/v1/tasks").json()["tasks"]]
@@ -327,12 +298,27 @@ def test_retention_purges_finished_tasks():
 
 
 def test_retention_default_keeps_finished_tasks():
+    """A purge round with retention_s 3600 keeps a task that ended just now.
+    A round that purges nothing says nothing, so the store is given a task
+    that ended two hours ago: the round that purges it (and logs so) is the
+    event to await, and it had the new task in front of it too."""
     td = harness.tmpdir()
+    sd = os.path.join(td, "state")
     cfg = write_json(td, "c.json", {"retention_s": 3600})
-    with Daemon("-c", cfg) as d:
+    with Daemon("-c", cfg, "-d", sd) as d:
+        old = create(d, {"duration_ms": 0})
         done = create(d, {"duration_ms": 0})
+        wait_end(d, old["id"])
         wait_end(d, done["id"])
-        time.sleep(2.2)                 # two purge rounds (one a second) go by
+    db = sqlite3.connect(os.path.join(sd, "evtaskd.db"))
+    with db:
+        n = db.execute("UPDATE tasks SET finished_at = finished_at - 7200000"
+                       " WHERE id = ?", (old["id"],)).rowcount
+    db.close()
+    assert n == 1, n
+    with Daemon("-c", cfg, "-d", sd, "--log-level", "debug") as d:
+        d.wait_log(r"store: purged 1 tasks older than retention_s", timeout=5)
+        is_problem(d.get("/v1/tasks/" + old["id"]), 404)
         assert d.get("/v1/tasks/" + done["id"]).status == 200
 
 
@@ -368,7 +354,7 @@ def test_reload_broken_keeps_old_config():
     with Daemon("-c", path) as d:
         assert d.get("/healthz").status == 200
         text = '{\n  "jobs": {\n    "a": {"argv": ["%s"], "kill_signal": "NOPE"}\n  }\n}\n' % ok
-        write(td, "c.json", text)
+        write_file(td, "c.json", text)
         d.send_signal(signal.SIGHUP)
         d.wait_log(r"reload failed; the old config stays")
         line, col = pos(text, '"kill_signal"')
@@ -377,7 +363,7 @@ def test_reload_broken_keeps_old_config():
         f = wait_end(d, create(d, {"kind": "command", "job": "a"})["id"])
         assert f["state"] == "succeeded" and f["result"]["output"] == "fine\n", f
         # invalid JSON: the same, with jansson's place
-        write(td, "c.json", '{\n  "jobs": \n')
+        write_file(td, "c.json", '{\n  "jobs": \n')
         d.send_signal(signal.SIGHUP)
         d.wait_log(r"reload failed; the old config stays", start=1)
         d.wait_log(re.escape(path) + r":\d+:\d+: ", start=1)
@@ -451,7 +437,7 @@ def test_reload_running_task_keeps_its_job():
     new = script(td, "new.sh", "echo new >> @D@/cleanup-$EVTASKD_TASK_ID\n")
 
     def ready(t):
-        harness.eventually(lambda: os.path.exists(os.path.join(td, "ready-" + t["id"])))
+        wait_file(os.path.join(td, "ready-" + t["id"]))
 
     def cleanups(t):
         with open(os.path.join(td, "cleanup-" + t["id"])) as f:

@@ -10,13 +10,7 @@ import threading
 import time
 
 import harness
-from harness import Daemon, run_daemon
-
-
-def create(d, body):
-    r = d.post("/v1/tasks", json=body)
-    assert r.status == 201, r
-    return r.json()
+from harness import Daemon, create, run_daemon, wait_end
 
 
 def durable(state_dir, *args):
@@ -57,7 +51,7 @@ def test_deadline_kept_across_kill():
     t = create(d, {"duration_ms": 1500})
     d.kill()
     with durable(sd) as d:
-        f = d.get("/v1/tasks/%s?wait=30" % t["id"]).json()
+        f = wait_end(d, t["id"])
         assert f["state"] == "succeeded", f
         assert f["started_at"] == t["started_at"]
         ms = lambda s: time.mktime(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) * 1000 + int(s[20:23])
@@ -70,7 +64,9 @@ def test_passed_deadline_succeeds_at_once():
     d = durable(sd)
     t = create(d, {"duration_ms": 200})
     d.kill()
-    time.sleep(0.4)                     # the deadline passes while it is down
+    # The scenario itself: the daemon stays down past the task's deadline
+    # (200 ms), so there is nothing to await but time.
+    time.sleep(0.4)
     with durable(sd) as d:
         f = d.get("/v1/tasks/%s" % t["id"]).json()
         assert f["state"] == "succeeded", f
@@ -82,7 +78,7 @@ def test_scheduled_start_kept_across_kill():
     t = create(d, {"duration_ms": 0, "delay_ms": 800})
     d.kill()
     with durable(sd) as d:
-        f = d.get("/v1/tasks/%s?wait=30" % t["id"]).json()
+        f = wait_end(d, t["id"])
         assert f["state"] == "succeeded"
         assert f["started_at"] >= t["start_at"], (f, t)
 
@@ -100,7 +96,7 @@ def test_cancelling_at_crash_runs_cleanup_again():
         g = d.get("/v1/tasks/" + t["id"]).json()
         assert g["state"] == "cancelling" and g["cleanup"]["state"] == "running"
         assert g["cleanup"]["started_at"] > first, (g, first)
-        f = d.get("/v1/tasks/%s?wait=30" % t["id"]).json()
+        f = wait_end(d, t["id"])
         assert f["state"] == "cancelled" and f["cleanup"]["state"] == "succeeded"
         assert f["cancellation"]["reason"] == "client"
 
@@ -210,6 +206,7 @@ def test_crash_loses_nothing_acknowledged():
                    for k in range(4)]
         for th in threads:
             th.start()
+        # The thing under test: SIGKILL at a random moment of the load.
         time.sleep(rng.uniform(0.2, 0.6))
         d.kill()
         stop.set()

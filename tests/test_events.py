@@ -5,13 +5,7 @@ import json
 import time
 
 import harness
-from harness import Daemon, EventStream, is_problem
-
-
-def create(d, body):
-    r = d.post("/v1/tasks", json=body)
-    assert r.status == 201, r
-    return r.json()
+from harness import Daemon, EventStream, create, is_problem, metric, wait_end
 
 
 def test_events_for_each_state_change():
@@ -65,7 +59,7 @@ def test_resume_with_last_event_id():
         first = s.next_event()
         s.close()
         t2 = create(d, {"duration_ms": 0})
-        d.get("/v1/tasks/%s?wait=10" % t2["id"])
+        wait_end(d, t2["id"])
         r = EventStream(d, last_id=first["id"])
         e = r.next_event()      # the first task's "running"
         assert int(e["id"]) == int(first["id"]) + 1, (e, first)
@@ -144,8 +138,7 @@ def test_subscriber_reset_is_released():
         for _ in range(30):
             s = EventStream(d)      # the greeting stays unread: close sends RST
             s.close()
-        harness.eventually(lambda: "evtaskd_event_subscribers 0" in
-                           d.get("/metrics").body.decode())
+        harness.eventually(lambda: metric(d, "evtaskd_event_subscribers") == 0)
 
 
 harness.run(globals())

@@ -119,9 +119,9 @@ def test_counters_follow_the_tasks():
     with Daemon() as d:
         before = scrape(d)
         assert value(before, "evtaskd_tasks_created_total", kind="sleep") == 0
-        t = d.post("/v1/tasks", json={"duration_ms": 60000, "cleanup_ms": 20}).json()
-        done = d.post("/v1/tasks", json={"duration_ms": 1}).json()
-        d.get("/v1/tasks/%s?wait=10" % done["id"])
+        t = harness.create(d, {"duration_ms": 60000, "cleanup_ms": 20})
+        done = harness.create(d, {"duration_ms": 1})
+        harness.wait_end(d, done["id"])
         fams = scrape(d)
         assert value(fams, "evtaskd_tasks_created_total", kind="sleep") == 2
         assert value(fams, "evtaskd_tasks_active", state="running") == 1

@@ -15,7 +15,7 @@ import threading
 import urllib.parse
 
 import harness
-from harness import Daemon, SkipTest
+from harness import Daemon, SkipTest, metric, script, write_file, write_json
 
 try:
     import yaml
@@ -31,7 +31,6 @@ DOC_PATH = os.path.join(os.path.dirname(__file__), "..", "docs", "openapi.yaml")
 API_C = os.path.join(HERE, "..", "src", "api.c")
 BASE = "https://evtaskd.invalid/openapi.yaml"   # never fetched: in the store
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
 
 
 # -- the document ----------------------------------------------------------
@@ -198,6 +197,8 @@ def raw(d, data):
 
 
 # -- helpers for tasks -------------------------------------------------------
+# harness.create and harness.wait_end, but every answer is checked against
+# the document (check): what this file is for.
 
 TASK = "/v1/tasks/{id}"
 
@@ -216,34 +217,13 @@ def get(d, tid, query=""):
 
 def wait_end(d, tid):
     t = get(d, tid, "?wait=20")
-    assert t["state"] in TERMINAL, t
+    assert t["state"] in harness.TERMINAL, t
     return t
 
 
 def cancel(d, tid, query="", status=200):
     return check(d.delete("/v1/tasks/" + tid + query, timeout=30), TASK,
                  "DELETE", status)
-
-
-def script(d, name, body):
-    path = os.path.join(d, name)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("#!/bin/sh\n" + body)
-    os.chmod(path, 0o755)
-    return path
-
-
-def write_config(d, cfg):
-    path = os.path.join(d, "evtaskd.json")
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(cfg, f, indent=2)
-    return path
-
-
-def metric(d, name):
-    text = d.get("/metrics").body.decode()
-    m = re.search(r"^%s (\d+)" % re.escape(name), text, re.M)
-    return int(m.group(1)) if m else None
 
 
 # -- the document itself -----------------------------------------------------
@@ -497,11 +477,8 @@ def test_method_not_allowed_lists_the_documented_methods():
 
 def test_auth_problems_validate():
     tmp = harness.tmpdir()
-    token = os.path.join(tmp, "token")
-    with open(token, "w") as f:
-        f.write("s3cret\n")
-    os.chmod(token, 0o600)
-    cfg = write_config(tmp, {"auth": {"token_file": token}})
+    token = write_file(tmp, "token", "s3cret\n", 0o600)
+    cfg = write_json(tmp, "evtaskd.json", {"auth": {"token_file": token}})
     with Daemon("-c", cfg) as d:
         for path, method in (("/v1/tasks", "GET"), ("/v1/tasks", "POST"),
                              ("/v1/events", "GET"), ("/metrics", "GET")):
@@ -516,7 +493,7 @@ def test_auth_problems_validate():
 
 def test_too_many_tasks_validates():
     tmp = harness.tmpdir()
-    cfg = write_config(tmp, {"limits": {"max_active_tasks": 1}})
+    cfg = write_json(tmp, "evtaskd.json", {"limits": {"max_active_tasks": 1}})
     with Daemon("-c", cfg) as d:
         create(d, {"duration_ms": 60000})
         r = d.post("/v1/tasks", json={"duration_ms": 60000})
@@ -528,7 +505,7 @@ def test_shutting_down_validates():
     tmp = harness.tmpdir()
     job = script(tmp, "job.sh", "echo started\nexec sleep 60\n")
     slow = script(tmp, "cleanup.sh", "echo cleaning\nsleep 2\n")
-    cfg = write_config(tmp, {"shutdown_grace_ms": 3000 * harness.SLOW,
+    cfg = write_json(tmp, "evtaskd.json", {"shutdown_grace_ms": 3000 * harness.SLOW,
                              "jobs": {"work": {"argv": [job],
                                                "cleanup_argv": [slow]}}})
     d = Daemon("-c", cfg)
@@ -586,7 +563,7 @@ def test_command_tasks_validate():
     tmp = harness.tmpdir()
     job = script(tmp, "job.sh", JOB)
     cleanup = script(tmp, "cleanup.sh", CLEANUP)
-    cfg = write_config(tmp, {"jobs": {
+    cfg = write_json(tmp, "evtaskd.json", {"jobs": {
         "work": {"argv": [job, "{mode}"],
                  "args": {"mode": {"pattern": "^[a-z]{1,16}$",
                                    "required": True}},

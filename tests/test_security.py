@@ -9,25 +9,21 @@ import threading
 import time
 
 import harness
-from harness import Daemon, is_problem, status_of
+from harness import (Daemon, create, is_problem, metric, status_of, write_file,
+                     write_json)
 
 TOKEN = "s3cret-token-with-enough-entropy"
 
 
 def config(extra=None, token=True):
+    """A config file in a new directory: the token (if token) and extra."""
     d = harness.tmpdir()
     cfg = {}
     if token:
-        path = os.path.join(d, "token")
-        with open(path, "w") as f:
-            f.write(TOKEN + "\n")
-        os.chmod(path, 0o600)
+        path = write_file(d, "token", TOKEN + "\n", 0o600)
         cfg["auth"] = {"token_file": path}
     cfg.update(extra or {})
-    path = os.path.join(d, "evtaskd.json")
-    with open(path, "w") as f:
-        json.dump(cfg, f)
-    return path
+    return write_json(d, "evtaskd.json", cfg)
 
 
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -45,8 +41,7 @@ def test_token_required_on_v1():
         for bad in ("Bearer wrong", "Bearer " + TOKEN + "x", "Bearer " + TOKEN[:-1],
                     "Basic " + TOKEN, TOKEN, "Bearer", ""):
             is_problem(d.get("/v1/tasks", headers={"Authorization": bad}), 401)
-        r = d.post("/v1/tasks", json={"duration_ms": 1}, headers=AUTH)
-        assert r.status == 201, r
+        create(d, {"duration_ms": 1}, headers=AUTH)
         r = d.get("/v1/tasks", headers={"Authorization": "bearer " + TOKEN})
         assert r.status == 200
 
@@ -63,8 +58,7 @@ def test_metrics_public():
     with open(cfg) as f:
         c = json.load(f)
     c["auth"]["metrics_public"] = True
-    with open(cfg, "w") as f:
-        json.dump(c, f)
+    write_json(os.path.dirname(cfg), "evtaskd.json", c)
     with Daemon("-c", cfg) as d:
         assert d.get("/metrics").status == 200
         is_problem(d.get("/v1/tasks"), 401)
@@ -116,9 +110,8 @@ def test_token_reloaded_on_sighup():
 
 
 def test_missing_token_file_is_a_config_error():
-    cfg = os.path.join(harness.tmpdir(), "c.json")
-    with open(cfg, "w") as f:
-        json.dump({"auth": {"token_file": "/nonexistent/token"}}, f)
+    cfg = write_json(harness.tmpdir(), "c.json",
+                     {"auth": {"token_file": "/nonexistent/token"}})
     code, _, err = harness.run_daemon("-c", cfg, "--memory", "-l", "127.0.0.1:0")
     assert code == 2 and "/nonexistent/token" in err, (code, err)
 
@@ -186,8 +179,7 @@ def test_malformed_requests_answered_4xx_or_closed():
             # 505 is libmicrohttpd's answer to an HTTP version it lacks.
             assert st is None or 200 <= st < 500 or st == 505, (data[:120], out[:200])
         assert d.get("/healthz").status == 200
-        r = d.post("/v1/tasks", json={"duration_ms": 0})
-        assert r.status == 201
+        create(d, {"duration_ms": 0})
 
 
 def test_per_ip_limit_leaves_room_for_others():
@@ -238,8 +230,8 @@ def test_idle_connections_time_out():
 def test_idle_timeout_reloaded():
     cfg = config({"limits": {"connection_timeout_s": 60}}, token=False)
     with Daemon("-c", cfg) as d:
-        with open(cfg, "w") as f:
-            json.dump({"limits": {"connection_timeout_s": 1}}, f)
+        write_json(os.path.dirname(cfg), "evtaskd.json",
+                   {"limits": {"connection_timeout_s": 1}})
         d.send_signal(1)
         d.wait_log("reloaded")
         host, port = d.host_port()
@@ -258,7 +250,7 @@ def test_timeout_never_cuts_waits():
     its cleanup, or an event stream."""
     cfg = config({"limits": {"connection_timeout_s": 1}}, token=False)
     with Daemon("-c", cfg) as d:
-        t = d.post("/v1/tasks", json={"duration_ms": 60000, "cleanup_ms": 2500}).json()
+        t = create(d, {"duration_ms": 60000, "cleanup_ms": 2500})
         t0 = time.monotonic()
         r = d.get("/v1/tasks/%s?wait=2.5" % t["id"])
         assert r.status == 200 and time.monotonic() - t0 >= 2.4, r
@@ -293,7 +285,7 @@ def test_slowloris_does_not_starve_others():
                         s.sendall(b"X")
                     except OSError:
                         pass
-                time.sleep(0.1)
+                time.sleep(0.1)     # the thing under test: a slow client
             for s in socks:
                 s.close()
         th = threading.Thread(target=trickle)
@@ -313,7 +305,7 @@ def test_slowloris_does_not_starve_others():
 def test_long_polls_and_streams_count_against_limits_but_are_released():
     cfg = config({"limits": {"max_connections": 30}}, token=False)
     with Daemon("-c", cfg) as d:
-        t = d.post("/v1/tasks", json={"duration_ms": 60000}).json()
+        t = create(d, {"duration_ms": 60000})
         socks = []
         host, port = d.host_port()
         for _ in range(20):
@@ -323,8 +315,7 @@ def test_long_polls_and_streams_count_against_limits_but_are_released():
         for s in socks:
             s.close()
         # The parked requests are released as their clients leave.
-        harness.eventually(lambda: "evtaskd_http_parked_requests 0" in
-                           d.get("/metrics").body.decode())
+        harness.eventually(lambda: metric(d, "evtaskd_http_parked_requests") == 0)
         for _ in range(40):
             assert d.get("/healthz").status == 200
 

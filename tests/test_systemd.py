@@ -72,9 +72,7 @@ def test_abstract_socket_stopping_on_sigterm():
 
 def test_reload_reloading_then_ready():
     n = Notify()
-    cfg = os.path.join(harness.tmpdir(), "c.json")
-    with open(cfg, "w") as f:
-        f.write('{"retention_s": 60}\n')
+    cfg = harness.write_file(harness.tmpdir(), "c.json", '{"retention_s": 60}\n')
     d = Daemon("-c", cfg, env={"NOTIFY_SOCKET": n.env})
     n.wait_for("READY=1")
     before = time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6
@@ -207,8 +205,7 @@ def unit_files():
             text = f.read()
         text = re.sub(r"^ExecStart=\S+", "ExecStart=" + os.path.abspath(harness.EVTASKD),
                       text, flags=re.M)
-        with open(os.path.join(out, name), "w") as f:
-            f.write(text)
+        harness.write_file(out, name, text)
     return analyze, out
 
 

@@ -6,7 +6,7 @@ import threading
 import time
 
 import harness
-from harness import Daemon, is_problem, status_of
+from harness import Daemon, create, is_problem, post_task, status_of, wait_end
 
 ULID_RE = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -24,16 +24,10 @@ def check_task(t):
     return t
 
 
-def create(d, body, status=201, **kw):
-    r = d.post("/v1/tasks", json=body, **kw)
-    assert r.status == status, r
-    return r
-
-
 def test_create_sleep_task():
     with Daemon() as d:
-        r = create(d, {"duration_ms": 60000, "name": "nightly-report",
-                       "metadata": {"owner": "ops"}})
+        r = post_task(d, {"duration_ms": 60000, "name": "nightly-report",
+                          "metadata": {"owner": "ops"}})
         t = check_task(r.json())
         assert r.headers["location"] == "/v1/tasks/" + t["id"]
         assert r.headers["content-type"] == "application/json"
@@ -96,6 +90,15 @@ def test_bad_json_400_with_place():
         is_problem(d.post("/v1/tasks", body=b'{"name":"\xff"}'), 400)  # not UTF-8
 
 
+# CONTRACT §3: empty body is bad JSON
+def test_empty_body_400_bad_json():
+    with Daemon() as d:
+        for headers in ({"Content-Type": "application/json"}, {}):
+            p = is_problem(d.post("/v1/tasks", body=b"", headers=headers), 400)
+            assert p["type"] == "urn:evtaskd:problem:bad-json", p
+        assert d.get("/v1/tasks").json()["tasks"] == []
+
+
 def test_invalid_fields_422_lists_every_error():
     with Daemon() as d:
         p = is_problem(d.post("/v1/tasks", json={
@@ -121,12 +124,12 @@ def test_max_duration_enforced():
 
 def test_delay_and_start_at_schedule():
     with Daemon() as d:
-        t = create(d, {"duration_ms": 10, "delay_ms": 60000}).json()
+        t = create(d, {"duration_ms": 10, "delay_ms": 60000})
         assert t["state"] == "scheduled" and t["started_at"] is None
         start = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() + 3600))
-        t = create(d, {"duration_ms": 10, "start_at": start}).json()
+        t = create(d, {"duration_ms": 10, "start_at": start})
         assert t["state"] == "scheduled" and t["start_at"] == start
-        t = create(d, {"duration_ms": 0, "delay_ms": 50}).json()
+        t = create(d, {"duration_ms": 0, "delay_ms": 50})
         r = d.get("/v1/tasks/%s?wait=10" % t["id"])
         assert r.json()["state"] == "succeeded", r
         t = r.json()
@@ -142,7 +145,7 @@ def test_get_unknown_and_malformed_404():
 
 def test_long_poll_returns_on_end():
     with Daemon() as d:
-        t = create(d, {"duration_ms": 300}).json()
+        t = create(d, {"duration_ms": 300})
         t0 = time.monotonic()
         r = d.get("/v1/tasks/%s?wait=30" % t["id"])
         took = time.monotonic() - t0
@@ -152,7 +155,7 @@ def test_long_poll_returns_on_end():
 
 def test_long_poll_times_out_with_current_state():
     with Daemon() as d:
-        t = create(d, {"duration_ms": 60000}).json()
+        t = create(d, {"duration_ms": 60000})
         t0 = time.monotonic()
         r = d.get("/v1/tasks/%s?wait=0.3" % t["id"])
         took = time.monotonic() - t0
@@ -164,7 +167,7 @@ def test_long_poll_times_out_with_current_state():
 
 def test_long_poll_bad_wait_400():
     with Daemon() as d:
-        t = create(d, {"duration_ms": 60000}).json()
+        t = create(d, {"duration_ms": 60000})
         for w in ("301", "-1", "abc", "", "nan", "inf"):
             is_problem(d.get("/v1/tasks/%s?wait=%s" % (t["id"], w)), 400)
         is_problem(d.get("/v1/tasks/%s?wiat=1" % t["id"]), 400)
@@ -172,7 +175,7 @@ def test_long_poll_bad_wait_400():
 
 def test_long_poll_client_leaving_is_harmless():
     with Daemon() as d:
-        t = create(d, {"duration_ms": 200}).json()
+        t = create(d, {"duration_ms": 200})
         for _ in range(20):
             d.raw(("GET /v1/tasks/%s?wait=100 HTTP/1.1\r\nHost: x\r\n\r\n"
                    % t["id"]).encode(), read=False)
@@ -183,9 +186,9 @@ def test_long_poll_client_leaving_is_harmless():
 
 def test_list_newest_first_with_filters():
     with Daemon() as d:
-        ids = [create(d, {"duration_ms": 60000}).json()["id"] for _ in range(5)]
-        done = create(d, {"duration_ms": 0}).json()["id"]
-        d.get("/v1/tasks/%s?wait=10" % done)
+        ids = [create(d, {"duration_ms": 60000})["id"] for _ in range(5)]
+        done = create(d, {"duration_ms": 0})["id"]
+        wait_end(d, done)
         r = d.get("/v1/tasks")
         assert r.status == 200
         body = r.json()
@@ -213,7 +216,7 @@ def test_pagination_walks_every_task_once():
     with Daemon() as d:
         ids = set()
         for i in range(57):
-            ids.add(create(d, {"duration_ms": 60000 if i % 2 else 0}).json()["id"])
+            ids.add(create(d, {"duration_ms": 60000 if i % 2 else 0})["id"])
         seen = []
         token = None
         pages = 0
@@ -246,12 +249,12 @@ def test_idempotency_key_replays():
         h = {"Idempotency-Key": "order-42"}
         a = create(d, {"duration_ms": 60000, "name": "a"}, headers=h)
         b = create(d, {"name": "a", "duration_ms": 60000}, status=200, headers=h)
-        assert a.json()["id"] == b.json()["id"]
+        assert a["id"] == b["id"]
         p = is_problem(d.post("/v1/tasks", json={"duration_ms": 1}, headers=h), 422)
         assert "Idempotency-Key" in p["detail"]
         c = create(d, {"duration_ms": 60000, "name": "a"},
                    headers={"Idempotency-Key": "order-43"})
-        assert c.json()["id"] != a.json()["id"]
+        assert c["id"] != a["id"]
         is_problem(d.post("/v1/tasks", json={"duration_ms": 1},
                           headers={"Idempotency-Key": "x" * 256}), 400)
 
@@ -277,15 +280,15 @@ def test_idempotency_key_concurrent_same_key():
 def test_idempotency_key_after_task_ended():
     with Daemon() as d:
         h = {"Idempotency-Key": "k1"}
-        a = create(d, {"duration_ms": 0}, headers=h).json()
-        d.get("/v1/tasks/%s?wait=10" % a["id"])
-        b = create(d, {"duration_ms": 0}, status=200, headers=h).json()
+        a = create(d, {"duration_ms": 0}, headers=h)
+        wait_end(d, a["id"])
+        b = create(d, {"duration_ms": 0}, status=200, headers=h)
         assert b["id"] == a["id"] and b["state"] == "succeeded", (a, b)
 
 
 def test_ids_strictly_increase():
     with Daemon() as d:
-        ids = [create(d, {"duration_ms": 0}).json()["id"] for _ in range(50)]
+        ids = [create(d, {"duration_ms": 0})["id"] for _ in range(50)]
         assert ids == sorted(ids) and len(set(ids)) == 50
 
 
