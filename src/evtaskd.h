@@ -463,6 +463,7 @@ extern const struct task_kind *const kind_table[];
 #define task_kind(t) (kind_table[(t)->kindi])
 extern const struct task_kind kind_sleep;
 extern const struct task_kind kind_command;
+void	 command_job_counts(const char *, unsigned int *, unsigned int *);
 void	 kind_init(struct event_base *);
 void	 kind_shutdown(void);
 const struct task_kind *kind_find(const char *);

@@ -22,10 +22,12 @@
 struct command_data;
 TAILQ_HEAD(command_queue, command_data);
 
-/* The slots of one job (by name, so that they outlive reloads). */
+/* The slots and counts of one job (by name: they outlive reloads). */
 struct command_slots {
 	char			*name;
-	unsigned int		 used;
+	unsigned int		 used;		/* slots taken (max_concurrent) */
+	unsigned int		 running;	/* running or cancelling */
+	unsigned int		 nqueued;
 	struct command_queue	 queue;		/* due, waiting, by id */
 	LIST_ENTRY(command_slots) entry;
 };
@@ -40,6 +42,7 @@ struct command_data {
 	pid_t			 pid;		/* shown in the task */
 	int			 has_slot;
 	int			 queued;
+	int			 counted;	/* in its job's running count */
 	int			 cleanup_timed_out;
 	TAILQ_ENTRY(command_data) entry;	/* in its slots' queue */
 };
@@ -68,6 +71,46 @@ command_slots(const char *name)
 	TAILQ_INIT(&s->queue);
 	LIST_INSERT_HEAD(&command_all, s, entry);
 	return s;
+}
+
+/*
+ * A job's tasks that are running or cancelling, and those due and waiting
+ * for a slot (GET /v1/jobs).
+ */
+void
+command_job_counts(const char *name, unsigned int *running,
+    unsigned int *queued)
+{
+	struct command_slots *s;
+
+	*running = *queued = 0;
+	LIST_FOREACH(s, &command_all, entry) {
+		if (strcmp(s->name, name) == 0) {
+			*running = s->running;
+			*queued = s->nqueued;
+			return;
+		}
+	}
+}
+
+/* The task runs (or is cancelled while it did): count it once. */
+static void
+command_count(struct command_data *d)
+{
+	if (d->counted)
+		return;
+	d->counted = 1;
+	command_slots(d->job_name)->running++;
+}
+
+/* The task's work and cleanup are over: it no longer counts. */
+static void
+command_uncount(struct command_data *d)
+{
+	if (!d->counted)
+		return;
+	d->counted = 0;
+	command_slots(d->job_name)->running--;
 }
 
 /* Check one arg value against its definition. */
@@ -218,6 +261,8 @@ command_from_json(struct task *t, json_t *doc)
 		d->job = job_ref(j);
 	if (json_is_integer(pid))
 		d->pid = (pid_t)json_integer_value(pid);
+	if (t->state == TASK_RUNNING || t->state == TASK_CANCELLING)
+		command_count(d);
 	if (d->pid > 0 && (t->state == TASK_RUNNING ||
 	    t->state == TASK_CANCELLING))
 		command_kill_orphan(t, d->pid);
@@ -249,6 +294,7 @@ command_admit(struct task *t)
 	else
 		TAILQ_INSERT_AFTER(&s->queue, q, d, entry);
 	d->queued = 1;
+	s->nqueued++;
 	return 0;
 }
 
@@ -257,14 +303,20 @@ static void
 command_unqueue(struct task *t)
 {
 	struct command_data *d = CMD(t);
+	struct command_slots *s;
 
 	if (!d->queued)
 		return;
-	TAILQ_REMOVE(&command_slots(d->job_name)->queue, d, entry);
+	s = command_slots(d->job_name);
+	TAILQ_REMOVE(&s->queue, d, entry);
+	s->nqueued--;
 	d->queued = 0;
 }
 
-/* The task is done with its slot: the next waiting task may start. */
+/*
+ * The task's work and cleanup are over: it no longer counts, and the next
+ * task waiting for its slot may start.
+ */
 static void
 command_release(struct command_data *d)
 {
@@ -272,6 +324,7 @@ command_release(struct command_data *d)
 	struct command_data *next;
 	unsigned int max;
 
+	command_uncount(d);
 	if (!d->has_slot)
 		return;
 	d->has_slot = 0;
@@ -282,6 +335,7 @@ command_release(struct command_data *d)
 		if (max != 0 && s->used >= max)
 			break;
 		TAILQ_REMOVE(&s->queue, next, entry);
+		s->nqueued--;
 		next->queued = 0;
 		s->used++;
 		next->has_slot = 1;
@@ -337,6 +391,7 @@ command_start(struct task *t)
 	struct command_data *d = CMD(t);
 	char *err = NULL;
 
+	command_count(d);
 	if (d->job == NULL)
 		err = xasprintf("job '%s' is no longer in the config",
 		    d->job_name);
@@ -493,6 +548,7 @@ command_free(struct task *t)
 	proc_free(d->proc);
 	proc_free(d->cleanup);
 	command_unqueue(t);
+	command_uncount(d);
 	if (d->has_slot) {
 		command_slots(d->job_name)->used--;
 		d->has_slot = 0;
