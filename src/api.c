@@ -11,6 +11,7 @@ const struct router_entry api_routes[] = {
 	{ "/v1/tasks", "POST", api_tasks_create, ROUTE_TOKEN },
 	{ "/v1/tasks/*", "GET", api_tasks_get, ROUTE_TOKEN },
 	{ "/v1/tasks/*", "DELETE", api_tasks_cancel, ROUTE_TOKEN },
+	{ "/v1/tasks/*/output", "GET", api_output_get, ROUTE_TOKEN },
 	{ "/v1/events", "GET", api_events_get, ROUTE_TOKEN },
 };
 

@@ -32,6 +32,7 @@ config_defaults(struct config *c)
 	c->http.max_connections = 10000;
 	c->http.max_connections_per_ip = 1000;
 	c->http.connection_timeout_s = 30;
+	c->max_output_bytes = 256 * 1024 * 1024;
 }
 
 /* Free a config built by config_load (not the running one). */

@@ -182,8 +182,15 @@ enum on_shutdown {
 	ON_SHUTDOWN_KEEP,
 	ON_SHUTDOWN_CANCEL,
 };
+enum isolation {
+	ISOLATION_AUTO,
+	ISOLATION_CGROUP,
+	ISOLATION_PROCESS_GROUP,
+};
 struct config {
 	char		**listen;	/* NULL-terminated, or NULL */
+	enum isolation	 isolation;
+	size_t		 max_output_bytes;	/* limits: the ceiling */
 	char		*state_dir;
 	int64_t		 retention_s;
 	int64_t		 shutdown_grace_ms;
@@ -232,6 +239,12 @@ struct job_arg {
 	int		 compiled;
 	int		 required;
 };
+/* What a job's task cgroup may use; 0: not limited. */
+struct job_resources {
+	int64_t		 memory_max_bytes;
+	int64_t		 pids_max;
+	int		 cpu_weight;
+};
 /* A job from the config: what a command task runs. Reference-counted. */
 struct job {
 	int		 refs;
@@ -247,6 +260,8 @@ struct job {
 	unsigned int	 max_concurrent;	/* 0: no limit */
 	char		*working_dir;
 	char		**env;		/* "NAME=value", NULL-terminated */
+	size_t		 max_output_bytes;
+	struct job_resources resources;
 };
 struct job *job_parse(struct config_pos *, const char *, json_t *);
 struct job *job_ref(struct job *);
@@ -291,6 +306,32 @@ void	 registry_count_move(enum task_state, enum task_state);
 uint64_t registry_count(enum task_state);
 uint64_t registry_active(void);
 void	 registry_each(void (*)(struct task *, void *), void *);
+
+/* output.c */
+enum output_stream {
+	OUTPUT_MAIN,		/* the job's process */
+	OUTPUT_CLEANUP,		/* its cleanup command */
+	OUTPUT_NSTREAMS
+};
+struct output;
+struct output_reader;
+typedef void output_ready_cb(void *);
+int	 output_init(const char *, char **);
+void	 output_shutdown(int);
+struct output *output_open(const struct ulid *, enum output_stream, size_t,
+	    char **);
+void	 output_unref(struct output *);
+uint64_t output_total(const struct output *);
+void	 output_append(struct output *, const char *, size_t);
+void	 output_end(struct output *);
+struct output_reader *output_reader_new(const struct ulid *,
+	    enum output_stream, struct output *, uint64_t, int,
+	    output_ready_cb *, void *, char **);
+uint64_t output_reader_total(const struct output_reader *);
+uint64_t output_reader_start(const struct output_reader *);
+ssize_t	 output_reader_read(struct output_reader *, char *, size_t);
+void	 output_reader_free(struct output_reader *);
+void	 output_remove(const struct ulid *);
 
 /* task.c */
 #define TASK_TIME_NONE INT64_MIN
@@ -367,6 +408,7 @@ struct task_kind {
 	int		 resumable;	/* running work survives a restart */
 	int		(*parse)(struct task *, json_t *, json_t *);
 	void		(*write_json)(const struct task *, struct buf *);
+	void		(*write_kill)(const struct task *, struct buf *);
 	int		(*from_json)(struct task *, json_t *);
 	int		(*admit)(struct task *);	/* may start now? */
 	void		(*unqueue)(struct task *);
@@ -376,6 +418,7 @@ struct task_kind {
 	void		(*timer)(struct task *);
 	void		(*recover)(struct task *);
 	void		(*free)(struct task *);
+	struct output	*(*output)(struct task *, enum output_stream);
 	void		(*init)(struct event_base *);	/* optional */
 	void		(*shutdown)(void);		/* optional */
 };
@@ -449,14 +492,66 @@ struct proc;
 typedef void proc_exit_cb(struct proc *, void *);
 void	 proc_init(struct event_base *);
 void	 proc_shutdown(void);
-struct proc *proc_spawn(char *const [], char *const [], const char *, size_t,
-	    proc_exit_cb *, void *, char **);
+/* What to start, and where its output goes. */
+struct proc_opts {
+	char *const	*argv;		/* argv[0] an absolute path */
+	char *const	*envp;
+	const char	*cwd;
+	size_t		 capture;	/* tail kept for result.output */
+	struct output	*output;	/* every byte also goes here (or NULL) */
+	int		 cgroup_fd;	/* the cgroup to start in; -1: none */
+};
+struct proc *proc_spawn(const struct proc_opts *, proc_exit_cb *, void *,
+	    char **);
+void	 proc_usage(const struct proc *, int64_t *, int64_t *);
+int	 proc_kill_task(const char *, int);
 pid_t	 proc_pid(const struct proc *);
 void	 proc_kill(struct proc *, int);
 int	 proc_succeeded(const struct proc *);
 char	*proc_describe(const struct proc *);
 json_t	*proc_facts(const struct proc *);
 void	 proc_free(struct proc *);
+
+/* cgroup.c */
+struct cgroup;
+typedef void cgroup_empty_cb(void *);
+int	 cgroup_init(struct event_base *, enum isolation, char **);
+const char *cgroup_mode_name(void);
+int	 cgroup_enabled(void);
+const char *cgroup_missing_controllers(void);
+void	 cgroup_shutdown(void);
+struct cgroup *cgroup_new(const char *, const struct job_resources *,
+	    char **);
+int	 cgroup_fd(const struct cgroup *);
+int	 cgroup_populated(const struct cgroup *);
+int	 cgroup_signal(const struct cgroup *, int);
+int	 cgroup_count(const struct cgroup *);
+void	 cgroup_kill(const struct cgroup *);
+void	 cgroup_on_empty(struct cgroup *, cgroup_empty_cb *, void *);
+void	 cgroup_usage(const struct cgroup *, int64_t *, int64_t *);
+int	 cgroup_oom_killed(const struct cgroup *);
+void	 cgroup_release(struct cgroup *);
+
+/* kill.c */
+enum kill_method {
+	KILL_CGROUP,
+	KILL_PROCESS_GROUP,
+};
+/* How a cancel stopped a command's processes: cancellation.kill. */
+struct kill_receipt {
+	uint8_t		 sent;		/* 0: nothing was signalled (null) */
+	uint8_t		 method;	/* enum kill_method */
+	uint8_t		 escalated;
+	int		 signal;
+	int64_t		 signalled_at;
+	int64_t		 ended_at;
+	int		 survivors;	/* -1: not yet known */
+};
+void	 kill_begin(struct kill_receipt *, enum kill_method, int);
+void	 kill_escalate(struct kill_receipt *);
+void	 kill_end(struct kill_receipt *, int);
+void	 kill_write_json(const struct kill_receipt *, struct buf *);
+int	 kill_from_json(struct kill_receipt *, json_t *);
 
 /* kind.c */
 extern const struct task_kind *const kind_table[];
@@ -498,6 +593,7 @@ struct store_batch {
 	int64_t			 purge_cutoff;
 	int			 purge_batch;	/* 0: no purge */
 	int			 purged;
+	char			(*purged_ids)[ULID_LEN + 1];
 	int			 rc;
 	char			*error;
 	int64_t			 commit_us;
@@ -531,10 +627,13 @@ struct store_ops {
 };
 /* A batch is back: every change up to seq is stored (rc 0), or seq failed. */
 typedef void store_done_cb(uint64_t, int, void *);
+/* A task left the store (retention): its id. */
+typedef void store_purged_cb(const char *, void *);
 extern const struct task_observer store_observer;
 int	 store_open(struct event_base *, const char *, store_done_cb *, void *,
 	    char **);
 void	 store_close(void);
+void	 store_on_purge(store_purged_cb *, void *);
 void	 store_note_key(struct task *, char *, char *);
 uint64_t store_next_seq(void);
 uint64_t store_done_seq(void);
@@ -632,6 +731,9 @@ void	 api_tasks_cancel(struct http_request *);
 void	 api_wait_commit(struct http_request *, struct task *, unsigned);
 void	 api_wait_done(struct http_request *, struct task *, int64_t);
 void	 api_store_failed(struct http_request *);
+
+/* api-output.c */
+void	 api_output_get(struct http_request *);
 
 /* api-events.c */
 void	 api_events_get(struct http_request *);

@@ -348,6 +348,7 @@ job_new(const char *name)
 	j->kill_grace_ms = 5000;
 	j->cleanup_timeout_ms = 30000;
 	j->working_dir = xstrdup("/");
+	j->max_output_bytes = 16 * 1024 * 1024;
 	return j;
 }
 

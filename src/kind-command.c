@@ -1,8 +1,11 @@
 /*
  * kind-command.c -- the command kind: runs a job named in the config with
  * validated args (each {placeholder} becomes exactly one argument, no
- * shell). Cancel sends the job's kill_signal to the process group, SIGKILL
- * after kill_grace_ms, then runs cleanup_argv bounded by
+ * shell), in a cgroup of its own where the daemon can make one, else in a
+ * process group. Its output and its cleanup's go to the task's output
+ * (output.c). Cancel sends the job's kill_signal to every process, SIGKILL
+ * after kill_grace_ms, waits until none is left (the receipt, kill.c
+ * says how that went), then runs cleanup_argv bounded by
  * cleanup_timeout_ms. A job's max_concurrent queues extra tasks.
  */
 
@@ -39,11 +42,16 @@ struct command_data {
 	json_t			*args;
 	struct proc		*proc;		/* the job's process */
 	struct proc		*cleanup;	/* the cleanup's */
+	struct cgroup		*cg;		/* the running process's cgroup */
+	struct output		*out[OUTPUT_NSTREAMS];
+	json_t			*facts;		/* how the process ended */
+	struct kill_receipt	 kill;
 	pid_t			 pid;		/* shown in the task */
 	int			 has_slot;
 	int			 queued;
 	int			 counted;	/* in its job's running count */
 	int			 cleanup_timed_out;
+	int			 empty;		/* its cgroup has no process */
 	TAILQ_ENTRY(command_data) entry;	/* in its slots' queue */
 };
 
@@ -214,6 +222,13 @@ command_write_json(const struct task *t, struct buf *b)
 		buf_add(b, "null", 4);
 }
 
+/* The kill receipt, as cancellation.kill. */
+static void
+command_write_kill(const struct task *t, struct buf *b)
+{
+	kill_write_json(&CCMD(t)->kill, b);
+}
+
 /*
  * A process group left from before a crash, if it is still ours: its
  * environment names this task. It cannot be reaped, so it is killed.
@@ -261,6 +276,9 @@ command_from_json(struct task *t, json_t *doc)
 		d->job = job_ref(j);
 	if (json_is_integer(pid))
 		d->pid = (pid_t)json_integer_value(pid);
+	if (kill_from_json(&d->kill, json_object_get(json_object_get(doc,
+	    "cancellation"), "kill")) != 0)
+		return -1;
 	if (t->state == TASK_RUNNING || t->state == TASK_CANCELLING)
 		command_count(d);
 	if (d->pid > 0 && (t->state == TASK_RUNNING ||
@@ -325,6 +343,8 @@ command_release(struct command_data *d)
 	unsigned int max;
 
 	command_uncount(d);
+	output_end(d->out[OUTPUT_MAIN]);
+	output_end(d->out[OUTPUT_CLEANUP]);
 	if (!d->has_slot)
 		return;
 	d->has_slot = 0;
@@ -366,19 +386,68 @@ command_envp(const struct command_data *d, const char *task_id,
 	return envp;
 }
 
-/* Spawn argv_tmpl for the task; NULL with *err if it could not start. */
+/* The live output of a stream, opened on first use (NULL: cannot). */
+static struct output *
+command_output(struct task *t, enum output_stream stream)
+{
+	struct command_data *d = CMD(t);
+	size_t cap = d->job != NULL ? d->job->max_output_bytes :
+	    cfg->max_output_bytes;
+	char *err = NULL;
+
+	if (d->out[stream] == NULL && !task_state_terminal(t->state)) {
+		if (cap > cfg->max_output_bytes)
+			cap = cfg->max_output_bytes;
+		d->out[stream] = output_open(&t->id, stream, cap, &err);
+		if (d->out[stream] == NULL) {
+			log_warn("task output: %s", err);
+			free(err);
+		}
+	}
+	return d->out[stream];
+}
+
+/* A cgroup for the task's next process (name: id and suffix), or NULL. */
+static struct cgroup *
+command_cgroup(struct command_data *d, const char *id, const char *suffix)
+{
+	char name[ULID_LEN + 16], *err = NULL;
+	struct cgroup *cg;
+
+	if (!cgroup_enabled())
+		return NULL;
+	snprintf(name, sizeof name, "%s%s", id, suffix);
+	cg = cgroup_new(name, &d->job->resources, &err);
+	if (cg == NULL) {
+		log_warn("task %s: %s; it runs in a process group", id, err);
+		free(err);
+	}
+	return cg;
+}
+
+/*
+ * Spawn argv_tmpl for the task into stream's output (and cgroup, if any);
+ * NULL with *err if it could not start.
+ */
 static struct proc *
 command_spawn(struct command_data *d, char **tmpl, const char *extra1,
-    const char *extra2, proc_exit_cb *cb, char **err)
+    const char *extra2, enum output_stream stream, struct cgroup *cg,
+    proc_exit_cb *cb, char **err)
 {
 	char id[ULID_LEN + 1], **argv, **envp;
+	struct proc_opts o;
 	struct proc *p;
 
 	ulid_format(&d->task->id, id);
 	argv = job_argv(tmpl, id, d->args);
 	envp = command_envp(d, id, extra1, extra2);
-	p = proc_spawn(argv, envp, d->job->working_dir, COMMAND_CAPTURE, cb,
-	    d->task, err);
+	o.argv = argv;
+	o.envp = envp;
+	o.cwd = d->job->working_dir;
+	o.capture = COMMAND_CAPTURE;
+	o.output = command_output(d->task, stream);
+	o.cgroup_fd = cg != NULL ? cgroup_fd(cg) : -1;
+	p = proc_spawn(&o, cb, d->task, err);
 	xstrv_free(argv);
 	xstrv_free(envp);
 	return p;
@@ -389,16 +458,22 @@ static void
 command_start(struct task *t)
 {
 	struct command_data *d = CMD(t);
-	char *err = NULL;
+	char id[ULID_LEN + 1], *err = NULL;
 
 	command_count(d);
+	ulid_format(&t->id, id);
 	if (d->job == NULL)
 		err = xasprintf("job '%s' is no longer in the config",
 		    d->job_name);
-	else
+	else {
+		d->cg = command_cgroup(d, id, "");
 		d->proc = command_spawn(d, d->job->argv, NULL, NULL,
-		    command_main_exit_cb, &err);
+		    OUTPUT_MAIN, d->cg, command_main_exit_cb, &err);
+	}
 	if (d->proc == NULL) {
+		log_error("task %s: %s", id, err);
+		cgroup_release(d->cg);
+		d->cg = NULL;
 		task_finish(t, TASK_FAILED, json_pack("{s:n,s:n,s:s,s:s}",
 		    "exit_code", "signal", "output", "", "error", err));
 		free(err);
@@ -416,56 +491,198 @@ command_wake_in(struct task *t, int64_t ms)
 	task_set_deadline(t, clock_now_ms() + ms);
 }
 
+/*
+ * How the process ended (the facts), with what every command task shows
+ * once its process ran: output_bytes, usage, oom_killed. Stolen from d.
+ */
+static json_t *
+command_result(struct command_data *d, const struct proc *p)
+{
+	json_t *facts = d->facts != NULL ? d->facts : proc_facts(p);
+	int64_t cpu_ms = 0, peak = -1;
+
+	d->facts = NULL;
+	if (d->cg != NULL)
+		cgroup_usage(d->cg, &cpu_ms, &peak);
+	else if (p != NULL)
+		proc_usage(p, &cpu_ms, &peak);
+	json_object_set_new(facts, "output_bytes",
+	    json_integer((json_int_t)output_total(d->out[OUTPUT_MAIN])));
+	if (json_object_get(facts, "usage") == NULL)	/* kept at exit */
+		json_object_set_new(facts, "usage", json_pack("{s:I,s:o}",
+		    "cpu_ms", (json_int_t)cpu_ms, "memory_peak_bytes",
+		    peak >= 0 ? json_integer(peak) : json_null()));
+	json_object_set_new(facts, "oom_killed", json_boolean(d->cg != NULL &&
+	    cgroup_oom_killed(d->cg)));
+	return facts;
+}
+
+/*
+ * Every process of a cancelled task is gone (or we stop waiting with
+ * survivors): the receipt ends, the result is kept, the cleanup starts.
+ */
+static void
+command_killed(struct task *t, int survivors)
+{
+	struct command_data *d = CMD(t);
+
+	task_set_deadline(t, TASK_TIME_NONE);
+	kill_end(&d->kill, survivors);
+	task_set_result(t, command_result(d, NULL));
+	cgroup_release(d->cg);
+	d->cg = NULL;
+	task_stopped(t);	/* now the cleanup */
+}
+
+/* With process groups: kill escaped processes; how many are alive. */
+static int
+command_escapees(struct task *t)
+{
+	char id[ULID_LEN + 1];
+
+	ulid_format(&t->id, id);
+	return proc_kill_task(id, SIGKILL);
+}
+
+/*
+ * Are all the cancelled task's processes gone? The process is reaped and,
+ * with a cgroup, the cgroup is empty; with a process group, no escaped
+ * process carries the task's id. Then the cleanup may start.
+ */
+static void
+command_check_gone(struct task *t)
+{
+	struct command_data *d = CMD(t);
+
+	if (t->state != TASK_CANCELLING || d->proc != NULL || d->kill.ended_at
+	    != TASK_TIME_NONE)
+		return;
+	if (d->cg != NULL && !d->empty)
+		return;
+	if (d->cg == NULL && command_escapees(t) > 0) {
+		kill_escalate(&d->kill);
+		command_wake_in(t, 20);		/* look again shortly */
+		return;
+	}
+	command_killed(t, 0);
+}
+
+/* The task's cgroup is empty. */
+static void
+command_empty_cb(void *arg)
+{
+	struct task *t = arg;
+
+	CMD(t)->empty = 1;
+	command_check_gone(t);
+}
+
 /* The job's process ended: by itself, or because we stopped it. */
 static void
 command_main_exit_cb(struct proc *p, void *arg)
 {
 	struct task *t = arg;
 	struct command_data *d = CMD(t);
-	json_t *facts = proc_facts(p);
 	int ok = proc_succeeded(p);
 
-	task_set_deadline(t, TASK_TIME_NONE);
-	proc_free(p);
+	d->facts = proc_facts(p);
 	d->proc = NULL;
 	if (t->state == TASK_RUNNING) {
-		task_finish(t, ok ? TASK_SUCCEEDED : TASK_FAILED, facts);
+		task_set_deadline(t, TASK_TIME_NONE);
+		task_finish(t, ok ? TASK_SUCCEEDED : TASK_FAILED,
+		    command_result(d, p));
+		cgroup_release(d->cg);		/* what it left behind goes */
+		d->cg = NULL;
+		proc_free(p);
 		command_release(d);
 		return;
 	}
-	task_set_result(t, facts);
-	task_stopped(t);	/* cancelling: now the cleanup */
+	if (d->cg == NULL) {		/* its usage, while we have it */
+		json_decref(d->facts);
+		d->facts = command_result(d, p);
+	}
+	proc_free(p);
+	command_check_gone(t);
 }
 
 /*
- * The task's deadline passed while cancelling: kill_grace_ms with the
- * process group still there (SIGKILL it), or cleanup_timeout_ms with the
- * cleanup still running (kill that).
+ * The deadline of a cancel: kill_grace_ms passed with processes left
+ * (SIGKILL them all), or the grace after that (go on with survivors).
+ */
+static void
+command_kill_timer(struct task *t)
+{
+	struct command_data *d = CMD(t);
+	int left;
+
+	if (!d->kill.escalated) {
+		kill_escalate(&d->kill);
+		if (d->cg != NULL)
+			cgroup_kill(d->cg);
+		else if (d->proc != NULL)
+			proc_kill(d->proc, SIGKILL);
+		command_wake_in(t, d->job->kill_grace_ms);
+		return;
+	}
+	if (d->proc == NULL && d->cg == NULL && (left = command_escapees(t))
+	    > 0 && clock_now_ms() - d->kill.signalled_at < 2 *
+	    d->job->kill_grace_ms + 1000) {
+		command_wake_in(t, 20);
+		return;
+	}
+	if (d->proc != NULL)
+		return;		/* not reaped yet: SIGCHLD comes */
+	left = d->cg != NULL ? cgroup_count(d->cg) : command_escapees(t);
+	if (left > 0)
+		log_warn("a cancelled task's %d processes outlived SIGKILL; "
+		    "its cleanup starts anyway", left);
+	command_killed(t, left);
+}
+
+/*
+ * The task's deadline passed: during a kill (see above), or with the
+ * cleanup still running after cleanup_timeout_ms (kill that).
  */
 static void
 command_timer(struct task *t)
 {
 	struct command_data *d = CMD(t);
 
-	if (d->proc != NULL)
-		proc_kill(d->proc, SIGKILL);
-	else if (d->cleanup != NULL) {
+	if (t->state != TASK_CANCELLING)
+		return;
+	if (d->cleanup != NULL) {
 		d->cleanup_timed_out = 1;
+		if (d->cg != NULL)
+			cgroup_kill(d->cg);
 		proc_kill(d->cleanup, SIGKILL);
-	}
+	} else if (d->kill.sent && d->kill.ended_at == TASK_TIME_NONE)
+		command_kill_timer(t);
 }
 
-/* Cancelled while running: kill_signal to the group, SIGKILL later. */
+/*
+ * Cancelled while running: kill_signal to every process (the cgroup's,
+ * or the group's), SIGKILL after kill_grace_ms, the cleanup once none is
+ * left.
+ */
 static void
 command_stop(struct task *t)
 {
 	struct command_data *d = CMD(t);
+	int sig;
 
 	if (d->proc == NULL) {		/* recovered: nothing of ours runs */
 		task_stopped(t);
 		return;
 	}
-	proc_kill(d->proc, d->job->kill_signal);
+	sig = d->job->kill_signal;
+	kill_begin(&d->kill, d->cg != NULL ? KILL_CGROUP : KILL_PROCESS_GROUP,
+	    sig);
+	task_touch(t);
+	if (d->cg != NULL) {
+		cgroup_signal(d->cg, sig);
+		cgroup_on_empty(d->cg, command_empty_cb, t);
+	}
+	proc_kill(d->proc, sig);
 	command_wake_in(t, d->job->kill_grace_ms);
 }
 
@@ -488,8 +705,12 @@ command_cleanup_exit_cb(struct proc *p, void *arg)
 		st = CLEANUP_FAILED;
 		detail = xasprintf("the cleanup %s", how);
 	}
+	json_object_set_new(facts, "output_bytes", json_integer((json_int_t)
+	    output_total(d->out[OUTPUT_CLEANUP])));
 	proc_free(p);
 	d->cleanup = NULL;
+	cgroup_release(d->cg);
+	d->cg = NULL;
 	task_cleanup_done(t, st, detail, facts);
 	command_release(d);
 	free(how);
@@ -501,7 +722,7 @@ static void
 command_cleanup(struct task *t)
 {
 	struct command_data *d = CMD(t);
-	char reason[64], started[32], *err = NULL;
+	char id[ULID_LEN + 1], reason[64], started[32], *err = NULL;
 
 	if (d->job == NULL) {
 		task_cleanup_done(t, CLEANUP_FAILED, "the job is no longer in "
@@ -518,10 +739,14 @@ command_cleanup(struct task *t)
 	    task_reason_name(t->x->cancel_reason));
 	snprintf(started, sizeof started, "EVTASKD_TASK_STARTED=%s",
 	    t->started_at != TASK_TIME_NONE ? "true" : "false");
+	ulid_format(&t->id, id);
 	d->cleanup_timed_out = 0;
+	d->cg = command_cgroup(d, id, ".cleanup");
 	d->cleanup = command_spawn(d, d->job->cleanup_argv, reason, started,
-	    command_cleanup_exit_cb, &err);
+	    OUTPUT_CLEANUP, d->cg, command_cleanup_exit_cb, &err);
 	if (d->cleanup == NULL) {
+		cgroup_release(d->cg);
+		d->cg = NULL;
 		task_cleanup_done(t, CLEANUP_FAILED, err, NULL);
 		free(err);
 		command_release(d);
@@ -547,6 +772,10 @@ command_free(struct task *t)
 		return;		/* never parsed */
 	proc_free(d->proc);
 	proc_free(d->cleanup);
+	cgroup_release(d->cg);
+	output_unref(d->out[OUTPUT_MAIN]);
+	output_unref(d->out[OUTPUT_CLEANUP]);
+	json_decref(d->facts);
 	command_unqueue(t);
 	command_uncount(d);
 	if (d->has_slot) {
@@ -593,6 +822,8 @@ const struct task_kind kind_command = {
 	.timer = command_timer,
 	.recover = command_recover,
 	.free = command_free,
+	.write_kill = command_write_kill,
+	.output = command_output,
 	.init = command_init,
 	.shutdown = command_shutdown,
 };

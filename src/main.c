@@ -406,6 +406,39 @@ main_mkdirs(const char *dir)
 	return rc;
 }
 
+/* A purged task's output goes with it. */
+static void
+main_purged_cb(const char *id, void *arg)
+{
+	struct ulid u;
+
+	if (ulid_parse(id, &u) == 0)
+		output_remove(&u);
+}
+
+/* Outputs live in the state directory, or a private one (--memory). */
+static void
+main_open_output(const char *state_dir)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *dir, *err;
+
+	if (state_dir != NULL)
+		dir = xasprintf("%s/output", state_dir);
+	else {
+		dir = xasprintf("%s/evtaskd-output-XXXXXX", tmp != NULL &&
+		    *tmp != '\0' ? tmp : "/tmp");
+		if (mkdtemp(dir) == NULL)
+			fatalx("%s: %s", dir, strerror(errno));
+	}
+	if (output_init(dir, &err) != 0) {
+		log_error("cannot keep task output in %s", err);
+		exit(1);
+	}
+	free(dir);
+	store_on_purge(main_purged_cb, NULL);
+}
+
 /* Open the store: --memory, -d, $STATE_DIRECTORY, or the default. */
 static void
 main_open_store(void)
@@ -436,6 +469,44 @@ main_open_store(void)
 	}
 	log_info("store: %s", path != NULL ? path : "in memory (--memory)");
 	free(path);
+	main_open_output(main_opts.memory ? NULL : dir);
+}
+
+/* Does any job ask for resource limits? */
+static int
+main_jobs_limit_resources(void)
+{
+	const struct job_resources *r;
+	size_t i;
+
+	for (i = 0; i < cfg->njobs; i++) {
+		r = &cfg->jobs[i]->resources;
+		if (r->memory_max_bytes > 0 || r->pids_max > 0 ||
+		    r->cpu_weight > 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Decide how command tasks are isolated (cgroup or process groups), say
+ * so, and name the resources that will not be enforced.
+ */
+static void
+main_isolation(void)
+{
+	const char *missing;
+	char *err;
+
+	if (cgroup_init(main_base, cfg->isolation, &err) != 0) {
+		log_error("%s", err);
+		exit(1);
+	}
+	log_info("command tasks are isolated by %s", cgroup_mode_name());
+	missing = cgroup_missing_controllers();
+	if (*missing != '\0' && main_jobs_limit_resources())
+		log_warn("job resources are accepted but not enforced: no "
+		    "cgroup v2 controller for %s here", missing);
 }
 
 /* Free what is left in memory at exit (so leak checkers see nothing). */
@@ -497,6 +568,7 @@ main(int argc, char **argv)
 	task_init(main_base);
 	hub_init(main_base);
 	kind_init(main_base);
+	main_isolation();
 	/* Every change is stored, then published and waited on, then counted. */
 	task_observe(&store_observer);
 	task_observe(&hub_observer);
@@ -538,6 +610,8 @@ main(int argc, char **argv)
 	if (main_grace != NULL)
 		event_free(main_grace);
 	kind_shutdown();
+	cgroup_shutdown();
+	output_shutdown(main_opts.memory);
 	sdnotify_close();
 	event_base_free(main_base);
 	config_set(NULL);

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -35,7 +36,7 @@ static const char *const writer_sql[WSTMT_COUNT] = {
 	    " ON CONFLICT(id) DO UPDATE SET state = excluded.state,"
 	    " finished_at = excluded.finished_at, doc = excluded.doc",
 	[WSTMT_PURGE] = "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks"
-	    " WHERE finished_at < ?1 LIMIT ?2)",
+	    " WHERE finished_at < ?1 LIMIT ?2) RETURNING id",
 };
 
 static sqlite3			*writer_db;
@@ -88,24 +89,38 @@ writer_row(const struct store_row *r)
 	return rc;
 }
 
+/* Delete a batch of expired tasks, keeping their ids (their outputs go). */
+static int
+writer_purge(struct store_batch *b)
+{
+	sqlite3_stmt *st = writer_stmts[WSTMT_PURGE];
+	int rc;
+
+	sqlite3_bind_int64(st, 1, b->purge_cutoff);
+	sqlite3_bind_int(st, 2, b->purge_batch);
+	b->purged_ids = xcalloc((size_t)b->purge_batch,
+	    sizeof *b->purged_ids);
+	b->purged = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW &&
+	    b->purged < b->purge_batch)
+		snprintf(b->purged_ids[b->purged++], ULID_LEN + 1, "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
 /* Write one batch (rows, or a purge) into the open transaction. */
 static int
 writer_batch(struct store_batch *b)
 {
-	sqlite3_stmt *st = writer_stmts[WSTMT_PURGE];
 	size_t i;
 
 	for (i = 0; i < b->nrows; i++) {
 		if (writer_row(&b->rows[i]) != 0)
 			return -1;
 	}
-	if (b->purge_batch > 0) {
-		sqlite3_bind_int64(st, 1, b->purge_cutoff);
-		sqlite3_bind_int(st, 2, b->purge_batch);
-		if (writer_exec(st) != 0)
-			return -1;
-		b->purged = sqlite3_changes(writer_db);
-	}
+	if (b->purge_batch > 0)
+		return writer_purge(b);
 	return 0;
 }
 

@@ -28,6 +28,8 @@ struct store_key {
 static const struct store_ops	*store_ops;
 static store_done_cb		*store_done_fn;
 static void			*store_done_arg;
+static store_purged_cb		*store_purged_fn;
+static void			*store_purged_arg;
 static struct event		*store_purge_ev;
 static int			 store_purging;
 static struct task		**store_dirty;		/* changed this pass */
@@ -57,6 +59,14 @@ store_open(struct event_base *base, const char *path, store_done_cb *done,
 		return -1;
 	}
 	return 0;
+}
+
+/* Tell fn of every task the retention purge removes. */
+void
+store_on_purge(store_purged_cb *fn, void *arg)
+{
+	store_purged_fn = fn;
+	store_purged_arg = arg;
 }
 
 /* Close the store once everything sent is back. */
@@ -232,6 +242,7 @@ store_batch_free(struct store_batch *b)
 	}
 	free(b->rows);
 	free(b->tasks);
+	free(b->purged_ids);
 	free(b->error);
 	free(b);
 }
@@ -265,8 +276,11 @@ store_done(struct store_batch *b)
 			store_forget_key(t);
 		task_unref(t);
 	}
+	for (i = 0; b->rc == 0 && store_purged_fn != NULL &&
+	    i < (size_t)b->purged; i++)
+		store_purged_fn(b->purged_ids[i], store_purged_arg);
 	if (b->purge_batch > 0)
-		store_purged(b->purged);
+		store_purged(b->rc == 0 ? b->purged : 0);
 	store_batch_free(b);
 }
 

@@ -43,6 +43,11 @@ task_write_cancellation(const struct task *t, struct buf *b)
 	buf_add_jstr(b, x->cancel_message);
 	buf_adds(b, ",\"requests\":");
 	buf_add_int(b, x->cancel_requests);
+	buf_adds(b, ",\"kill\":");
+	if (task_kind(t)->write_kill != NULL)
+		task_kind(t)->write_kill(t, b);
+	else
+		buf_add(b, "null", 4);
 	buf_add(b, "}", 1);
 }
 

@@ -1,0 +1,183 @@
+/*
+ * api-output.c -- GET /v1/tasks/ID/output: a task's output (or its
+ * cleanup's) from an offset, at once or followed as it grows.
+ */
+
+#include "evtaskd.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One answer being streamed: the request and its reader. */
+struct api_output {
+	struct http_request	*req;
+	struct output_reader	*reader;
+	int			 gone;		/* the client left */
+};
+
+/* The client of a paused stream left: end it when resumed. */
+static void
+api_output_gone_cb(struct http_request *req, void *arg)
+{
+	struct api_output *a = arg;
+
+	a->gone = 1;
+}
+
+/* MHD wants bytes: give what the output has, or pause until it grows. */
+static ssize_t
+api_output_reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct api_output *a = cls;
+	ssize_t n;
+
+	if (a->gone)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	n = output_reader_read(a->reader, buf, max);
+	if (n < 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (n == 0)
+		http_stream_pause(a->req, api_output_gone_cb, a);
+	return n;
+}
+
+/* The output grew (or ended): resume the paused stream. */
+static void
+api_output_ready_cb(void *arg)
+{
+	struct api_output *a = arg;
+
+	http_stream_wake(a->req);
+}
+
+/* The answer is over: the one place it is freed. */
+static void
+api_output_free(void *arg)
+{
+	struct api_output *a = arg;
+
+	output_reader_free(a->reader);
+	free(a);
+}
+
+/* ?offset=N: a byte offset, 0 by default; -1 (answered 400) if bad. */
+static int
+api_output_offset(struct http_request *req, uint64_t *offset)
+{
+	const char *v = http_query(req, "offset");
+	char *end;
+
+	*offset = 0;
+	if (v == NULL)
+		return 0;
+	errno = 0;
+	*offset = strtoull(v, &end, 10);
+	if (*v >= '0' && *v <= '9' && *end == '\0' && errno == 0)
+		return 0;
+	http_problem(req, 400, "bad-query", "offset is a byte offset: an "
+	    "integer from 0");
+	return -1;
+}
+
+/* ?follow=true|false; -1 (answered 400) if neither. */
+static int
+api_output_follow(struct http_request *req, int *follow)
+{
+	const char *v = http_query(req, "follow");
+
+	*follow = v != NULL && strcmp(v, "true") == 0;
+	if (v == NULL || *follow || strcmp(v, "false") == 0)
+		return 0;
+	http_problem(req, 400, "bad-query", "follow is true or false");
+	return -1;
+}
+
+/* ?stream=main|cleanup; -1 (answered 422) if another. */
+static int
+api_output_stream(struct http_request *req, enum output_stream *stream)
+{
+	const char *v = http_query(req, "stream");
+
+	*stream = OUTPUT_MAIN;
+	if (v == NULL || strcmp(v, "main") == 0)
+		return 0;
+	if (strcmp(v, "cleanup") == 0) {
+		*stream = OUTPUT_CLEANUP;
+		return 0;
+	}
+	http_problem_extra(req, 422, "invalid-query", json_pack(
+	    "{s:[{s:s,s:s}]}", "errors", "pointer", "/stream", "detail",
+	    "main or cleanup"), "unknown stream '%s': main or cleanup", v);
+	return -1;
+}
+
+/*
+ * The live output of a task still in memory and not over (NULL: read the
+ * file it left). 0, or -1 when answered (404 unknown, 500 store error).
+ */
+static int
+api_output_live(struct http_request *req, const struct ulid *id,
+    enum output_stream stream, struct output **live)
+{
+	struct task *t = registry_find(id);
+	char *doc;
+	int rc;
+
+	*live = NULL;
+	if (t != NULL) {
+		if (!task_state_terminal(t->state) &&
+		    task_kind(t)->output != NULL)
+			*live = task_kind(t)->output(t, stream);
+		return 0;
+	}
+	rc = store_get(id, &doc);
+	free(doc);
+	if (rc < 0)
+		api_store_failed(req);
+	else if (rc == 0)
+		api_task_not_found(req, http_param(req));
+	return rc > 0 ? 0 : -1;
+}
+
+/* GET /v1/tasks/ID/output[?offset=N][&follow=true][&stream=cleanup] */
+void
+api_output_get(struct http_request *req)
+{
+	static const char *const allowed[] = {
+		"offset", "follow", "stream", NULL
+	};
+	enum output_stream stream;
+	struct output *live;
+	struct api_output *a;
+	struct ulid id;
+	uint64_t offset;
+	char start[32], *err = NULL;
+	int follow;
+
+	if (api_task_id(req, &id) != 0 || api_query_only(req, allowed) != 0 ||
+	    api_output_offset(req, &offset) != 0 ||
+	    api_output_follow(req, &follow) != 0 ||
+	    api_output_stream(req, &stream) != 0 ||
+	    api_output_live(req, &id, stream, &live) != 0)
+		return;
+	a = xcalloc(1, sizeof *a);
+	a->req = req;
+	a->reader = output_reader_new(&id, stream, live, offset, follow,
+	    api_output_ready_cb, a, &err);
+	if (a->reader == NULL) {
+		log_error("task output: %s", err);
+		free(err);
+		free(a);
+		api_store_failed(req);
+		return;
+	}
+	snprintf(start, sizeof start, "%" PRIu64,
+	    output_reader_start(a->reader));
+	http_set_header(req, "Evtaskd-Output-Start", start);
+	http_set_ctx(req, a, api_output_free);
+	http_reply_stream(req, "text/plain; charset=utf-8",
+	    api_output_reader_cb, a);
+}
