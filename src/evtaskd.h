@@ -659,6 +659,9 @@ void	 api_store_failed(struct http_request *);
 /* api-events.c */
 void	 api_events_get(struct http_request *);
 
+/* api-jobs.c */
+void	 api_jobs_get(struct http_request *);
+
 /* api-metrics.c */
 void	 api_metrics_get(struct http_request *);
 
