@@ -13,6 +13,7 @@ const struct router_entry api_routes[] = {
 	{ "/v1/tasks/*", "DELETE", api_tasks_cancel, ROUTE_TOKEN },
 	{ "/v1/tasks/*/output", "GET", api_output_get, ROUTE_TOKEN },
 	{ "/v1/events", "GET", api_events_get, ROUTE_TOKEN },
+	{ "/v1/jobs", "GET", api_jobs_get, ROUTE_TOKEN },
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

@@ -260,26 +260,50 @@ config_pos_keep(struct config_pos *pos, char *line)
 	pos->errors[pos->nerrors++] = buf_steal(&b, NULL);
 }
 
+/* "file:line:col: path: msg" for the current key path (to free). */
+static char *
+config_pos_line(const struct config_pos *pos, const char *msg)
+{
+	char path[256];
+	const char *at = config_pos_locate(pos), *sep;
+	int line, col;
+
+	config_pos_keypath(pos, path, sizeof path);
+	sep = *path != '\0' ? ": " : "";
+	if (at == NULL)
+		return xasprintf("%s: %s%s%s", pos->file, path, sep, msg);
+	config_pos_line_col(pos, at, &line, &col);
+	return xasprintf("%s:%d:%d: %s%s%s", pos->file, line, col, path, sep,
+	    msg);
+}
+
 /* Record an error at the current key path: "file:line:col: path: msg". */
 void
 config_pos_error(struct config_pos *pos, const char *fmt, ...)
 {
-	char path[256], *msg;
-	const char *at = config_pos_locate(pos);
-	int line, col;
+	char *msg;
 	va_list ap;
 
-	config_pos_keypath(pos, path, sizeof path);
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (at != NULL) {
-		config_pos_line_col(pos, at, &line, &col);
-		config_pos_keep(pos, xasprintf("%s:%d:%d: %s%s%s", pos->file,
-		    line, col, path, *path != '\0' ? ": " : "", msg));
-	} else
-		config_pos_keep(pos, xasprintf("%s: %s%s%s", pos->file, path,
-		    *path != '\0' ? ": " : "", msg));
+	config_pos_keep(pos, config_pos_line(pos, msg));
+	free(msg);
+}
+
+/* Log a warning at the current key path (the config is still good). */
+void
+config_pos_warn(struct config_pos *pos, const char *fmt, ...)
+{
+	char *msg, *line;
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	line = config_pos_line(pos, msg);
+	log_warn("%s", line);
+	free(line);
 	free(msg);
 }
 

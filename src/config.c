@@ -13,6 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CONFIG_OUTPUT_DEFAULT	(256 * 1024 * 1024)
+
+/* The names of enum on_shutdown and enum isolation, in their order. */
+static const char *const config_on_shutdown_names[] = {
+	"keep", "cancel", NULL
+};
+static const char *const config_isolation_names[] = {
+	"auto", "cgroup", "process_group", NULL
+};
+
 static struct config	 config_current_default;
 const struct config	*cfg = &config_current_default;
 static struct config	*config_current;
@@ -32,7 +42,8 @@ config_defaults(struct config *c)
 	c->http.max_connections = 10000;
 	c->http.max_connections_per_ip = 1000;
 	c->http.connection_timeout_s = 30;
-	c->max_output_bytes = 256 * 1024 * 1024;
+	c->isolation = ISOLATION_AUTO;
+	c->max_output_bytes = CONFIG_OUTPUT_DEFAULT;
 }
 
 /* Free a config built by config_load (not the running one). */
@@ -80,6 +91,16 @@ config_job(const char *name)
 	return NULL;
 }
 
+/* The name of an isolation mode ("auto", "cgroup", "process_group"). */
+const char *
+config_isolation_name(enum isolation i)
+{
+	if ((size_t)i >= sizeof config_isolation_names /
+	    sizeof config_isolation_names[0] - 1)
+		return "auto";
+	return config_isolation_names[i];
+}
+
 /* The "jobs" object. */
 static void
 config_jobs(struct config_pos *pos, struct config *c, json_t *root)
@@ -103,7 +124,7 @@ config_limits(struct config_pos *pos, struct config *c, json_t *root)
 	static const char *const keys[] = {
 		"max_active_tasks", "max_body_bytes", "max_connections",
 		"max_connections_per_ip", "connection_timeout_s",
-		"max_duration_ms", NULL
+		"max_duration_ms", "max_output_bytes", NULL
 	};
 	json_t *l = config_pos_obj(pos, root, "limits");
 	int64_t v;
@@ -129,6 +150,10 @@ config_limits(struct config_pos *pos, struct config *c, json_t *root)
 	c->http.connection_timeout_s = (unsigned)v;
 	config_pos_int(pos, l, "max_duration_ms", 1, INT64_MAX / 4,
 	    &c->max_duration_ms);
+	v = (int64_t)c->max_output_bytes;
+	config_pos_int(pos, l, "max_output_bytes", CONFIG_OUTPUT_MIN,
+	    CONFIG_OUTPUT_MAX, &v);
+	c->max_output_bytes = (size_t)v;
 	config_pos_pop(pos);
 }
 
@@ -150,12 +175,46 @@ config_auth(struct config_pos *pos, struct config *c, json_t *root)
 	config_pos_pop(pos);
 }
 
-/* "listen", "on_shutdown" and the other top-level scalars. */
+/*
+ * A string member that must be one of names (NULL-ended); its index into
+ * *out. Untouched if absent or wrong, with an error for the latter.
+ */
 static void
-config_top(struct config_pos *pos, struct config *c, json_t *root)
+config_enum(struct config_pos *pos, json_t *o, const char *key,
+    const char *const *names, int *out)
+{
+	struct buf want = { NULL, 0, 0 };
+	char *s = NULL;
+	size_t i;
+
+	if (config_pos_str(pos, o, key, &s) <= 0)
+		return;
+	for (i = 0; names[i] != NULL && strcmp(names[i], s) != 0; i++)
+		;
+	free(s);
+	if (names[i] != NULL) {
+		*out = (int)i;
+		return;
+	}
+	for (i = 0; names[i] != NULL; i++) {
+		buf_adds(&want, i == 0 ? "\"" : names[i + 1] != NULL ?
+		    ", \"" : " or \"");
+		buf_adds(&want, names[i]);
+		buf_add(&want, "\"", 1);
+	}
+	s = buf_steal(&want, NULL);
+	config_pos_push(pos, key, 0);
+	config_pos_error(pos, "must be %s", s);
+	config_pos_pop(pos);
+	free(s);
+}
+
+/* "listen" (each address checked). */
+static void
+config_listen(struct config_pos *pos, struct config *c, json_t *root)
 {
 	struct listen_addr addr;
-	char *s = NULL, *err;
+	char *err;
 	size_t i;
 
 	c->listen = config_pos_strv(pos, root, "listen");
@@ -169,23 +228,58 @@ config_top(struct config_pos *pos, struct config *c, json_t *root)
 		config_pos_pop(pos);
 		free(err);
 	}
+}
+
+/* "listen", "on_shutdown", "isolation" and the other top-level scalars. */
+static void
+config_top(struct config_pos *pos, struct config *c, json_t *root)
+{
+	int v;
+
+	config_listen(pos, c, root);
 	config_pos_str(pos, root, "state_dir", &c->state_dir);
 	config_pos_int(pos, root, "retention_s", 0, INT64_MAX / 2000,
 	    &c->retention_s);
 	config_pos_int(pos, root, "shutdown_grace_ms", 0, 3600000,
 	    &c->shutdown_grace_ms);
-	if (config_pos_str(pos, root, "on_shutdown", &s) > 0) {
-		if (strcmp(s, "keep") == 0)
-			c->on_shutdown = ON_SHUTDOWN_KEEP;
-		else if (strcmp(s, "cancel") == 0)
-			c->on_shutdown = ON_SHUTDOWN_CANCEL;
-		else {
-			config_pos_push(pos, "on_shutdown", 0);
-			config_pos_error(pos, "must be \"keep\" or \"cancel\"");
+	v = (int)c->on_shutdown;
+	config_enum(pos, root, "on_shutdown", config_on_shutdown_names, &v);
+	c->on_shutdown = (enum on_shutdown)v;
+	v = (int)c->isolation;
+	config_enum(pos, root, "isolation", config_isolation_names, &v);
+	c->isolation = (enum isolation)v;
+}
+
+/*
+ * No job keeps more output than limits.max_output_bytes (read after the
+ * whole file: the limits may come after the jobs). A job that asked for
+ * more gets a warning at its key.
+ */
+static void
+config_clamp_output(struct config_pos *pos, struct config *c, json_t *root)
+{
+	json_t *jobs = json_object_get(root, "jobs");
+	struct job *j;
+	size_t i;
+
+	config_pos_push(pos, "jobs", 0);
+	for (i = 0; i < c->njobs; i++) {
+		j = c->jobs[i];
+		if (j->max_output_bytes <= c->max_output_bytes)
+			continue;
+		if (json_object_get(json_object_get(jobs, j->name),
+		    "max_output_bytes") != NULL) {
+			config_pos_push(pos, j->name, 0);
+			config_pos_push(pos, "max_output_bytes", 0);
+			config_pos_warn(pos, "%zu is above "
+			    "limits.max_output_bytes: clamped to %zu",
+			    j->max_output_bytes, c->max_output_bytes);
+			config_pos_pop(pos);
 			config_pos_pop(pos);
 		}
+		j->max_output_bytes = c->max_output_bytes;
 	}
-	free(s);
+	config_pos_pop(pos);
 }
 
 /* The whole file, NUL-terminated (to free); NULL with errno set. */
@@ -215,7 +309,7 @@ config_root(struct config_pos *pos, struct config *c, json_t *root)
 {
 	static const char *const keys[] = {
 		"listen", "state_dir", "retention_s", "shutdown_grace_ms",
-		"on_shutdown", "auth", "limits", "jobs", NULL
+		"on_shutdown", "isolation", "auth", "limits", "jobs", NULL
 	};
 
 	if (!json_is_object(root)) {
@@ -227,6 +321,7 @@ config_root(struct config_pos *pos, struct config *c, json_t *root)
 	config_limits(pos, c, root);
 	config_auth(pos, c, root);
 	config_jobs(pos, c, root);
+	config_clamp_output(pos, c, root);
 }
 
 /* Parse and check file's text into c; its errors (to free) or NULL. */

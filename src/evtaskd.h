@@ -182,15 +182,16 @@ enum on_shutdown {
 	ON_SHUTDOWN_KEEP,
 	ON_SHUTDOWN_CANCEL,
 };
+/* How a command task's processes are kept together (CONTRACT §7). */
 enum isolation {
-	ISOLATION_AUTO,
+	ISOLATION_AUTO,		/* cgroup if the daemon can, else process group */
 	ISOLATION_CGROUP,
 	ISOLATION_PROCESS_GROUP,
 };
+#define CONFIG_OUTPUT_MIN	4096
+#define CONFIG_OUTPUT_MAX	((int64_t)1 << 40)
 struct config {
 	char		**listen;	/* NULL-terminated, or NULL */
-	enum isolation	 isolation;
-	size_t		 max_output_bytes;	/* limits: the ceiling */
 	char		*state_dir;
 	int64_t		 retention_s;
 	int64_t		 shutdown_grace_ms;
@@ -202,6 +203,8 @@ struct config {
 	int64_t		 max_duration_ms;
 	size_t		 max_metadata_bytes;
 	struct http_limits http;
+	enum isolation	 isolation;
+	size_t		 max_output_bytes;	/* ceiling of every job's */
 	struct job	**jobs;
 	size_t		 njobs;
 };
@@ -211,6 +214,7 @@ struct config *config_load(const char *, char **);
 void	 config_free(struct config *);
 void	 config_set(struct config *);
 struct job *config_job(const char *);
+const char *config_isolation_name(enum isolation);
 
 /* config-pos.c */
 struct config_pos;
@@ -228,6 +232,8 @@ int	 config_pos_str(struct config_pos *, json_t *, const char *, char **);
 int	 config_pos_bool(struct config_pos *, json_t *, const char *);
 int	 config_pos_abspath(struct config_pos *, json_t *, const char *,
 	    char **);
+void	 config_pos_warn(struct config_pos *, const char *, ...)
+	    PRINTFLIKE(2, 3);
 json_t	*config_pos_obj(struct config_pos *, json_t *, const char *);
 char	**config_pos_strv(struct config_pos *, json_t *, const char *);
 
@@ -238,8 +244,9 @@ struct job_arg {
 	regex_t		 re;		/* anchored: the whole value */
 	int		 compiled;
 	int		 required;
+	char		*description;	/* NULL: none */
 };
-/* What a job's task cgroup may use; 0: not limited. */
+/* What a job's cgroup may use; 0: not set (CONTRACT §7). */
 struct job_resources {
 	int64_t		 memory_max_bytes;
 	int64_t		 pids_max;
@@ -260,7 +267,8 @@ struct job {
 	unsigned int	 max_concurrent;	/* 0: no limit */
 	char		*working_dir;
 	char		**env;		/* "NAME=value", NULL-terminated */
-	size_t		 max_output_bytes;
+	char		*description;	/* NULL: none */
+	size_t		 max_output_bytes;	/* clamped to the limit */
 	struct job_resources resources;
 };
 struct job *job_parse(struct config_pos *, const char *, json_t *);
@@ -737,6 +745,9 @@ void	 api_output_get(struct http_request *);
 
 /* api-events.c */
 void	 api_events_get(struct http_request *);
+
+/* api-jobs.c */
+void	 api_jobs_get(struct http_request *);
 
 /* api-metrics.c */
 void	 api_metrics_get(struct http_request *);

@@ -23,6 +23,11 @@
 #define JOB_NAME_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
 			"0123456789_.-"
 #define JOB_ARG_CHARS	"abcdefghijklmnopqrstuvwxyz0123456789_"
+#define JOB_DESCRIPTION_MAX	1024
+#define JOB_OUTPUT_DEFAULT	(16 * 1024 * 1024)
+#define JOB_MEMORY_MIN		(1024 * 1024)
+#define JOB_PIDS_MAX		4194304		/* the kernel's PID_MAX_LIMIT */
+#define JOB_CPU_WEIGHT_MAX	10000
 
 /* What job_piece found. */
 enum job_piece {
@@ -204,12 +209,31 @@ job_compile_arg(struct config_pos *pos, struct job_arg *a)
 	a->pattern = NULL;
 }
 
+/*
+ * A "description": a string of at most JOB_DESCRIPTION_MAX bytes (UTF-8,
+ * since the file is JSON) into *out; left NULL if absent or refused.
+ */
+static void
+job_parse_description(struct config_pos *pos, json_t *def, char **out)
+{
+	if (config_pos_str(pos, def, "description", out) <= 0 ||
+	    strlen(*out) <= JOB_DESCRIPTION_MAX)
+		return;
+	config_pos_push(pos, "description", 0);
+	config_pos_error(pos, "must be at most %d bytes", JOB_DESCRIPTION_MAX);
+	config_pos_pop(pos);
+	free(*out);
+	*out = NULL;
+}
+
 /* One entry of a job's "args": {"pattern": "...", "required": true}. */
 static void
 job_parse_arg(struct config_pos *pos, struct job_arg *a, const char *name,
     json_t *def)
 {
-	static const char *const keys[] = { "pattern", "required", NULL };
+	static const char *const keys[] = {
+		"pattern", "required", "description", NULL
+	};
 
 	a->name = xstrdup(name);
 	config_pos_push(pos, name, 0);
@@ -224,6 +248,7 @@ job_parse_arg(struct config_pos *pos, struct job_arg *a, const char *name,
 	else if (json_object_get(def, "pattern") == NULL)
 		config_pos_error(pos, "needs a \"pattern\"");
 	a->required = config_pos_bool(pos, def, "required");
+	job_parse_description(pos, def, &a->description);
 	config_pos_pop(pos);
 }
 
@@ -333,6 +358,33 @@ job_parse_limits(struct config_pos *pos, struct job *j, json_t *def)
 	    &j->cleanup_timeout_ms);
 	config_pos_int(pos, def, "max_concurrent", 1, 1000000, &n);
 	j->max_concurrent = (unsigned)n;
+	n = (int64_t)j->max_output_bytes;
+	config_pos_int(pos, def, "max_output_bytes", CONFIG_OUTPUT_MIN,
+	    CONFIG_OUTPUT_MAX, &n);
+	j->max_output_bytes = (size_t)n;	/* clamped by config.c */
+}
+
+/* A job's "resources" (enforced through its task's cgroup). */
+static void
+job_parse_resources(struct config_pos *pos, struct job *j, json_t *def)
+{
+	static const char *const keys[] = {
+		"memory_max_bytes", "pids_max", "cpu_weight", NULL
+	};
+	json_t *r = config_pos_obj(pos, def, "resources");
+	struct job_resources *res = &j->resources;
+	int64_t n = 0;
+
+	if (r == NULL)
+		return;
+	config_pos_push(pos, "resources", 0);
+	config_pos_only(pos, r, keys);
+	config_pos_int(pos, r, "memory_max_bytes", JOB_MEMORY_MIN, INT64_MAX,
+	    &res->memory_max_bytes);
+	config_pos_int(pos, r, "pids_max", 1, JOB_PIDS_MAX, &res->pids_max);
+	config_pos_int(pos, r, "cpu_weight", 1, JOB_CPU_WEIGHT_MAX, &n);
+	res->cpu_weight = (int)n;
+	config_pos_pop(pos);
 }
 
 /* A new job called name with the documented defaults, one reference. */
@@ -348,7 +400,7 @@ job_new(const char *name)
 	j->kill_grace_ms = 5000;
 	j->cleanup_timeout_ms = 30000;
 	j->working_dir = xstrdup("/");
-	j->max_output_bytes = 16 * 1024 * 1024;
+	j->max_output_bytes = JOB_OUTPUT_DEFAULT;
 	return j;
 }
 
@@ -362,7 +414,8 @@ job_parse(struct config_pos *pos, const char *name, json_t *def)
 	static const char *const keys[] = {
 		"argv", "args", "timeout_ms", "kill_signal", "kill_grace_ms",
 		"cleanup_argv", "cleanup_timeout_ms", "max_concurrent",
-		"working_dir", "env", NULL
+		"working_dir", "env", "description", "max_output_bytes",
+		"resources", NULL
 	};
 	struct job *j = job_new(name);
 
@@ -383,6 +436,8 @@ job_parse(struct config_pos *pos, const char *name, json_t *def)
 	job_parse_signal(pos, j, def);
 	config_pos_abspath(pos, def, "working_dir", &j->working_dir);
 	job_parse_env(pos, j, def);
+	job_parse_description(pos, def, &j->description);
+	job_parse_resources(pos, j, def);
 	config_pos_pop(pos);
 	return j;
 }
@@ -406,6 +461,7 @@ job_free(struct job *j)
 	for (i = 0; i < j->nargs; i++) {
 		free(j->args[i].name);
 		free(j->args[i].pattern);
+		free(j->args[i].description);
 		regfree(&j->args[i].re);
 	}
 	free(j->args);
@@ -413,6 +469,7 @@ job_free(struct job *j)
 	xstrv_free(j->cleanup_argv);
 	xstrv_free(j->env);
 	free(j->working_dir);
+	free(j->description);
 	free(j->name);
 	free(j);
 }

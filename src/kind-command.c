@@ -597,10 +597,8 @@ command_main_exit_cb(struct proc *p, void *arg)
 		command_release(d);
 		return;
 	}
-	if (d->cg == NULL) {		/* its usage, while we have it */
-		json_decref(d->facts);
+	if (d->cg == NULL)		/* its usage, while we have it */
 		d->facts = command_result(d, p);
-	}
 	proc_free(p);
 	command_check_gone(t);
 }

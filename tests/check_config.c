@@ -174,6 +174,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->http.max_connections, 10000);
 	ck_assert_uint_eq(c->http.max_connections_per_ip, 1000);
 	ck_assert_uint_eq(c->http.connection_timeout_s, 30);
+	ck_assert_int_eq(c->isolation, ISOLATION_AUTO);
+	ck_assert_uint_eq(c->max_output_bytes, 268435456);
 	ck_assert_uint_eq(c->njobs, 0);
 	config_free(c);
 }
@@ -205,6 +207,7 @@ START_TEST(test_every_limit)
 	    "  \"retention_s\": 0,\n"
 	    "  \"shutdown_grace_ms\": 2500,\n"
 	    "  \"on_shutdown\": \"cancel\",\n"
+	    "  \"isolation\": \"process_group\",\n"
 	    "  \"auth\": {\"token_file\": \"/etc/x/token\", "
 	    "\"metrics_public\": true},\n"
 	    "  \"limits\": {\"max_active_tasks\": 7, "
@@ -212,7 +215,8 @@ START_TEST(test_every_limit)
 	    "             \"max_connections\": 11, "
 	    "\"max_connections_per_ip\": 3,\n"
 	    "             \"connection_timeout_s\": 9, "
-	    "\"max_duration_ms\": 123456}\n"
+	    "\"max_duration_ms\": 123456,\n"
+	    "             \"max_output_bytes\": 4096}\n"
 	    "}\n");
 
 	ck_assert_ptr_nonnull(c->listen);
@@ -233,6 +237,8 @@ START_TEST(test_every_limit)
 	ck_assert_uint_eq(c->http.max_connections_per_ip, 3);
 	ck_assert_uint_eq(c->http.connection_timeout_s, 9);
 	ck_assert_int_eq(c->max_duration_ms, 123456);
+	ck_assert_int_eq(c->isolation, ISOLATION_PROCESS_GROUP);
+	ck_assert_uint_eq(c->max_output_bytes, 4096);
 	ck_assert_uint_eq(c->njobs, 0);
 	config_free(c);
 }
@@ -245,6 +251,71 @@ START_TEST(test_on_shutdown_keep)
 
 	ck_assert_int_eq(c->on_shutdown, ON_SHUTDOWN_KEEP);
 	config_free(c);
+}
+END_TEST
+
+/* Each isolation mode is read, and named back. */
+static const struct {
+	const char	*name;
+	enum isolation	 mode;
+} check_config_isolations[] = {
+	{ "auto", ISOLATION_AUTO },
+	{ "cgroup", ISOLATION_CGROUP },
+	{ "process_group", ISOLATION_PROCESS_GROUP },
+};
+
+START_TEST(test_isolation)
+{
+	const char *name = check_config_isolations[_i].name;
+	char *text = xasprintf("{\"isolation\": \"%s\"}", name);
+	struct config *c = load_ok(text);
+
+	free(text);
+	ck_assert_int_eq(c->isolation, check_config_isolations[_i].mode);
+	ck_assert_str_eq(config_isolation_name(c->isolation), name);
+	config_free(c);
+}
+END_TEST
+
+/*
+ * A job's max_output_bytes never exceeds limits.max_output_bytes, even
+ * when the limits come after the jobs in the file: an explicit value is
+ * clamped (with a warning), so is the default; a smaller one is kept.
+ */
+START_TEST(test_job_output_clamped)
+{
+	struct config *c = load_ok(
+	    "{\"jobs\": {\n"
+	    "  \"big\": {\"argv\": [\"/bin/true\"], "
+	    "\"max_output_bytes\": 1048576},\n"
+	    "  \"dflt\": {\"argv\": [\"/bin/true\"]},\n"
+	    "  \"small\": {\"argv\": [\"/bin/true\"], "
+	    "\"max_output_bytes\": 4096}},\n"
+	    " \"limits\": {\"max_output_bytes\": 65536}}\n");
+
+	ck_assert_uint_eq(c->max_output_bytes, 65536);
+	ck_assert_uint_eq(c->jobs[0]->max_output_bytes, 65536);
+	ck_assert_uint_eq(c->jobs[1]->max_output_bytes, 65536);
+	ck_assert_uint_eq(c->jobs[2]->max_output_bytes, 4096);
+	config_free(c);
+	/* the default limit is above the default job cap: nothing clamped */
+	c = load_ok("{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"]}, "
+	    "\"b\": {\"argv\": [\"/bin/true\"], "
+	    "\"max_output_bytes\": 268435456}}}");
+	ck_assert_uint_eq(c->jobs[0]->max_output_bytes, 16777216);
+	ck_assert_uint_eq(c->jobs[1]->max_output_bytes, 268435456);
+	config_free(c);
+}
+END_TEST
+
+/* A name for every mode, and for a value out of range. */
+START_TEST(test_isolation_names)
+{
+	ck_assert_str_eq(config_isolation_name(ISOLATION_AUTO), "auto");
+	ck_assert_str_eq(config_isolation_name(ISOLATION_CGROUP), "cgroup");
+	ck_assert_str_eq(config_isolation_name(ISOLATION_PROCESS_GROUP),
+	    "process_group");
+	ck_assert_str_eq(config_isolation_name((enum isolation)99), "auto");
 }
 END_TEST
 
@@ -597,6 +668,48 @@ static const struct check_config_row check_config_rows[] = {
 	    "1:11: auth.metrics_public: must be true or false" },
 	{ "{\"on_shutdown\": \"stop\"}",
 	    "1:2: on_shutdown: must be \"keep\" or \"cancel\"" },
+	{ "{\"on_shutdown\": 1}",
+	    "1:2: on_shutdown: must be a string" },
+	/* isolation: one of three names. */
+	{ "{\"isolation\": \"process_group\", \"jobs\": {}}", NULL },
+	{ "{\n  \"isolation\": \"cgroups\"\n}",
+	    "2:3: isolation: must be \"auto\", \"cgroup\" or "
+	    "\"process_group\"\n" },
+	{ "{\"isolation\": \"AUTO\"}",
+	    "1:2: isolation: must be \"auto\", \"cgroup\" or " },
+	{ "{\"isolation\": \"\"}",
+	    "1:2: isolation: must be \"auto\"" },
+	{ "{\"isolation\": true}",
+	    "1:2: isolation: must be a string" },
+	{ "{\"isolation\": null}",
+	    "1:2: isolation: must be a string" },
+	/* limits.max_output_bytes: at least 4096. */
+	{ "{\"limits\": {\"max_output_bytes\": 4096}}", NULL },
+	{ "{\"limits\": {\n  \"max_output_bytes\": 4095\n}}",
+	    "2:3: limits.max_output_bytes: must be between 4096 and "
+	    "1099511627776\n" },
+	{ "{\"limits\": {\"max_output_bytes\": 1099511627777}}",
+	    "1:13: limits.max_output_bytes: must be between 4096" },
+	{ "{\"limits\": {\"max_output_bytes\": \"1G\"}}",
+	    "1:13: limits.max_output_bytes: must be an integer" },
+	/* The new job keys, at their place in a whole file. */
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"],\n"
+	    "  \"description\": \"Backs up.\", \"max_output_bytes\": 4096,\n"
+	    "  \"args\": {\"x\": {\"pattern\": \"x\", \"description\": \"X.\"}},\n"
+	    "  \"resources\": {\"memory_max_bytes\": 1048576, "
+	    "\"pids_max\": 10, \"cpu_weight\": 100}}}}", NULL },
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"],\n"
+	    "  \"resources\": {\"pids_max\": 0}}}}",
+	    "2:17: jobs.a.resources.pids_max: must be between 1 and 4194304" },
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"],\n"
+	    "  \"resources\": {\"memory\": 1}}}}",
+	    "2:17: jobs.a.resources.memory: unknown key" },
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"],\n"
+	    "  \"max_output_bytes\": 0}}}",
+	    "2:3: jobs.a.max_output_bytes: must be between 4096" },
+	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/true\"],\n"
+	    "  \"description\": [\"x\"]}}}",
+	    "2:3: jobs.a.description: must be a string" },
 	{ "{\"jobs\": []}",
 	    "1:2: jobs: must be an object" },
 	{ "{\"jobs\": {\"a\": 5}}",
@@ -706,6 +819,10 @@ config_suite(void)
 	tcase_add_test(tc, test_empty_object);
 	tcase_add_test(tc, test_every_limit);
 	tcase_add_test(tc, test_on_shutdown_keep);
+	tcase_add_loop_test(tc, test_isolation, 0,
+	    CHECK_CONFIG_N(check_config_isolations));
+	tcase_add_test(tc, test_isolation_names);
+	tcase_add_test(tc, test_job_output_clamped);
 	tcase_add_test(tc, test_job_full);
 	tcase_add_test(tc, test_job_patterns_anchored);
 	tcase_add_test(tc, test_job_defaults);

@@ -77,6 +77,66 @@ static const struct check_job_def check_job_args[] = {
 	  "\"optional\": true}}}", "j.args.x.optional: unknown key", 1 },
 };
 
+/* 1024 bytes, the longest description. */
+#define D16	"0123456789abcdef"
+#define D256	D16 D16 D16 D16 D16 D16 D16 D16 D16 D16 D16 D16 D16 D16 D16 D16
+#define D1024	D256 D256 D256 D256
+
+/* Descriptions, the output cap and resources: accepted or refused. */
+static const struct check_job_def check_job_keys[] = {
+	{ "{\"argv\": [\"/bin/true\"], \"description\": \"Backs up.\"}",
+	  NULL, 0 },
+	{ "{\"argv\": [\"/bin/true\"], \"description\": \"\"}", NULL, 0 },
+	{ "{\"argv\": [\"/bin/true\"], \"description\": \"" D1024 "\"}",
+	  NULL, 0 },
+	{ "{\"argv\": [\"/bin/true\"], \"description\": \"" D1024 "x\"}",
+	  "t.json:1:31: j.description: must be at most 1024 bytes", 1 },
+	{ "{\"argv\": [\"/bin/true\"], \"description\": 5}",
+	  "t.json:1:31: j.description: must be a string", 1 },
+	{ "{\"argv\": [\"/bin/true\"], \"args\": {\"x\": {\"pattern\": \"x\", "
+	  "\"description\": \"A word.\"}}}", NULL, 0 },
+	{ "{\"argv\": [\"/bin/true\"], \"args\": {\"x\": {\"pattern\": \"x\", "
+	  "\"description\": \"" D1024 "x\"}}}",
+	  "t.json:1:62: j.args.x.description: must be at most 1024 bytes",
+	  1 },
+	{ "{\"argv\": [\"/bin/true\"], \"args\": {\"x\": {\"pattern\": \"x\", "
+	  "\"description\": null}}}",
+	  "t.json:1:62: j.args.x.description: must be a string", 1 },
+	{ "{\"argv\": [\"/bin/true\"], \"max_output_bytes\": 4096}", NULL, 0 },
+	{ "{\"argv\": [\"/bin/true\"], \"max_output_bytes\": 1099511627776}",
+	  NULL, 0 },
+	{ "{\"argv\": [\"/bin/true\"], \"max_output_bytes\": 4095}",
+	  "t.json:1:31: j.max_output_bytes: must be between 4096 and "
+	  "1099511627776", 1 },
+	{ "{\"argv\": [\"/bin/true\"], \"max_output_bytes\": \"16M\"}",
+	  "t.json:1:31: j.max_output_bytes: must be an integer", 1 },
+	{ "{\"argv\": [\"/bin/true\"], \"resources\": {}}", NULL, 0 },
+	{ "{\"argv\": [\"/bin/true\"], \"resources\": {\"memory_max_bytes\": "
+	  "1048576, \"pids_max\": 1, \"cpu_weight\": 10000}}", NULL, 0 },
+	{ "{\"argv\": [\"/bin/true\"], \"resources\": {\"cpu_weight\": 1, "
+	  "\"pids_max\": 4194304}}", NULL, 0 },
+	{ "{\"argv\": [\"/bin/true\"], \"resources\": {\"memory_max_bytes\": "
+	  "1048575}}", "t.json:1:45: j.resources.memory_max_bytes: must be "
+	  "between 1048576 and 9223372036854775807", 1 },
+	{ "{\"argv\": [\"/bin/true\"], \"resources\": {\"pids_max\": 0}}",
+	  "t.json:1:45: j.resources.pids_max: must be between 1 and 4194304",
+	  1 },
+	{ "{\"argv\": [\"/bin/true\"], \"resources\": {\"cpu_weight\": 0}}",
+	  "t.json:1:45: j.resources.cpu_weight: must be between 1 and 10000",
+	  1 },
+	{ "{\"argv\": [\"/bin/true\"], \"resources\": {\"cpu_weight\": "
+	  "10001}}", "t.json:1:45: j.resources.cpu_weight: must be between 1 "
+	  "and 10000", 1 },
+	{ "{\"argv\": [\"/bin/true\"], \"resources\": {\"cpu_weight\": 1.5}}",
+	  "t.json:1:45: j.resources.cpu_weight: must be an integer", 1 },
+	{ "{\"argv\": [\"/bin/true\"], \"resources\": {\"cpu\": 5}}",
+	  "t.json:1:45: j.resources.cpu: unknown key", 1 },
+	{ "{\"argv\": [\"/bin/true\"], \"resources\": 5}",
+	  "t.json:1:31: j.resources: must be an object", 1 },
+	{ "{\"argv\": [\"/bin/true\"], \"descripton\": \"typo\"}",
+	  "t.json:1:31: j.descripton: unknown key", 1 },
+};
+
 /* A template, the args of a task, and the argv that must come out. */
 struct check_job_expand {
 	const char	*tmpl[4];	/* after "/bin/echo"; NULL-ended */
@@ -172,6 +232,12 @@ START_TEST(test_arg_definitions)
 }
 END_TEST
 
+START_TEST(test_new_keys)
+{
+	check_job_def_row(&check_job_keys[_i]);
+}
+END_TEST
+
 /* argv of a row: "/bin/echo" then its templates. */
 static char **
 check_job_tmpl(const struct check_job_expand *row)
@@ -262,12 +328,41 @@ START_TEST(test_parsed_job)
 	ck_assert_int_eq(j->kill_grace_ms, 5000);
 	ck_assert_int_eq(j->cleanup_timeout_ms, 30000);
 	ck_assert_str_eq(j->working_dir, "/");
+	ck_assert_ptr_null(j->description);
+	ck_assert_ptr_null(j->args[0].description);
+	ck_assert_uint_eq(j->max_output_bytes, 16777216);
+	ck_assert_int_eq(j->resources.memory_max_bytes, 0);
+	ck_assert_int_eq(j->resources.pids_max, 0);
+	ck_assert_int_eq(j->resources.cpu_weight, 0);
 	ck_assert_ptr_eq(job_ref(j), j);
 	ck_assert_int_eq(j->refs, 2);
 	job_unref(j);
 	ck_assert_int_eq(j->refs, 1);
 	job_unref(j);		/* the last one: freed (valgrind checks) */
 	job_unref(NULL);	/* harmless */
+}
+END_TEST
+
+/* Descriptions, the output cap and resources as read. */
+START_TEST(test_parsed_new_keys)
+{
+	struct job *j;
+	char *errors = check_job_parse("{\"argv\": [\"/bin/true\"], "
+	    "\"description\": \"Copies \\u00e9t\\u00e9.\", "
+	    "\"args\": {\"x\": {\"pattern\": \"x\", \"description\": \"X.\"}, "
+	    "\"y\": {\"pattern\": \"y\"}}, \"max_output_bytes\": 65536, "
+	    "\"resources\": {\"memory_max_bytes\": 268435456, "
+	    "\"pids_max\": 64, \"cpu_weight\": 200}}", &j);
+
+	ck_assert_ptr_null(errors);
+	ck_assert_str_eq(j->description, "Copies \xc3\xa9t\xc3\xa9.");
+	ck_assert_str_eq(j->args[0].description, "X.");
+	ck_assert_ptr_null(j->args[1].description);
+	ck_assert_uint_eq(j->max_output_bytes, 65536);
+	ck_assert_int_eq(j->resources.memory_max_bytes, 268435456);
+	ck_assert_int_eq(j->resources.pids_max, 64);
+	ck_assert_int_eq(j->resources.cpu_weight, 200);
+	job_unref(j);		/* every string freed (valgrind checks) */
 }
 END_TEST
 
@@ -283,7 +378,10 @@ job_suite(void)
 	    CHECK_JOB_N(check_job_templates));
 	tcase_add_loop_test(tc, test_arg_definitions, 0,
 	    CHECK_JOB_N(check_job_args));
+	tcase_add_loop_test(tc, test_new_keys, 0,
+	    CHECK_JOB_N(check_job_keys));
 	tcase_add_test(tc, test_parsed_job);
+	tcase_add_test(tc, test_parsed_new_keys);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("expand");
 	tcase_add_loop_test(tc, test_expand, 0,

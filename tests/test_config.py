@@ -85,15 +85,22 @@ def test_check_config_good():
     cfg = write_json(td, "good.json", {
         "listen": ["127.0.0.1:0", "unix:/tmp/evtaskd-test.sock"],
         "retention_s": 60, "shutdown_grace_ms": 500, "on_shutdown": "cancel",
+        "isolation": "process_group",
         "limits": {"max_active_tasks": 5, "max_body_bytes": 4096,
                    "max_connections": 10, "max_connections_per_ip": 5,
-                   "connection_timeout_s": 5, "max_duration_ms": 1000},
+                   "connection_timeout_s": 5, "max_duration_ms": 1000,
+                   "max_output_bytes": 65536},
         "jobs": {"a": {"argv": ["/bin/true", "{x}", "{task_id}"],
-                       "args": {"x": {"pattern": "[a-z]+", "required": True}},
+                       "args": {"x": {"pattern": "[a-z]+", "required": True,
+                                      "description": "a word"}},
                        "timeout_ms": 1000, "kill_signal": "SIGINT",
                        "kill_grace_ms": 0, "cleanup_argv": ["/bin/true"],
                        "cleanup_timeout_ms": 100, "max_concurrent": 2,
-                       "working_dir": "/tmp", "env": {"A": "b"}},
+                       "working_dir": "/tmp", "env": {"A": "b"},
+                       "description": "Does nothing, well.",
+                       "max_output_bytes": 4096,
+                       "resources": {"memory_max_bytes": 1048576,
+                                     "pids_max": 8, "cpu_weight": 100}},
                  "b.c-d_E": {"argv": ["/bin/false"]}}})
     code, out, err = run_daemon("--check-config", "-c", cfg)
     assert code == 0, (code, out, err)

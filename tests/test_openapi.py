@@ -481,13 +481,15 @@ def test_auth_problems_validate():
     cfg = write_json(tmp, "evtaskd.json", {"auth": {"token_file": token}})
     with Daemon("-c", cfg) as d:
         for path, method in (("/v1/tasks", "GET"), ("/v1/tasks", "POST"),
-                             ("/v1/events", "GET"), ("/metrics", "GET")):
+                             ("/v1/events", "GET"), ("/v1/jobs", "GET"),
+                             ("/metrics", "GET")):
             r = d.request(method, path, json={} if method == "POST" else None)
             check_problem(r, path, method, 401, "unauthorized")
             assert r.headers["www-authenticate"].startswith("Bearer"), r.headers
         check(d.get("/healthz"), "/healthz", "GET", 200)
         auth = {"Authorization": "Bearer s3cret"}
         check(d.get("/v1/tasks", headers=auth), "/v1/tasks", "GET", 200)
+        check(d.get("/v1/jobs", headers=auth), "/v1/jobs", "GET", 200)
         check(d.get("/metrics", headers=auth), "/metrics", "GET", 200)
 
 
@@ -613,6 +615,45 @@ def test_command_tasks_validate():
         assert p["errors"][0]["pointer"] == "/args", p
         page = check(d.get("/v1/tasks?kind=command"), "/v1/tasks", "GET", 200)
         assert len(page["tasks"]) == 6, page
+
+
+def test_jobs_validate():
+    tmp = harness.tmpdir()
+    cfg = write_json(tmp, "evtaskd.json", {"jobs": {
+        "backup": {"description": "Backs up one host.",
+                   "argv": ["/bin/sleep", "{seconds}"],
+                   "args": {"seconds": {"pattern": "[0-9]{1,3}",
+                                        "required": True,
+                                        "description": "How long."},
+                            "quiet": {"pattern": "yes"}},
+                   "timeout_ms": 600000, "max_concurrent": 1,
+                   "max_output_bytes": 65536,
+                   "resources": {"memory_max_bytes": 268435456,
+                                 "pids_max": 64, "cpu_weight": 100}},
+        "plain": {"argv": ["/bin/true"]},
+    }})
+    with Daemon("-c", cfg) as d:
+        a = check(d.get("/v1/jobs"), "/v1/jobs", "GET", 200)
+        assert [j["name"] for j in a["jobs"]] == ["backup", "plain"], a
+        # with a task running and one waiting for the slot
+        run = create(d, {"kind": "command", "job": "backup",
+                         "args": {"seconds": "300"}})
+        wait = create(d, {"kind": "command", "job": "backup",
+                          "args": {"seconds": "300"}})
+        a = check(d.get("/v1/jobs"), "/v1/jobs", "GET", 200)
+        assert (a["jobs"][0]["running"], a["jobs"][0]["queued"]) == (1, 1), a
+        cancel(d, wait["id"])
+        cancel(d, run["id"])
+        check_problem(d.get("/v1/jobs?name=backup"), "/v1/jobs", "GET", 400,
+                      "bad-query")
+        # the schema is not vacuous: "auto" is never the mode in use, and
+        # every member is there
+        bad = json.loads(json.dumps(a))
+        bad["isolation"] = "auto"
+        assert not validator(schema_ptr("JobList")).is_valid(bad)
+        bad = json.loads(json.dumps(a))
+        del bad["jobs"][1]["resources"]
+        assert not validator(schema_ptr("JobList")).is_valid(bad)
 
 
 def test_event_stream_validates():
