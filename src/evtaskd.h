@@ -91,6 +91,10 @@ int	 listen_open(const struct listen_addr *, char **);
 int	 listen_prepare_fd(int);
 int	 listen_describe(int, char *, size_t);
 void	 listen_format_peer(const struct sockaddr *, char *, size_t);
+int	 listen_is_loopback(int);
+int	 listen_host_ok(const char *, size_t, int);
+int	 listen_host_loopback(const char *, size_t);
+size_t	 listen_host_len(const char *, size_t);
 
 /* router.c */
 struct http_request;
@@ -127,11 +131,15 @@ struct http_limits {
 	unsigned int	max_connections;
 	unsigned int	max_connections_per_ip;
 	unsigned int	connection_timeout_s;
+	unsigned int	request_timeout_s;	/* headers and body, whole */
 };
 struct http_stats {
 	uint64_t	requests;
 	uint64_t	by_class[6];	/* [2] is 2xx ...; [0] other */
 	uint64_t	parked;		/* requests waiting right now */
+	uint64_t	timed_out;	/* closed: no whole request in time */
+	uint64_t	evicted;	/* closed to make room at the limit */
+	uint64_t	accept_refused;	/* accept() found no descriptor */
 };
 void	 http_init(struct event_base *, const struct router_entry *, size_t,
 	    const struct http_limits *);
@@ -184,6 +192,8 @@ enum on_shutdown {
 };
 struct config {
 	char		**listen;	/* NULL-terminated, or NULL */
+	char		**allowed_origins;	/* NULL-terminated, or NULL */
+	char		**allowed_hosts;	/* NULL-terminated, or NULL */
 	char		*state_dir;
 	int64_t		 retention_s;
 	int64_t		 shutdown_grace_ms;
@@ -597,6 +607,9 @@ struct metrics_http {
 	uint64_t	 connections;
 	uint64_t	 parked;
 	uint64_t	 subscribers;
+	uint64_t	 timed_out;	/* connections: no request in time */
+	uint64_t	 evicted;	/* connections: room at the limit */
+	uint64_t	 accept_refused;
 };
 extern const struct task_observer metrics_observer;
 void	 metrics_timer_lateness(int64_t);
