@@ -358,6 +358,8 @@ struct task {
 	unsigned		 queued:1;	/* due, waiting for its kind */
 	unsigned		 st_dirty:1;	/* store.c's: in this pass's batch */
 	unsigned		 st_keyed:1;	/* store.c's: key not yet stored */
+	unsigned		 st_new:1;	/* store.c's: never stored yet */
+	unsigned		 withdrawn:1;	/* its creation failed to store */
 	int64_t			 created_at;	/* ms since the epoch */
 	int64_t			 start_at;
 	int64_t			 started_at;
@@ -398,6 +400,7 @@ enum task_change {
 	TASK_CREATED,
 	TASK_MOVED,
 	TASK_TOUCHED,
+	TASK_WITHDRAWN,		/* its creation could not be stored: gone */
 };
 /* Who hears of every change (store, hub, metrics), registered at start. */
 struct task_observer {
@@ -445,6 +448,7 @@ void	 task_stopped(struct task *);
 void	 task_cleanup_done(struct task *, enum cleanup_state, const char *,
 	    json_t *);
 void	 task_recover(struct task *);
+void	 task_withdraw(struct task *);
 
 /* task-json.c */
 char	*task_to_text(const struct task *);
@@ -507,6 +511,7 @@ struct store_batch {
 	int64_t			 purge_cutoff;
 	int			 purge_batch;	/* 0: no purge */
 	int			 purged;
+	int			 retry;		/* the first after a failure */
 	int			 rc;
 	char			*error;
 	int64_t			 commit_us;
@@ -538,8 +543,12 @@ struct store_ops {
 			    void *);
 	long		(*load)(store_row_cb *, void *, struct ulid *, char **);
 };
-/* A batch is back: every change up to seq is stored (rc 0), or seq failed. */
-typedef void store_done_cb(uint64_t, int, void *);
+/*
+ * A batch is back: every change up to seq is stored (rc 0), or seq failed;
+ * then the tasks it created are lost (never stored: to withdraw).
+ */
+typedef void store_done_cb(uint64_t, int, struct task *const *, size_t,
+	    void *);
 extern const struct task_observer store_observer;
 int	 store_open(struct event_base *, const char *, store_done_cb *, void *,
 	    char **);
@@ -549,7 +558,9 @@ uint64_t store_next_seq(void);
 uint64_t store_done_seq(void);
 void	 store_flush(void);
 int	 store_pending(void);
-void	 store_drain(void);
+int	 store_drain(void);
+int	 store_writable(void);
+int	 store_retry_after_s(void);
 void	 store_done(struct store_batch *);
 int	 store_get(const struct ulid *, char **);
 int	 store_find_idem(const char *, struct ulid *, char **);
@@ -559,6 +570,12 @@ void	 store_start_purge(struct event_base *);
 
 /* store-sqlite.c */
 #define STORE_SCHEMA_VERSION	1
+/*
+ * unix-excl: the WAL index lives in our heap, not in a mapped -shm file
+ * (a full disk or an unwritable -shm killed 0.1 with SIGBUS), and other
+ * processes are locked out (one daemon per store, as flock says too).
+ */
+#define STORE_SQLITE_VFS	"unix-excl"
 extern const struct store_ops store_sqlite;
 
 /* store-writer.c */
@@ -644,6 +661,7 @@ void	 api_tasks_cancel(struct http_request *);
 void	 api_wait_commit(struct http_request *, struct task *, unsigned);
 void	 api_wait_done(struct http_request *, struct task *, int64_t);
 void	 api_store_failed(struct http_request *);
+int	 api_refuse_if_unwritable(struct http_request *);
 
 /* api-events.c */
 void	 api_events_get(struct http_request *);

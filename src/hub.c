@@ -315,6 +315,24 @@ hub_task_ended(struct task *t)
 }
 
 /*
+ * A task's creation could not be stored and it leaves: whoever waits on it
+ * (its end, or a commit not yet sealed) hears that it failed.
+ */
+static void
+hub_task_withdrawn(struct task *t)
+{
+	struct hub_waiter *w, *next;
+
+	while (t->x != NULL && (w = TAILQ_FIRST(&t->x->waiters)) != NULL)
+		hub_wake(w, HUB_FAILED, NULL);
+	for (w = TAILQ_FIRST(&hub_commit_list); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (!w->sealed && w->task == t)
+			hub_wake(w, HUB_FAILED, NULL);
+	}
+}
+
+/*
  * The observer: a task was created or changed state. Events go to the
  * ring while anyone listens (or did a minute ago); one event per state,
  * so other changes publish nothing.
@@ -322,6 +340,10 @@ hub_task_ended(struct task *t)
 static void
 hub_changed(struct task *t, enum task_change what, enum task_state from)
 {
+	if (what == TASK_WITHDRAWN) {
+		hub_task_withdrawn(t);
+		return;
+	}
 	if (what == TASK_TOUCHED)
 		return;
 	hub_seq++;

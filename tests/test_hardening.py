@@ -231,5 +231,89 @@ def test_out_of_descriptors_then_recovery():
         assert len(said) == 5, said
 
 
+
+# -- 3 and 4. a full disk ----------------------------------------------------
+
+def tmpfs(size="2m"):
+    """A small tmpfs for a state dir, or skip (exit 77) where not allowed."""
+    d = harness.tmpdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size,
+                        "tmpfs", d], capture_output=True)
+    if r.returncode != 0:
+        raise harness.SkipTest("cannot mount a tmpfs: %s" % r.stderr.decode().strip())
+    return d
+
+
+def umount(d):
+    subprocess.run(["umount", "-l", d], capture_output=True)
+
+
+def test_full_disk_503_no_busy_loop_no_late_task_recovery_and_stop():
+    state = tmpfs()
+    try:
+        filler = os.path.join(state, "filler")
+        with open(filler, "wb") as f:
+            f.write(b"\0" * (512 * 1024))
+        d = Daemon("-d", state)
+        try:
+            long_task = create(d, {"duration_ms": 400})
+            acked, refused, n = set(), 0, 0
+            meta = {"pad": "x" * 12000}
+            while refused < 3 and n < 2000:
+                n += 1
+                r = d.post("/v1/tasks", json={"duration_ms": 1,
+                                              "metadata": dict(meta, n=n)})
+                if r.status == 201:
+                    acked.add(n)
+                else:
+                    p = is_problem(r, 503)
+                    assert p["type"].endswith("store-unavailable"), p
+                    assert int(r.headers["retry-after"]) >= 1, r.headers
+                    refused += 1
+            assert refused == 3, (n, refused)
+            # reads work; the long task's end waits in memory
+            assert d.get("/v1/tasks?limit=1").status == 200
+            assert d.get("/v1/tasks/" + long_task["id"]).status == 200
+            share = cpu_share(d.proc.pid, 1.0)
+            assert share < 0.05, share
+            # one line per change of state (a nearly full disk may let a
+            # retry through and fail the next write: each is one line)
+            said = [l for l in d.lines if l and "store: cannot write" in l]
+            back = [l for l in d.lines if l and "writable again" in l]
+            assert 1 <= len(said) <= len(back) + 1 <= 10, (said, back)
+            assert not os.path.exists(os.path.join(state, "evtaskd.db-shm"))
+            # space returns: the store recovers, creates work again
+            os.unlink(filler)
+            d.wait_log("store: writable again")
+            create(d, {"duration_ms": 1, "metadata": {"n": 0}})
+            acked.add(0)
+            seen = set()
+            for t in d.get("/v1/tasks?limit=1000").json()["tasks"]:
+                if "n" in (t["metadata"] or {}):
+                    seen.add(t["metadata"]["n"])
+            assert seen == acked, (sorted(seen - acked), sorted(acked - seen))
+            assert harness.wait_end(d, long_task["id"])["state"] == "succeeded"
+            # the disk fills again: SIGTERM still stops the daemon
+            with open(filler, "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                        f.flush()
+                except OSError:
+                    pass
+            for i in range(200):
+                r = d.post("/v1/tasks", json={"duration_ms": 60000,
+                                              "metadata": meta})
+                if r.status == 503:
+                    break
+            assert r.status == 503, r
+            d.send_signal(signal.SIGTERM)
+            d.proc.wait(timeout=10 * harness.SLOW)
+        finally:
+            d.kill() if d.proc.poll() is None else None
+    finally:
+        umount(state)
+
+
 if __name__ == "__main__":
     harness.run(globals())
