@@ -184,6 +184,7 @@ void	 http_reply_stream(struct http_request *, const char *,
 	    MHD_ContentReaderCallback, void *);
 void	 http_stream_pause(struct http_request *, http_gone_cb *, void *);
 void	 http_stream_wake(struct http_request *);
+void	 http_stream_close(struct http_request *);
 
 /* config.c */
 enum on_shutdown {
@@ -610,11 +611,12 @@ void	 hub_waiter_cancel(struct hub_waiter *);
 void	 hub_seal(uint64_t);
 void	 hub_committed(uint64_t, int);
 struct hub_sub *hub_subscribe(const struct ulid *, const char *,
-	    hub_ready_cb *, void *);
+	    hub_ready_cb *, hub_ready_cb *, void *);
 ssize_t	 hub_sub_read(struct hub_sub *, char *, size_t);
 void	 hub_sub_end(struct hub_sub *);
 void	 hub_sub_free(struct hub_sub *);
 uint64_t hub_subscribers(void);
+uint64_t hub_dropped(void);
 void	 hub_shutdown(void);
 
 /* metrics.c */

@@ -315,5 +315,47 @@ def test_full_disk_503_no_busy_loop_no_late_task_recovery_and_stop():
         umount(state)
 
 
+
+# -- 6. event streams that never read ----------------------------------------
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+
+def test_non_reading_subscribers_are_closed_and_freed():
+    with Daemon() as d:
+        pid = d.proc.pid
+        base = rss_kb(pid)
+        subs = [harness.EventStream(d, rcvbuf=4096) for _ in range(200)]
+        assert metric(d, "evtaskd_event_subscribers") == 200
+        meta = {"pad": "y" * 15000}
+        peak = base
+        for i in range(400):
+            d.post("/v1/tasks", json={"duration_ms": 0, "metadata": meta})
+            if i % 20 == 0:
+                peak = max(peak, rss_kb(pid))
+                if metric(d, "evtaskd_event_subscribers") == 0:
+                    break
+        harness.eventually(lambda: metric(d, "evtaskd_event_subscribers") == 0)
+        # every dropped client sees its connection closed
+        for s in subs:
+            s.s.settimeout(10)
+            try:
+                while s.s.recv(65536):
+                    pass
+            except ConnectionResetError:
+                pass
+            s.close()
+        after = harness.eventually(
+            lambda: (lambda r: r if r < base + 30000 else None)(rss_kb(pid)))
+        print("    RSS %d kB before, %d kB peak, %d kB after the drop"
+              % (base, peak, after))
+        assert peak > base + 50000, (base, peak)
+
+
+
 if __name__ == "__main__":
     harness.run(globals())
