@@ -8,6 +8,7 @@
 
 #include "evtaskd.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -171,32 +172,79 @@ command_write_json(const struct task *t, struct buf *b)
 		buf_add(b, "null", 4);
 }
 
-/*
- * A process group left from before a crash, if it is still ours: its
- * environment names this task. It cannot be reaped, so it is killed.
- */
-static void
-command_kill_orphan(const struct task *t, pid_t pid)
+/* Does process pid have this EVTASKD_TASK_ID in its environment? */
+static int
+command_env_names(pid_t pid, const char *needle)
 {
-	char path[64], buf[65536], needle[64], id[ULID_LEN + 1];
+	char path[64], buf[65536];
 	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return;
+		return 0;
 	n = read(fd, buf, sizeof buf - 1);
 	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
+	return n > 0 && memmem(buf, (size_t)n, needle, strlen(needle)) != NULL;
+}
+
+/* Is pid gone (or a zombie, which does nothing more)? */
+static int
+command_proc_gone(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 1;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	p = strrchr(buf, ')');
+	return p == NULL || p[1] == '\0' || p[2] == 'Z' || p[2] == 'X';
+}
+
+/*
+ * Before a recovered task's cleanup runs again, every process left of it
+ * from before a crash (its job or its old cleanup: their environment names
+ * the task) is killed with its group, and waited for (up to 5 s): two
+ * cleanups must never overlap. One scan of /proc; the cgroup of a task,
+ * where there is one, is the better place to find them.
+ */
+static void
+command_kill_leftovers(const struct task *t)
+{
+	char needle[64], id[ULID_LEN + 1];
+	pid_t pids[256];
+	size_t n = 0, i;
+	struct dirent *de;
+	DIR *dir;
+	int tries;
+
 	ulid_format(&t->id, id);
 	snprintf(needle, sizeof needle, "EVTASKD_TASK_ID=%s", id);
-	if (memmem(buf, (size_t)n, needle, strlen(needle)) == NULL)
+	if ((dir = opendir("/proc")) == NULL)
 		return;
-	log_warn("task %s: its process group %d outlived the daemon; "
-	    "killing it", id, (int)pid);
-	kill(-pid, SIGKILL);
+	while ((de = readdir(dir)) != NULL && n < 256) {
+		pid_t pid = (pid_t)atoi(de->d_name);
+
+		if (pid > 1 && pid != getpid() && command_env_names(pid, needle))
+			pids[n++] = pid;
+	}
+	closedir(dir);
+	for (i = 0; i < n; i++) {
+		log_warn("task %s: process %d outlived the daemon; killing it "
+		    "and its group", id, (int)pids[i]);
+		kill(-pids[i], SIGKILL);
+		kill(pids[i], SIGKILL);
+	}
+	for (i = 0; i < n; i++) {
+		for (tries = 0; tries < 500 && !command_proc_gone(pids[i]);
+		    tries++)
+			usleep(10000);
+	}
 }
 
 /* Read back what command_write_json wrote (recovery). */
@@ -218,9 +266,8 @@ command_from_json(struct task *t, json_t *doc)
 		d->job = job_ref(j);
 	if (json_is_integer(pid))
 		d->pid = (pid_t)json_integer_value(pid);
-	if (d->pid > 0 && (t->state == TASK_RUNNING ||
-	    t->state == TASK_CANCELLING))
-		command_kill_orphan(t, d->pid);
+	if (t->state == TASK_RUNNING || t->state == TASK_CANCELLING)
+		command_kill_leftovers(t);
 	return 0;
 }
 

@@ -357,5 +357,36 @@ def test_non_reading_subscribers_are_closed_and_freed():
 
 
 
+
+# -- 7. a cleanup still running when the daemon died ---------------------------
+
+def test_kill9_while_cancelling_no_cleanup_overlap():
+    td = harness.tmpdir()
+    sd = harness.tmpdir()
+    job = harness.script(td, "job.sh", "exec sleep 60\n")
+    # each cleanup run notes its start, and its end unless killed first
+    cln = harness.script(td, "cleanup.sh", "echo start $$ >> @D@/log\n"
+                         "sleep 2\necho end $$ >> @D@/log\n")
+    cfg = write_json(td, "evtaskd.json", {"jobs": {"j": {
+        "argv": [job], "cleanup_argv": [cln], "kill_grace_ms": 100}}})
+    d = Daemon("-c", cfg, "-d", sd)
+    try:
+        t = create(d, {"kind": "command", "job": "j"})
+        assert d.delete("/v1/tasks/%s?wait=false" % t["id"]).status == 202
+        harness.wait_file(os.path.join(td, "log"))
+    finally:
+        d.kill()
+    first = open(os.path.join(td, "log")).read().split()[1]
+    with Daemon("-c", cfg, "-d", sd) as d:
+        f = harness.wait_end(d, t["id"])
+        assert f["state"] == "cancelled", f
+        d.wait_log("outlived the daemon; killing it")
+    log = open(os.path.join(td, "log")).read().split("\n")
+    # the old cleanup was killed before the new one started: it never ended
+    assert "end " + first not in log, log
+    assert log[0] == "start " + first and log[1].startswith("start "), log
+
+
+
 if __name__ == "__main__":
     harness.run(globals())
