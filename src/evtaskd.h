@@ -354,7 +354,7 @@ struct task {
 	struct ulid		 id;
 	uint8_t			 kindi;		/* index in kind_table */
 	uint8_t			 state;		/* enum task_state */
-	uint16_t		 refs;		/* holders: task_ref */
+	uint32_t		 refs;		/* holders: task_ref */
 	unsigned		 registered:1;	/* in the registry */
 	unsigned		 queued:1;	/* due, waiting for its kind */
 	unsigned		 st_dirty:1;	/* store.c's: in this pass's batch */

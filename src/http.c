@@ -349,9 +349,11 @@ http_accept_enable(int on)
 	LIST_FOREACH(s, &http_servers, entry) {
 		if (s->quiesced)
 			continue;
-		if (on)
+		if (on) {
 			event_add(s->listen_ev, NULL);
-		else
+			/* Try at once: an empty queue (EAGAIN) ends a shortage. */
+			event_active(s->listen_ev, EV_READ, 0);
+		} else
 			event_del(s->listen_ev);
 	}
 }
@@ -441,6 +443,9 @@ http_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		}
 		http_accept_one(s, fd, &ss, sl);
 	}
+	/* After a shortage only an empty queue (EAGAIN) says it is over. */
+	if (i == HTTP_ACCEPT_BATCH && http_accept_said_ms != 0)
+		event_active(s->listen_ev, EV_READ, 0);
 	http_run(s);
 }
 

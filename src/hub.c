@@ -107,6 +107,21 @@ hub_init(struct event_base *base)
 	event_add(hub_heartbeat, &tv);
 }
 
+/*
+ * A waiter holds its task (a reference) until it is sealed or goes: the
+ * store may hand back the task's last batch, and free it, in the same
+ * loop pass as the request that waits on it.
+ */
+static void
+hub_waiter_let_go(struct hub_waiter *w)
+{
+	struct task *t = w->task;
+
+	w->task = NULL;
+	if (t != NULL)
+		task_unref(t);
+}
+
 /* Take a waiter off its lists and stop its timer. */
 static void
 hub_waiter_unlink(struct hub_waiter *w)
@@ -119,6 +134,7 @@ hub_waiter_unlink(struct hub_waiter *w)
 	else
 		TAILQ_REMOVE(&w->task->x->waiters, w, entry);
 	LIST_REMOVE(w, all);
+	hub_waiter_let_go(w);
 }
 
 /* The one place a waiter is freed. */
@@ -166,6 +182,7 @@ hub_waiter_new(struct task *t, enum hub_wait_kind kind, hub_wake_cb *cb,
 	w->arg = arg;
 	w->tag = tag;
 	w->task = t;
+	task_ref(t);
 	w->id = t->id;
 	w->kind = kind;
 	LIST_INSERT_HEAD(&hub_waiters, w, all);
@@ -232,7 +249,7 @@ hub_seal(uint64_t seq)
 		w->sealed = 1;
 		w->seq = seq;
 		w->text = xstrdup(task_text(w->task));
-		w->task = NULL;
+		hub_waiter_let_go(w);
 	}
 }
 
