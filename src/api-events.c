@@ -45,6 +45,15 @@ api_events_ready_cb(void *arg)
 	http_stream_wake(s->req);
 }
 
+/* The hub dropped a stream that fell behind: close its connection now. */
+static void
+api_events_dropped_cb(void *arg)
+{
+	struct api_stream *s = arg;
+
+	http_stream_close(s->req);
+}
+
 /* The stream ended (client left, or the daemon stops). */
 static void
 api_events_free(void *arg)
@@ -96,7 +105,8 @@ api_events_get(struct http_request *req)
 	s = xcalloc(1, sizeof *s);
 	s->req = req;
 	s->sub = hub_subscribe(task != NULL ? &id : NULL,
-	    http_header(req, "Last-Event-ID"), api_events_ready_cb, s);
+	    http_header(req, "Last-Event-ID"), api_events_ready_cb,
+	    api_events_dropped_cb, s);
 	http_set_ctx(req, s, api_events_free);
 	http_reply_stream(req, "text/event-stream", api_events_reader_cb, s);
 }

@@ -17,6 +17,9 @@ api_metrics_get(struct http_request *req)
 	mh.connections = http_connections();
 	mh.parked = hs->parked;
 	mh.subscribers = hub_subscribers();
+	mh.timed_out = hs->timed_out;
+	mh.evicted = hs->evicted;
+	mh.accept_refused = hs->accept_refused;
 	text = metrics_render(&mh, &len);
 	http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text,
 	    len);

@@ -179,8 +179,9 @@ api_tasks_create(struct http_request *req)
 	json_t *spec, *errors;
 	struct task *t;
 
-	if (api_refuse_if_stopping(req) != 0 || (spec = api_parse_body(req))
-	    == NULL)
+	if (api_refuse_if_stopping(req) != 0 ||
+	    api_refuse_if_unwritable(req) != 0 ||
+	    (spec = api_parse_body(req)) == NULL)
 		return;
 	if (key != NULL && !api_idem_key_ok(key)) {
 		http_problem(req, 400, "bad-idempotency-key", "an "
@@ -474,7 +475,8 @@ api_tasks_cancel(struct http_request *req)
 
 	if (api_task_id(req, &id) != 0 || api_query_only(req, allowed) != 0 ||
 	    api_cancel_wait(req, &wait) != 0 ||
-	    api_refuse_if_stopping(req) != 0)
+	    api_refuse_if_stopping(req) != 0 ||
+	    api_refuse_if_unwritable(req) != 0)
 		return;
 	if (message != NULL && (strlen(message) > API_MESSAGE_MAX ||
 	    !utf8_valid(message, strlen(message)))) {

@@ -41,6 +41,46 @@ api_wait_answer(struct http_request *req, struct hub_wake *wk)
 	http_reply(req, wk->tag, "application/json", text, strlen(text));
 }
 
+/*
+ * The commit of the request's change failed: 503. A create did not happen
+ * (the task is withdrawn); a cancel did, in memory: it goes on and ends
+ * the task cancelled, stored once the store can be written.
+ */
+static void
+api_wait_failed(struct http_request *req, struct hub_wake *wk)
+{
+	json_t *task = wk->text != NULL ? json_loads(wk->text, 0, NULL) : NULL;
+	char ra[16];
+
+	snprintf(ra, sizeof ra, "%d", store_retry_after_s());
+	http_set_header(req, "Retry-After", ra);
+	if (strcmp(http_method(req), "POST") == 0 || task == NULL) {
+		json_decref(task);
+		http_problem(req, 503, "store-unavailable", "the store cannot "
+		    "be written; nothing was created or changed");
+		return;
+	}
+	http_problem_extra(req, 503, "store-unavailable", json_pack("{s:o}",
+	    "task", task), "the store cannot be written; the cancel is "
+	    "underway and the task still ends cancelled, stored once the "
+	    "store can be written again");
+}
+
+/* While the store cannot be written, new changes are refused: 503. */
+int
+api_refuse_if_unwritable(struct http_request *req)
+{
+	char ra[16];
+
+	if (store_writable())
+		return 0;
+	snprintf(ra, sizeof ra, "%d", store_retry_after_s());
+	http_set_header(req, "Retry-After", ra);
+	http_problem(req, 503, "store-unavailable", "the store cannot be "
+	    "written (see the daemon's log); reads still work");
+	return -1;
+}
+
 /* The hub woke a parked request: answer it. */
 static void
 api_wait_wake_cb(void *arg, struct hub_wake *wk)
@@ -53,8 +93,7 @@ api_wait_wake_cb(void *arg, struct hub_wake *wk)
 		api_wait_answer(req, wk);
 		break;
 	case HUB_FAILED:
-		http_problem(req, 500, "store-failed", "the change could not "
-		    "be stored; see the daemon's log");
+		api_wait_failed(req, wk);
 		break;
 	case HUB_STOPPING:
 		http_problem(req, 503, "shutting-down", "the daemon is "

@@ -44,6 +44,7 @@ config_defaults(struct config *c)
 	c->http.connection_timeout_s = 30;
 	c->isolation = ISOLATION_AUTO;
 	c->max_output_bytes = CONFIG_OUTPUT_DEFAULT;
+	c->http.request_timeout_s = 10;
 }
 
 /* Free a config built by config_load (not the running one). */
@@ -58,6 +59,8 @@ config_free(struct config *c)
 		job_unref(c->jobs[i]);
 	free(c->jobs);
 	xstrv_free(c->listen);
+	xstrv_free(c->allowed_origins);
+	xstrv_free(c->allowed_hosts);
 	free(c->state_dir);
 	free(c->token_file);
 	free(c->token);
@@ -124,7 +127,7 @@ config_limits(struct config_pos *pos, struct config *c, json_t *root)
 	static const char *const keys[] = {
 		"max_active_tasks", "max_body_bytes", "max_connections",
 		"max_connections_per_ip", "connection_timeout_s",
-		"max_duration_ms", "max_output_bytes", NULL
+		"request_timeout_s", "max_duration_ms", "max_output_bytes", NULL
 	};
 	json_t *l = config_pos_obj(pos, root, "limits");
 	int64_t v;
@@ -148,6 +151,9 @@ config_limits(struct config_pos *pos, struct config *c, json_t *root)
 	v = c->http.connection_timeout_s;
 	config_pos_int(pos, l, "connection_timeout_s", 1, 86400, &v);
 	c->http.connection_timeout_s = (unsigned)v;
+	v = c->http.request_timeout_s;
+	config_pos_int(pos, l, "request_timeout_s", 1, 3600, &v);
+	c->http.request_timeout_s = (unsigned)v;
 	config_pos_int(pos, l, "max_duration_ms", 1, INT64_MAX / 4,
 	    &c->max_duration_ms);
 	v = (int64_t)c->max_output_bytes;
@@ -173,6 +179,59 @@ config_auth(struct config_pos *pos, struct config *c, json_t *root)
 	config_pos_abspath(pos, a, "token_file", &c->token_file);
 	c->metrics_public = config_pos_bool(pos, a, "metrics_public");
 	config_pos_pop(pos);
+}
+
+/* Is s an origin as browsers send it: http(s)://HOST[:PORT], no path? */
+static int
+config_origin_ok(const char *s)
+{
+	const char *host;
+
+	if (strncmp(s, "http://", 7) == 0)
+		host = s + 7;
+	else if (strncmp(s, "https://", 8) == 0)
+		host = s + 8;
+	else
+		return 0;
+	return listen_host_ok(host, strlen(host), 1);
+}
+
+/* Is s a host name or address as a Host header names it, without port? */
+static int
+config_host_ok(const char *s)
+{
+	return listen_host_ok(s, strlen(s), 0);
+}
+
+/* A list of origins or hosts: each entry checked, errors at its place. */
+static char **
+config_names(struct config_pos *pos, json_t *root, const char *key,
+    int (*ok)(const char *), const char *what)
+{
+	char **v = config_pos_strv(pos, root, key);
+	size_t i;
+
+	for (i = 0; v != NULL && v[i] != NULL; i++) {
+		if (ok(v[i]))
+			continue;
+		config_pos_push(pos, key, 0);
+		config_pos_push(pos, NULL, (int)i);
+		config_pos_error(pos, "'%s' is not %s", v[i], what);
+		config_pos_pop(pos);
+		config_pos_pop(pos);
+	}
+	return v;
+}
+
+/* "allowed_origins" and "allowed_hosts" (cross-site checks). */
+static void
+config_sites(struct config_pos *pos, struct config *c, json_t *root)
+{
+	c->allowed_origins = config_names(pos, root, "allowed_origins",
+	    config_origin_ok, "an origin: http://HOST[:PORT] or "
+	    "https://HOST[:PORT], no path");
+	c->allowed_hosts = config_names(pos, root, "allowed_hosts",
+	    config_host_ok, "a host name or address without a port");
 }
 
 /*
@@ -309,7 +368,8 @@ config_root(struct config_pos *pos, struct config *c, json_t *root)
 {
 	static const char *const keys[] = {
 		"listen", "state_dir", "retention_s", "shutdown_grace_ms",
-		"on_shutdown", "isolation", "auth", "limits", "jobs", NULL
+		"on_shutdown", "isolation", "auth", "limits", "jobs",
+		"allowed_origins", "allowed_hosts", NULL
 	};
 
 	if (!json_is_object(root)) {
@@ -319,6 +379,7 @@ config_root(struct config_pos *pos, struct config *c, json_t *root)
 	config_pos_only(pos, root, keys);
 	config_top(pos, c, root);
 	config_limits(pos, c, root);
+	config_sites(pos, c, root);
 	config_auth(pos, c, root);
 	config_jobs(pos, c, root);
 	config_clamp_output(pos, c, root);

@@ -91,6 +91,10 @@ int	 listen_open(const struct listen_addr *, char **);
 int	 listen_prepare_fd(int);
 int	 listen_describe(int, char *, size_t);
 void	 listen_format_peer(const struct sockaddr *, char *, size_t);
+int	 listen_is_loopback(int);
+int	 listen_host_ok(const char *, size_t, int);
+int	 listen_host_loopback(const char *, size_t);
+size_t	 listen_host_len(const char *, size_t);
 
 /* router.c */
 struct http_request;
@@ -127,11 +131,15 @@ struct http_limits {
 	unsigned int	max_connections;
 	unsigned int	max_connections_per_ip;
 	unsigned int	connection_timeout_s;
+	unsigned int	request_timeout_s;	/* headers and body, whole */
 };
 struct http_stats {
 	uint64_t	requests;
 	uint64_t	by_class[6];	/* [2] is 2xx ...; [0] other */
 	uint64_t	parked;		/* requests waiting right now */
+	uint64_t	timed_out;	/* closed: no whole request in time */
+	uint64_t	evicted;	/* closed to make room at the limit */
+	uint64_t	accept_refused;	/* accept() found no descriptor */
 };
 void	 http_init(struct event_base *, const struct router_entry *, size_t,
 	    const struct http_limits *);
@@ -176,6 +184,7 @@ void	 http_reply_stream(struct http_request *, const char *,
 	    MHD_ContentReaderCallback, void *);
 void	 http_stream_pause(struct http_request *, http_gone_cb *, void *);
 void	 http_stream_wake(struct http_request *);
+void	 http_stream_close(struct http_request *);
 
 /* config.c */
 enum on_shutdown {
@@ -192,6 +201,8 @@ enum isolation {
 #define CONFIG_OUTPUT_MAX	((int64_t)1 << 40)
 struct config {
 	char		**listen;	/* NULL-terminated, or NULL */
+	char		**allowed_origins;	/* NULL-terminated, or NULL */
+	char		**allowed_hosts;	/* NULL-terminated, or NULL */
 	char		*state_dir;
 	int64_t		 retention_s;
 	int64_t		 shutdown_grace_ms;
@@ -392,11 +403,13 @@ struct task {
 	struct ulid		 id;
 	uint8_t			 kindi;		/* index in kind_table */
 	uint8_t			 state;		/* enum task_state */
-	uint16_t		 refs;		/* holders: task_ref */
+	uint32_t		 refs;		/* holders: task_ref */
 	unsigned		 registered:1;	/* in the registry */
 	unsigned		 queued:1;	/* due, waiting for its kind */
 	unsigned		 st_dirty:1;	/* store.c's: in this pass's batch */
 	unsigned		 st_keyed:1;	/* store.c's: key not yet stored */
+	unsigned		 st_new:1;	/* store.c's: never stored yet */
+	unsigned		 withdrawn:1;	/* its creation failed to store */
 	int64_t			 created_at;	/* ms since the epoch */
 	int64_t			 start_at;
 	int64_t			 started_at;
@@ -439,6 +452,7 @@ enum task_change {
 	TASK_CREATED,
 	TASK_MOVED,
 	TASK_TOUCHED,
+	TASK_WITHDRAWN,		/* its creation could not be stored: gone */
 };
 /* Who hears of every change (store, hub, metrics), registered at start. */
 struct task_observer {
@@ -486,6 +500,7 @@ void	 task_stopped(struct task *);
 void	 task_cleanup_done(struct task *, enum cleanup_state, const char *,
 	    json_t *);
 void	 task_recover(struct task *);
+void	 task_withdraw(struct task *);
 
 /* task-json.c */
 char	*task_to_text(const struct task *);
@@ -602,6 +617,7 @@ struct store_batch {
 	int			 purge_batch;	/* 0: no purge */
 	int			 purged;
 	char			(*purged_ids)[ULID_LEN + 1];
+	int			 retry;		/* the first after a failure */
 	int			 rc;
 	char			*error;
 	int64_t			 commit_us;
@@ -633,8 +649,12 @@ struct store_ops {
 			    void *);
 	long		(*load)(store_row_cb *, void *, struct ulid *, char **);
 };
-/* A batch is back: every change up to seq is stored (rc 0), or seq failed. */
-typedef void store_done_cb(uint64_t, int, void *);
+/*
+ * A batch is back: every change up to seq is stored (rc 0), or seq failed;
+ * then the tasks it created are lost (never stored: to withdraw).
+ */
+typedef void store_done_cb(uint64_t, int, struct task *const *, size_t,
+	    void *);
 /* A task left the store (retention): its id. */
 typedef void store_purged_cb(const char *, void *);
 extern const struct task_observer store_observer;
@@ -647,7 +667,9 @@ uint64_t store_next_seq(void);
 uint64_t store_done_seq(void);
 void	 store_flush(void);
 int	 store_pending(void);
-void	 store_drain(void);
+int	 store_drain(void);
+int	 store_writable(void);
+int	 store_retry_after_s(void);
 void	 store_done(struct store_batch *);
 int	 store_get(const struct ulid *, char **);
 int	 store_find_idem(const char *, struct ulid *, char **);
@@ -657,6 +679,12 @@ void	 store_start_purge(struct event_base *);
 
 /* store-sqlite.c */
 #define STORE_SCHEMA_VERSION	1
+/*
+ * unix-excl: the WAL index lives in our heap, not in a mapped -shm file
+ * (a full disk or an unwritable -shm killed 0.1 with SIGBUS), and other
+ * processes are locked out (one daemon per store, as flock says too).
+ */
+#define STORE_SQLITE_VFS	"unix-excl"
 extern const struct store_ops store_sqlite;
 
 /* store-writer.c */
@@ -691,11 +719,12 @@ void	 hub_waiter_cancel(struct hub_waiter *);
 void	 hub_seal(uint64_t);
 void	 hub_committed(uint64_t, int);
 struct hub_sub *hub_subscribe(const struct ulid *, const char *,
-	    hub_ready_cb *, void *);
+	    hub_ready_cb *, hub_ready_cb *, void *);
 ssize_t	 hub_sub_read(struct hub_sub *, char *, size_t);
 void	 hub_sub_end(struct hub_sub *);
 void	 hub_sub_free(struct hub_sub *);
 uint64_t hub_subscribers(void);
+uint64_t hub_dropped(void);
 void	 hub_shutdown(void);
 
 /* metrics.c */
@@ -705,6 +734,9 @@ struct metrics_http {
 	uint64_t	 connections;
 	uint64_t	 parked;
 	uint64_t	 subscribers;
+	uint64_t	 timed_out;	/* connections: no request in time */
+	uint64_t	 evicted;	/* connections: room at the limit */
+	uint64_t	 accept_refused;
 };
 extern const struct task_observer metrics_observer;
 void	 metrics_timer_lateness(int64_t);
@@ -739,6 +771,7 @@ void	 api_tasks_cancel(struct http_request *);
 void	 api_wait_commit(struct http_request *, struct task *, unsigned);
 void	 api_wait_done(struct http_request *, struct task *, int64_t);
 void	 api_store_failed(struct http_request *);
+int	 api_refuse_if_unwritable(struct http_request *);
 
 /* api-output.c */
 void	 api_output_get(struct http_request *);

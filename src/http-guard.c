@@ -1,7 +1,9 @@
 /*
  * http-guard.c -- what a request may do, decided from its headers before
  * any body is read: its framing (request smuggling), its route (404, 405),
- * the token (401), its body's length and type (411, 413, 415).
+ * cross-site requests and foreign Host names (403, 421), the token (401),
+ * its body's length and type (411, 413, 415). Every check reads headers
+ * found in one pass over them: no allocation, no second lookup.
  */
 
 #include "http-internal.h"
@@ -19,22 +21,46 @@ struct http_guard {
 	int				 ncl;	/* Content-Length headers */
 	int				 nte;	/* Transfer-Encoding headers */
 	uint64_t			 len;	/* the Content-Length */
+	const char			*host;	/* owned by MHD, or NULL */
+	const char			*origin;
+	const char			*fetch_site;
 };
 
 /* A check: 0 to go on, or -1 once it has answered the request. */
 typedef int http_guard_step(struct http_guard *);
 
-/* Count Content-Length and Transfer-Encoding headers (one pass). */
+/*
+ * One pass over the headers: count Content-Length and Transfer-Encoding,
+ * note Host, Origin and Sec-Fetch-Site. The first letter picks the one
+ * comparison worth making.
+ */
 static enum MHD_Result
 http_guard_framing_cb(void *cls, enum MHD_ValueKind kind, const char *key,
     const char *value)
 {
 	struct http_guard *g = cls;
 
-	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
-		g->ncl++;
-	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
-		g->nte++;
+	switch (key[0] | 0x20) {
+	case 'c':
+		g->ncl += strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0;
+		break;
+	case 't':
+		g->nte += strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)
+		    == 0;
+		break;
+	case 'h':
+		if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+			g->host = value;
+		break;
+	case 'o':
+		if (strcasecmp(key, "Origin") == 0)
+			g->origin = value;
+		break;
+	case 's':
+		if (strcasecmp(key, "Sec-Fetch-Site") == 0)
+			g->fetch_site = value;
+		break;
+	}
 	return MHD_YES;
 }
 
@@ -109,6 +135,85 @@ http_guard_route(struct http_guard *g)
 	req->route = m.entry;
 	if (m.param != NULL)
 		req->param = xstrndup(m.param, m.paramlen);
+	return 0;
+}
+
+/* Is name (n bytes) in the list, compared without case? */
+static int
+http_guard_listed(char *const *list, const char *name, size_t n)
+{
+	for (; list != NULL && *list != NULL; list++) {
+		if (strlen(*list) == n && strncasecmp(*list, name, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * On a loopback listener the Host must name loopback (or be listed): a
+ * page whose name was rebound to 127.0.0.1 still says its own name.
+ */
+static int
+http_guard_host_ok(struct http_guard *g)
+{
+	size_t n;
+
+	if (!g->req->loopback || g->host == NULL)
+		return 1;
+	n = listen_host_len(g->host, strlen(g->host));
+	return listen_host_loopback(g->host, n) ||
+	    http_guard_listed(cfg->allowed_hosts, g->host, n);
+}
+
+/* Is the Origin the request's own (http://HOST as the Host says)? */
+static int
+http_guard_same_origin(struct http_guard *g)
+{
+	return g->host != NULL && strncasecmp(g->origin, "http://", 7) == 0 &&
+	    strcasecmp(g->origin + 7, g->host) == 0;
+}
+
+/* A method that changes something (a browser sends it without asking). */
+static int
+http_guard_unsafe(const char *method)
+{
+	return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+	    strcmp(method, "OPTIONS") != 0;
+}
+
+/*
+ * Cross-site requests on /v1/ and /ui/: a foreign Host (421), an Origin
+ * neither ours nor listed (403), or a browser saying "cross-site" on a
+ * change (403). Requests without these headers (curl) pass.
+ */
+static int
+http_guard_site(struct http_guard *g)
+{
+	const char *path = g->req->path;
+	int listed;
+
+	if (strncmp(path, "/v1/", 4) != 0 && strncmp(path, "/ui/", 4) != 0)
+		return 0;
+	if (!http_guard_host_ok(g)) {
+		http_problem(g->req, 421, "misdirected-request", "this daemon "
+		    "answers to loopback names only; list other names in "
+		    "allowed_hosts");
+		return -1;
+	}
+	listed = g->origin != NULL && http_guard_listed(cfg->allowed_origins,
+	    g->origin, strlen(g->origin));
+	if (g->origin != NULL && !listed && !http_guard_same_origin(g)) {
+		http_problem(g->req, 403, "cross-origin", "requests from "
+		    "origin '%.200s' are refused; list it in allowed_origins",
+		    g->origin);
+		return -1;
+	}
+	if (!listed && g->fetch_site != NULL && strcasecmp(g->fetch_site,
+	    "cross-site") == 0 && http_guard_unsafe(g->req->method)) {
+		http_problem(g->req, 403, "cross-site", "a cross-site request "
+		    "may not change anything");
+		return -1;
+	}
 	return 0;
 }
 
@@ -235,6 +340,7 @@ static http_guard_step *const http_guard_steps[] = {
 	http_guard_framing,
 	http_guard_length,
 	http_guard_route,
+	http_guard_site,
 	http_guard_token,
 	http_guard_chunked,
 	http_guard_size,
@@ -250,7 +356,8 @@ int
 http_guard_check(struct http_request *req, const struct router_entry *routes,
     size_t nroutes, const struct http_limits *limits)
 {
-	struct http_guard g = { req, routes, nroutes, limits, 0, 0, 0 };
+	struct http_guard g = { req, routes, nroutes, limits, 0, 0, 0, NULL,
+	    NULL, NULL };
 	size_t i;
 
 	for (i = 0; i < sizeof http_guard_steps / sizeof http_guard_steps[0];

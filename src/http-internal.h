@@ -13,6 +13,7 @@
 #include <sys/queue.h>
 
 #define HTTP_MAX_HEADERS	4
+#define HTTP_CONN_SLACK		64	/* connections closing beyond the limit */
 
 struct http_server;
 
@@ -37,6 +38,7 @@ struct http_request {
 		char		*value;
 	}			 headers[HTTP_MAX_HEADERS];
 	int			 nheaders;
+	struct http_conn	*hconn;		/* http-conn.c's record */
 	struct event		*hup_ev;	/* client left while parked */
 	http_gone_cb		*gone_cb;
 	void			*gone_arg;
@@ -46,12 +48,30 @@ struct http_request {
 	unsigned		 suspended:1;
 	unsigned		 gone:1;
 	unsigned		 streaming:1;
+	unsigned		 loopback:1;	/* came on a loopback listener */
 	LIST_ENTRY(http_request) entry;		/* parked requests */
 };
 
 /* http.c */
 void	 http_count_status(unsigned);
 void	 http_run_soon(struct http_server *);
+
+/* http-conn.c */
+struct http_conn_stats {
+	uint64_t	open;
+	uint64_t	timed_out;	/* no whole request in time */
+	uint64_t	evicted;	/* made room at max_connections */
+};
+void	 http_conn_init(struct event_base *, unsigned int);
+void	 http_conn_set_timeout(unsigned int);
+const struct http_conn_stats *http_conn_get_stats(void);
+void	 http_conn_started(struct MHD_Connection *, void **);
+void	 http_conn_closed(void *);
+void	 http_conn_request(struct http_request *);
+void	 http_conn_answering(struct http_request *);
+void	 http_conn_done(struct http_request *);
+int	 http_conn_make_room(unsigned int);
+void	 http_conn_shutdown(void);
 
 /* http-guard.c */
 int	 http_guard_check(struct http_request *, const struct router_entry *,

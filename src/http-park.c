@@ -212,6 +212,26 @@ http_stream_pause(struct http_request *req, http_gone_cb *gone_cb, void *arg)
 	http_suspend(req, gone_cb, arg);
 }
 
+/*
+ * End a stream whose client stopped reading: shut its socket down so MHD
+ * closes the connection on its next run (it may be blocked writing, where
+ * no reader call would come), and resume it if parked.
+ */
+void
+http_stream_close(struct http_request *req)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(req->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci != NULL)
+		shutdown(ci->connect_fd, SHUT_RDWR);
+	if (req->suspended)
+		http_park_abandon(req);
+	else
+		http_run_soon(req->server);
+}
+
 /* A paused stream has something to send: resume it. */
 void
 http_stream_wake(struct http_request *req)

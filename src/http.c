@@ -7,6 +7,8 @@
 
 #include "http-internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +26,17 @@
  * too little room for headers.
  */
 #define HTTP_POOL_SIZE		8192
+#define HTTP_ACCEPT_BATCH	64	/* accepts per wake-up, then others */
+#define HTTP_ACCEPT_RETRY_MS	100	/* out of descriptors: retry after */
+#define HTTP_ACCEPT_REMIND_S	60	/* and say so again after */
 
 struct http_server {
 	struct MHD_Daemon	*mhd;
 	struct event		*io_ev;		/* MHD's epoll fd is readable */
 	struct event		*timer_ev;	/* MHD_get_timeout() */
+	struct event		*listen_ev;	/* we accept, MHD serves */
 	int			 fd;
+	int			 loopback;	/* bound to a loopback address */
 	int			 need_run;	/* a request was resumed */
 	int			 quiesced;
 	char			 url[128];
@@ -45,6 +52,10 @@ static unsigned int			 http_timeout_at_start;	/* MHD's */
 static LIST_HEAD(, http_server)		 http_servers =
     LIST_HEAD_INITIALIZER(http_servers);
 static struct http_stats		 http_stats;
+static struct event			*http_accept_retry;
+static int				 http_accept_paused;
+static uint64_t				 http_accept_refused;
+static int64_t				 http_accept_said_ms;
 
 static void	http_run(struct http_server *);
 
@@ -59,6 +70,7 @@ http_init(struct event_base *base, const struct router_entry *routes,
 	http_nroutes = nroutes;
 	http_limits = *limits;
 	http_timeout_at_start = limits->connection_timeout_s;
+	http_conn_init(base, limits->request_timeout_s);
 }
 
 /* Replace the limits that apply to new requests (a reload). */
@@ -66,13 +78,19 @@ void
 http_set_limits(const struct http_limits *limits)
 {
 	http_limits = *limits;
+	http_conn_set_timeout(limits->request_timeout_s);
 }
 
 /* Counters for /metrics. */
 const struct http_stats *
 http_get_stats(void)
 {
+	const struct http_conn_stats *cs = http_conn_get_stats();
+
 	http_stats.parked = http_park_count();
+	http_stats.timed_out = cs->timed_out;
+	http_stats.evicted = cs->evicted;
+	http_stats.accept_refused = http_accept_refused;
 	return &http_stats;
 }
 
@@ -227,6 +245,7 @@ http_completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
 	if (req == NULL)
 		return;
 	*req_cls = NULL;
+	http_conn_done(req);
 	http_log_access(req);
 	http_request_free(req);
 }
@@ -262,6 +281,7 @@ http_request_new(struct http_server *s, struct MHD_Connection *conn,
 	req->path = url;
 	req->method = method;
 	req->start_us = clock_mono_us();
+	req->loopback = s->loopback;
 	http_stats.requests++;
 	/* A reload changed the idle timeout: MHD has the old one. */
 	if (http_limits.connection_timeout_s != http_timeout_at_start)
@@ -281,9 +301,12 @@ http_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	if (req == NULL) {
 		req = http_request_new(cls, conn, url, method);
 		*req_cls = req;
+		http_conn_request(req);
 		if (http_guard_check(req, http_routes, http_nroutes,
-		    &http_limits) != 0)
+		    &http_limits) != 0) {
+			http_conn_answering(req);
 			return http_reply_queue(req);
+		}
 		http_body_reserve(req);
 		return MHD_YES;
 	}
@@ -296,9 +319,134 @@ http_access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	if (!req->dispatched) {
 		req->dispatched = 1;
+		http_conn_answering(req);
 		req->route->handler(req);
 	}
 	return http_reply_queue(req);
+}
+
+/* MHD opened or closed a connection. */
+static void
+http_notify_conn_cb(void *cls, struct MHD_Connection *conn,
+    void **socket_context, enum MHD_ConnectionNotificationCode toe)
+{
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		http_conn_started(conn, socket_context);
+		return;
+	}
+	http_conn_closed(*socket_context);
+	*socket_context = NULL;
+	if (http_accept_paused)
+		event_active(http_accept_retry, EV_TIMEOUT, 0);
+}
+
+/* Watch (or stop watching) every listener that is still open. */
+static void
+http_accept_enable(int on)
+{
+	struct http_server *s;
+
+	LIST_FOREACH(s, &http_servers, entry) {
+		if (s->quiesced)
+			continue;
+		if (on) {
+			event_add(s->listen_ev, NULL);
+			/* Try at once: an empty queue (EAGAIN) ends a shortage. */
+			event_active(s->listen_ev, EV_READ, 0);
+		} else
+			event_del(s->listen_ev);
+	}
+}
+
+/*
+ * accept() found no descriptor (EMFILE, ENFILE) or no memory: the client
+ * waits in the listen queue. Stop watching the listeners (they would wake
+ * the loop at once, forever) and try again soon, or when a connection
+ * closes. Said once, and again every HTTP_ACCEPT_REMIND_S while it lasts.
+ */
+static void
+http_accept_starved(int err)
+{
+	struct timeval tv = { 0, HTTP_ACCEPT_RETRY_MS * 1000 };
+	int64_t now = clock_now_ms();
+
+	http_accept_refused++;
+	if (!http_accept_paused && (http_accept_said_ms == 0 ||
+	    now - http_accept_said_ms >= HTTP_ACCEPT_REMIND_S * 1000)) {
+		log_error("cannot accept connections: %s (%u open); new "
+		    "clients wait until descriptors free up", strerror(err),
+		    http_connections());
+		http_accept_said_ms = now;
+	}
+	http_accept_paused = 1;
+	http_accept_enable(0);
+	evtimer_add(http_accept_retry, &tv);
+}
+
+/* Try accepting again (a retry timer, or a connection closed). */
+static void
+http_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (!http_accept_paused)
+		return;
+	http_accept_paused = 0;
+	http_accept_enable(1);
+}
+
+/* The listen queue is empty again: say so once after a shortage. */
+static void
+http_accept_recovered(void)
+{
+	if (http_accept_said_ms == 0)
+		return;
+	log_warn("accepting connections again (%llu attempts found no "
+	    "descriptor)", (unsigned long long)http_accept_refused);
+	http_accept_said_ms = 0;
+}
+
+/* Hand one accepted socket to MHD, making room at the limit first. */
+static void
+http_accept_one(struct http_server *s, int fd, struct sockaddr_storage *ss,
+    socklen_t sl)
+{
+	if (http_conn_make_room(http_limits.max_connections) != 0) {
+		close(fd);
+		return;
+	}
+	/* On failure (the per-IP limit, memory) MHD closes the socket. */
+	MHD_add_connection(s->mhd, fd, (struct sockaddr *)ss, sl);
+}
+
+/* A listener is readable: accept what waits (a batch), then run MHD. */
+static void
+http_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct http_server *s = arg;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int i, fd;
+
+	for (i = 0; i < HTTP_ACCEPT_BATCH; i++) {
+		sl = sizeof ss;
+		fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK |
+		    SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				http_accept_starved(errno);
+			else if (errno == EAGAIN || errno == EWOULDBLOCK)
+				http_accept_recovered();	/* queue empty */
+			else if (errno != EINTR && errno != ECONNABORTED)
+				log_error("accept on %s: %s", s->url,
+				    strerror(errno));
+			break;
+		}
+		http_accept_one(s, fd, &ss, sl);
+	}
+	/* After a shortage only an empty queue (EAGAIN) says it is over. */
+	if (i == HTTP_ACCEPT_BATCH && http_accept_said_ms != 0)
+		event_active(s->listen_ev, EV_READ, 0);
+	http_run(s);
 }
 
 /* Close the listening sockets: no new connections from now on. */
@@ -306,14 +454,12 @@ void
 http_quiesce(void)
 {
 	struct http_server *s;
-	int fd;
 
 	LIST_FOREACH(s, &http_servers, entry) {
 		if (s->quiesced)
 			continue;
-		fd = MHD_quiesce_daemon(s->mhd);
-		if (fd >= 0)
-			close(fd);
+		event_del(s->listen_ev);
+		close(s->fd);
 		s->quiesced = 1;
 		if (s->unix_path != NULL)
 			unlink(s->unix_path);
@@ -326,12 +472,15 @@ http_start_mhd(struct http_server *s)
 {
 	unsigned int flags;
 
+	/* We accept (to make room at the limit and survive EMFILE); the
+	 * slack is for connections we closed that MHD has not yet seen go. */
 	flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
-	    MHD_USE_ERROR_LOG;
+	    MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
 	return MHD_start_daemon(flags, 0, NULL, NULL, http_access_cb, s,
-	    MHD_OPTION_LISTEN_SOCKET, s->fd,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed_cb, s,
-	    MHD_OPTION_CONNECTION_LIMIT, http_limits.max_connections,
+	    MHD_OPTION_NOTIFY_CONNECTION, http_notify_conn_cb, s,
+	    MHD_OPTION_CONNECTION_LIMIT, http_limits.max_connections +
+	    HTTP_CONN_SLACK,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    http_limits.max_connections_per_ip,
 	    MHD_OPTION_CONNECTION_TIMEOUT, http_limits.connection_timeout_s,
@@ -367,6 +516,10 @@ http_listen_fd(int fd, const char *unix_path)
 	int efd;
 
 	s->fd = fd;
+	/* Our accept loop runs until EAGAIN. */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
+		log_warn("fd %d: cannot make it non-blocking: %s", fd,
+		    strerror(errno));
 	if ((s->mhd = http_start_mhd(s)) == NULL) {
 		log_error("libmicrohttpd could not start on fd %d", fd);
 		free(s);
@@ -380,7 +533,15 @@ http_listen_fd(int fd, const char *unix_path)
 	s->io_ev = event_new(http_base, efd, EV_READ | EV_PERSIST, http_io_cb,
 	    s);
 	s->timer_ev = evtimer_new(http_base, http_timer_cb, s);
+	s->listen_ev = event_new(http_base, fd, EV_READ | EV_PERSIST,
+	    http_accept_cb, s);
+	s->loopback = listen_is_loopback(fd);
+	if (http_accept_retry == NULL)
+		http_accept_retry = evtimer_new(http_base,
+		    http_accept_retry_cb, NULL);
 	event_add(s->io_ev, NULL);
+	if (!http_accept_paused)
+		event_add(s->listen_ev, NULL);
 	if (unix_path != NULL)
 		s->unix_path = xstrdup(unix_path);
 	if (listen_describe(fd, s->url, sizeof s->url) != 0)
@@ -407,9 +568,14 @@ http_stop(void)
 		MHD_stop_daemon(s->mhd);
 		event_free(s->io_ev);
 		event_free(s->timer_ev);
+		event_free(s->listen_ev);
 		free(s->unix_path);
 		free(s);
 	}
+	if (http_accept_retry != NULL)
+		event_free(http_accept_retry);
+	http_accept_retry = NULL;
+	http_conn_shutdown();
 }
 
 /* The value of a request header, or NULL. */

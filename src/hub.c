@@ -13,11 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <event2/event.h>
 
 #define HUB_RING		4096		/* events kept for resume */
 #define HUB_SUB_MAX		(1024 * 1024)	/* unsent bytes per stream */
+#define HUB_SUBS_MAX		(64 * 1024 * 1024) /* all streams' buffers */
 #define HUB_HEARTBEAT_S		15
 #define HUB_RECORD_GRACE_MS	60000		/* keep recording after the
 						   last subscriber left */
@@ -52,6 +56,7 @@ struct hub_frame {
 
 struct hub_sub {
 	hub_ready_cb		*ready;
+	hub_ready_cb		*dropped;	/* close the stream now */
 	void			*arg;
 	int			 filtered;
 	struct ulid		 task;
@@ -59,6 +64,7 @@ struct hub_sub {
 	size_t			 off, len, cap;
 	int			 waiting;	/* read found nothing: call ready */
 	int			 ended;		/* dropped or stopping */
+	int			 listed;	/* on hub_subs, counted */
 	LIST_ENTRY(hub_sub)	 entry;
 };
 
@@ -70,6 +76,9 @@ static LIST_HEAD(, hub_waiter)		 hub_waiters =
 static LIST_HEAD(, hub_sub)		 hub_subs =
     LIST_HEAD_INITIALIZER(hub_subs);
 static uint64_t				 hub_nsubs;
+static uint64_t				 hub_ndropped;
+static size_t				 hub_buf_bytes;	/* all subs' buffers */
+static struct event			*hub_trim_ev;
 static struct hub_frame			 hub_ring[HUB_RING];
 static uint64_t				 hub_seq;	/* last given out */
 static uint64_t				 hub_oldest;	/* oldest in ring */
@@ -78,6 +87,7 @@ static int64_t				 hub_last_sub_ms;
 static struct event			*hub_heartbeat;
 
 static void	hub_heartbeat_cb(evutil_socket_t, short, void *);
+static void	hub_trim_cb(evutil_socket_t, short, void *);
 static void	hub_changed(struct task *, enum task_change, enum task_state);
 
 const struct task_observer hub_observer = { "hub", hub_changed };
@@ -93,7 +103,23 @@ hub_init(struct event_base *base)
 	hub_oldest = hub_seq + 1;
 	hub_heartbeat = event_new(base, -1, EV_PERSIST, hub_heartbeat_cb,
 	    NULL);
+	hub_trim_ev = event_new(base, -1, 0, hub_trim_cb, NULL);
 	event_add(hub_heartbeat, &tv);
+}
+
+/*
+ * A waiter holds its task (a reference) until it is sealed or goes: the
+ * store may hand back the task's last batch, and free it, in the same
+ * loop pass as the request that waits on it.
+ */
+static void
+hub_waiter_let_go(struct hub_waiter *w)
+{
+	struct task *t = w->task;
+
+	w->task = NULL;
+	if (t != NULL)
+		task_unref(t);
 }
 
 /* Take a waiter off its lists and stop its timer. */
@@ -108,6 +134,7 @@ hub_waiter_unlink(struct hub_waiter *w)
 	else
 		TAILQ_REMOVE(&w->task->x->waiters, w, entry);
 	LIST_REMOVE(w, all);
+	hub_waiter_let_go(w);
 }
 
 /* The one place a waiter is freed. */
@@ -155,6 +182,7 @@ hub_waiter_new(struct task *t, enum hub_wait_kind kind, hub_wake_cb *cb,
 	w->arg = arg;
 	w->tag = tag;
 	w->task = t;
+	task_ref(t);
 	w->id = t->id;
 	w->kind = kind;
 	LIST_INSERT_HEAD(&hub_waiters, w, all);
@@ -221,7 +249,7 @@ hub_seal(uint64_t seq)
 		w->sealed = 1;
 		w->seq = seq;
 		w->text = xstrdup(task_text(w->task));
-		w->task = NULL;
+		hub_waiter_let_go(w);
 	}
 }
 
@@ -242,26 +270,92 @@ hub_committed(uint64_t seq, int rc)
 	}
 }
 
-/* Append bytes to a subscriber, ending it if it fell too far behind. */
+/* Give freed buffers back to the system soon (glibc keeps them). */
+static void
+hub_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+/* Take a subscriber off the list and the gauge (once). */
+static void
+hub_sub_unlist(struct hub_sub *sub)
+{
+	if (!sub->listed)
+		return;
+	sub->listed = 0;
+	LIST_REMOVE(sub, entry);
+	hub_nsubs--;
+	hub_last_sub_ms = clock_now_ms();
+}
+
+/* Free a subscriber's buffer now. */
+static void
+hub_sub_release(struct hub_sub *sub)
+{
+	hub_buf_bytes -= sub->cap;
+	free(sub->buf);
+	sub->buf = NULL;
+	sub->off = sub->len = sub->cap = 0;
+}
+
+/*
+ * Drop a subscriber that fell behind: its memory goes at once, it leaves
+ * the gauge, and its reader closes the connection (the client is not
+ * reading, so the stream itself would never end).
+ */
+static void
+hub_sub_drop(struct hub_sub *sub, const char *why)
+{
+	sub->ended = 1;
+	sub->waiting = 0;
+	hub_sub_release(sub);
+	hub_sub_unlist(sub);
+	hub_ndropped++;
+	log_warn("event stream: a subscriber %s; dropped", why);
+	if (hub_trim_ev != NULL)
+		event_active(hub_trim_ev, EV_TIMEOUT, 0);
+	sub->dropped(sub->arg);
+}
+
+/* Make room for len more bytes in a subscriber's buffer. */
+static void
+hub_sub_grow(struct hub_sub *sub, size_t len)
+{
+	size_t cap;
+
+	if (sub->off > 0 && sub->off == sub->len)
+		sub->off = sub->len = 0;
+	if (sub->len + len <= sub->cap)
+		return;
+	cap = (sub->len + len) * 2;
+	sub->buf = xrealloc(sub->buf, cap);
+	hub_buf_bytes += cap - sub->cap;
+	sub->cap = cap;
+}
+
+/*
+ * Append bytes to a subscriber, dropping it if it fell HUB_SUB_MAX behind
+ * or all streams together would hold more than HUB_SUBS_MAX.
+ */
 static void
 hub_sub_append(struct hub_sub *sub, const char *text, size_t len)
 {
 	if (sub->ended)
 		return;
 	if (sub->len - sub->off + len > HUB_SUB_MAX) {
-		sub->ended = 1;
-		log_warn("event stream: a subscriber fell %d bytes behind; "
-		    "dropped", HUB_SUB_MAX);
-	} else {
-		if (sub->off > 0 && sub->off == sub->len)
-			sub->off = sub->len = 0;
-		if (sub->len + len > sub->cap) {
-			sub->cap = (sub->len + len) * 2;
-			sub->buf = xrealloc(sub->buf, sub->cap);
-		}
-		memcpy(sub->buf + sub->len, text, len);
-		sub->len += len;
+		hub_sub_drop(sub, "fell 1 MiB behind");
+		return;
 	}
+	if (hub_buf_bytes + 2 * len > HUB_SUBS_MAX && sub->len > sub->off) {
+		hub_sub_drop(sub, "was behind while all streams held 64 MiB");
+		return;
+	}
+	hub_sub_grow(sub, len);
+	memcpy(sub->buf + sub->len, text, len);
+	sub->len += len;
 	if (sub->waiting) {
 		sub->waiting = 0;
 		sub->ready(sub->arg);
@@ -280,7 +374,7 @@ static void
 hub_publish(struct task *t)
 {
 	struct hub_frame *f = &hub_ring[hub_seq % HUB_RING];
-	struct hub_sub *sub;
+	struct hub_sub *sub, *next;
 	const char *json = task_text(t);
 
 	if (hub_seq >= hub_oldest + HUB_RING)
@@ -291,7 +385,8 @@ hub_publish(struct task *t)
 	f->text = xasprintf("id: %" PRIu64 "\nevent: task\ndata: %s\n\n",
 	    hub_seq, json);
 	f->len = strlen(f->text);
-	LIST_FOREACH(sub, &hub_subs, entry) {
+	for (sub = LIST_FIRST(&hub_subs); sub != NULL; sub = next) {
+		next = LIST_NEXT(sub, entry);	/* a drop unlists sub */
 		if (hub_sub_wants(sub, &t->id))
 			hub_sub_append(sub, f->text, f->len);
 	}
@@ -315,6 +410,24 @@ hub_task_ended(struct task *t)
 }
 
 /*
+ * A task's creation could not be stored and it leaves: whoever waits on it
+ * (its end, or a commit not yet sealed) hears that it failed.
+ */
+static void
+hub_task_withdrawn(struct task *t)
+{
+	struct hub_waiter *w, *next;
+
+	while (t->x != NULL && (w = TAILQ_FIRST(&t->x->waiters)) != NULL)
+		hub_wake(w, HUB_FAILED, NULL);
+	for (w = TAILQ_FIRST(&hub_commit_list); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (!w->sealed && w->task == t)
+			hub_wake(w, HUB_FAILED, NULL);
+	}
+}
+
+/*
  * The observer: a task was created or changed state. Events go to the
  * ring while anyone listens (or did a minute ago); one event per state,
  * so other changes publish nothing.
@@ -322,6 +435,10 @@ hub_task_ended(struct task *t)
 static void
 hub_changed(struct task *t, enum task_change what, enum task_state from)
 {
+	if (what == TASK_WITHDRAWN) {
+		hub_task_withdrawn(t);
+		return;
+	}
 	if (what == TASK_TOUCHED)
 		return;
 	hub_seq++;
@@ -372,10 +489,8 @@ hub_sub_end(struct hub_sub *sub)
 void
 hub_sub_free(struct hub_sub *sub)
 {
-	LIST_REMOVE(sub, entry);
-	hub_nsubs--;
-	hub_last_sub_ms = clock_now_ms();
-	free(sub->buf);
+	hub_sub_unlist(sub);
+	hub_sub_release(sub);
 	free(sub);
 }
 
@@ -417,13 +532,15 @@ hub_replay(struct hub_sub *sub, const char *last_id)
  */
 struct hub_sub *
 hub_subscribe(const struct ulid *filter, const char *last_id,
-    hub_ready_cb *ready, void *arg)
+    hub_ready_cb *ready, hub_ready_cb *dropped, void *arg)
 {
 	static const char hello[] = ": evtaskd event stream\n\n";
 	struct hub_sub *sub = xcalloc(1, sizeof *sub);
 
 	sub->ready = ready;
+	sub->dropped = dropped;
 	sub->arg = arg;
+	sub->listed = 1;
 	if (filter != NULL) {
 		sub->filtered = 1;
 		sub->task = *filter;
@@ -445,17 +562,26 @@ static void
 hub_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 {
 	static const char beat[] = ": keep-alive\n\n";
-	struct hub_sub *sub;
+	struct hub_sub *sub, *next;
 
-	LIST_FOREACH(sub, &hub_subs, entry)
+	for (sub = LIST_FIRST(&hub_subs); sub != NULL; sub = next) {
+		next = LIST_NEXT(sub, entry);	/* a drop unlists sub */
 		hub_sub_append(sub, beat, sizeof beat - 1);
+	}
 }
 
-/* Open event streams, for metrics. */
+/* Live event streams, for metrics (dropped ones no longer count). */
 uint64_t
 hub_subscribers(void)
 {
 	return hub_nsubs;
+}
+
+/* Streams dropped for falling behind, for metrics. */
+uint64_t
+hub_dropped(void)
+{
+	return hub_ndropped;
 }
 
 /*
@@ -481,6 +607,9 @@ hub_shutdown(void)
 	if (hub_heartbeat != NULL)
 		event_free(hub_heartbeat);
 	hub_heartbeat = NULL;
+	if (hub_trim_ev != NULL)
+		event_free(hub_trim_ev);
+	hub_trim_ev = NULL;
 	for (i = 0; i < HUB_RING; i++) {
 		free(hub_ring[i].text);
 		hub_ring[i].text = NULL;

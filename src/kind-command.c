@@ -230,31 +230,23 @@ command_write_kill(const struct task *t, struct buf *b)
 }
 
 /*
- * A process group left from before a crash, if it is still ours: its
- * environment names this task. It cannot be reaped, so it is killed.
+ * Before a recovered task's cleanup runs again, every process left of it
+ * from before a crash (its job or its old cleanup: their environment names
+ * the task) is killed and waited for (up to 5 s, at start-up, before the
+ * daemon answers anyone): two cleanups must never overlap.
  */
 static void
-command_kill_orphan(const struct task *t, pid_t pid)
+command_kill_leftovers(const struct task *t)
 {
-	char path[64], buf[65536], needle[64], id[ULID_LEN + 1];
-	ssize_t n;
-	int fd;
+	char id[ULID_LEN + 1];
+	int n, tries;
 
-	snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
 	ulid_format(&t->id, id);
-	snprintf(needle, sizeof needle, "EVTASKD_TASK_ID=%s", id);
-	if (memmem(buf, (size_t)n, needle, strlen(needle)) == NULL)
+	if ((n = proc_kill_task(id, SIGKILL)) == 0)
 		return;
-	log_warn("task %s: its process group %d outlived the daemon; "
-	    "killing it", id, (int)pid);
-	kill(-pid, SIGKILL);
+	log_warn("task %s: %d processes outlived the daemon; killed", id, n);
+	for (tries = 0; tries < 500 && proc_kill_task(id, 0) > 0; tries++)
+		usleep(10000);
 }
 
 /* Read back what command_write_json wrote (recovery). */
@@ -279,11 +271,10 @@ command_from_json(struct task *t, json_t *doc)
 	if (kill_from_json(&d->kill, json_object_get(json_object_get(doc,
 	    "cancellation"), "kill")) != 0)
 		return -1;
-	if (t->state == TASK_RUNNING || t->state == TASK_CANCELLING)
+	if (t->state == TASK_RUNNING || t->state == TASK_CANCELLING) {
 		command_count(d);
-	if (d->pid > 0 && (t->state == TASK_RUNNING ||
-	    t->state == TASK_CANCELLING))
-		command_kill_orphan(t, d->pid);
+		command_kill_leftovers(t);
+	}
 	return 0;
 }
 

@@ -3,6 +3,7 @@
 #include "evtaskd.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,6 +34,19 @@ listen_parse_port(const char *s)
 	if (errno != 0 || *end != '\0' || v < 0 || v > 65535)
 		return -1;
 	return (int)v;
+}
+
+/* Parse n characters as a port number 0-65535; -1 if they are not one. */
+static int
+listen_parse_port_n(const char *s, size_t n)
+{
+	char buf[8];
+
+	if (n == 0 || n >= sizeof buf)
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return listen_parse_port(buf);
 }
 
 /*
@@ -237,4 +252,119 @@ listen_format_peer(const struct sockaddr *sa, char *buf, size_t len)
 		inet_ntop(AF_INET6, &sin6->sin6_addr, buf, (socklen_t)len);
 	else
 		snprintf(buf, len, "unix");
+}
+
+/* The length of the host part of "HOST[:PORT]" or "[V6][:PORT]". */
+size_t
+listen_host_len(const char *h, size_t n)
+{
+	const char *end;
+
+	if (n > 0 && h[0] == '[') {
+		end = memchr(h, ']', n);
+		return end != NULL ? (size_t)(end - h) + 1 : n;
+	}
+	end = memchr(h, ':', n);
+	return end != NULL ? (size_t)(end - h) : n;
+}
+
+/* Is this (host part only) an IP address literal? Fills the buffer. */
+static int
+listen_host_addr(const char *h, size_t n, int *family, unsigned char *a)
+{
+	char buf[INET6_ADDRSTRLEN + 2];
+
+	if (n < 2 || n > sizeof buf - 1)
+		return 0;
+	if (h[0] == '[') {
+		if (h[n - 1] != ']')
+			return 0;
+		memcpy(buf, h + 1, n - 2);
+		buf[n - 2] = '\0';
+		*family = AF_INET6;
+	} else {
+		memcpy(buf, h, n);
+		buf[n] = '\0';
+		*family = AF_INET;
+	}
+	return inet_pton(*family, buf, a) == 1;
+}
+
+/* Is the address 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104? */
+static int
+listen_addr_loopback(int family, const unsigned char *a)
+{
+	static const unsigned char one[16] = { [15] = 1 };
+	static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (family == AF_INET)
+		return a[0] == 127;
+	return memcmp(a, one, 16) == 0 ||
+	    (memcmp(a, mapped, 12) == 0 && a[12] == 127);
+}
+
+/* Is a Host's host part (no port) a loopback name or address? */
+int
+listen_host_loopback(const char *h, size_t n)
+{
+	unsigned char a[16];
+	int family;
+
+	if ((n == 9 && strncasecmp(h, "localhost", 9) == 0) ||
+	    (n > 10 && strncasecmp(h + n - 10, ".localhost", 10) == 0))
+		return 1;
+	return listen_host_addr(h, n, &family, a) &&
+	    listen_addr_loopback(family, a);
+}
+
+/* Letters, digits, dots and dashes: a DNS name or an IPv4 address. */
+static int
+listen_host_name_ok(const char *h, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > 253)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)h[i]) && h[i] != '.' &&
+		    h[i] != '-')
+			return 0;
+	}
+	return 1;
+}
+
+/* Is s "HOST", or "HOST[:PORT]" when port_ok (config validation)? */
+int
+listen_host_ok(const char *s, size_t n, int port_ok)
+{
+	size_t hl = listen_host_len(s, n);
+	unsigned char a[16];
+	int family;
+
+	if (s[0] == '[' ? !listen_host_addr(s, hl, &family, a) :
+	    !listen_host_name_ok(s, hl))
+		return 0;
+	if (hl == n)
+		return 1;
+	return port_ok && s[hl] == ':' && listen_parse_port_n(s + hl + 1,
+	    n - hl - 1) > 0;
+}
+
+/* Is the socket bound to a loopback address (DNS rebinding reaches it)? */
+int
+listen_is_loopback(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return listen_addr_loopback(AF_INET,
+		    (const unsigned char *)&sin->sin_addr);
+	if (ss.ss_family == AF_INET6)
+		return listen_addr_loopback(AF_INET6, sin6->sin6_addr.s6_addr);
+	return 0;
 }

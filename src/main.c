@@ -377,11 +377,19 @@ main_pass_end(void)
 	log_flush();
 }
 
-/* A store batch is back: wake who waited for it. */
+/*
+ * A store batch is back: wake who waited for it (a failed create hears
+ * 503), then withdraw the tasks whose creation it lost.
+ */
 static void
-main_stored_cb(uint64_t seq, int rc, void *arg)
+main_stored_cb(uint64_t seq, int rc, struct task *const *lost, size_t nlost,
+    void *arg)
 {
+	size_t i;
+
 	hub_committed(seq, rc);
+	for (i = 0; i < nlost; i++)
+		task_withdraw(lost[i]);
 }
 
 /* mkdir -p for the state directory, private to us. */
@@ -553,6 +561,7 @@ main(int argc, char **argv)
 {
 	struct event *sigterm, *sigint, *sighup;
 	struct config *c;
+	int rc;
 
 	main_parse(argc, argv, &main_opts);
 	log_init(main_opts.log_level);
@@ -596,7 +605,7 @@ main(int argc, char **argv)
 
 	main_block_signals();
 	http_quiesce();
-	store_drain();		/* everything acknowledged is stored */
+	rc = store_drain() != 0;	/* everything acknowledged is stored */
 	hub_shutdown();
 	http_stop();
 	store_close();
@@ -616,5 +625,5 @@ main(int argc, char **argv)
 	event_base_free(main_base);
 	config_set(NULL);
 	free(main_opts.listen);
-	return 0;
+	return rc;
 }

@@ -206,6 +206,17 @@ metrics_print_http(FILE *f, const struct metrics_http *hs)
 	metrics_family(f, "evtaskd_http_connections", "gauge",
 	    "Open HTTP connections.");
 	fprintf(f, "evtaskd_http_connections %" PRIu64 "\n", hs->connections);
+	metrics_family(f, "evtaskd_http_connections_closed_total", "counter",
+	    "Connections closed by us: no whole request within "
+	    "request_timeout_s, or room made at max_connections.");
+	fprintf(f, "evtaskd_http_connections_closed_total{reason="
+	    "\"request_timeout\"} %" PRIu64 "\n", hs->timed_out);
+	fprintf(f, "evtaskd_http_connections_closed_total{reason="
+	    "\"make_room\"} %" PRIu64 "\n", hs->evicted);
+	metrics_family(f, "evtaskd_http_accept_failures_total", "counter",
+	    "accept() calls that found no descriptor or memory.");
+	fprintf(f, "evtaskd_http_accept_failures_total %" PRIu64 "\n",
+	    hs->accept_refused);
 	metrics_family(f, "evtaskd_http_parked_requests", "gauge",
 	    "Requests waiting for a commit, a task's end or stream data.");
 	fprintf(f, "evtaskd_http_parked_requests %" PRIu64 "\n", hs->parked);

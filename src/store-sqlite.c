@@ -178,7 +178,8 @@ static int
 sqlite_open_db(int memory, char **err)
 {
 	if (sqlite3_open_v2(sqlite_path, &sqlite_db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, STORE_SQLITE_VFS) !=
+	    SQLITE_OK) {
 		*err = xstrdup(sqlite_db != NULL ? sqlite3_errmsg(sqlite_db) :
 		    "out of memory");
 		return -1;

@@ -18,12 +18,16 @@
 
 #include <sqlite3.h>
 
+#define WRITER_STR2(x)	#x
+#define WRITER_STR(x)	WRITER_STR2(x)
+
 enum {
 	WSTMT_BEGIN,
 	WSTMT_COMMIT,
 	WSTMT_ROLLBACK,
 	WSTMT_UPSERT,
 	WSTMT_PURGE,
+	WSTMT_PROBE,
 	WSTMT_COUNT
 };
 
@@ -37,6 +41,8 @@ static const char *const writer_sql[WSTMT_COUNT] = {
 	    " finished_at = excluded.finished_at, doc = excluded.doc",
 	[WSTMT_PURGE] = "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks"
 	    " WHERE finished_at < ?1 LIMIT ?2) RETURNING id",
+	/* A retry writes a page even with no rows: it proves space. */
+	[WSTMT_PROBE] = "PRAGMA user_version = " WRITER_STR(STORE_SCHEMA_VERSION),
 };
 
 static sqlite3			*writer_db;
@@ -51,6 +57,7 @@ static STAILQ_HEAD(, store_batch) writer_done =
 static int			 writer_stop;
 static int			 writer_running;
 static int			 writer_efd = -1;
+static int			 writer_poisoned;	/* a commit failed */
 
 /* Run a statement that returns no rows; 0 or -1. */
 static int
@@ -119,6 +126,8 @@ writer_batch(struct store_batch *b)
 		if (writer_row(&b->rows[i]) != 0)
 			return -1;
 	}
+	if (b->retry && writer_exec(writer_stmts[WSTMT_PROBE]) != 0)
+		return -1;
 	if (b->purge_batch > 0)
 		return writer_purge(b);
 	return 0;
@@ -128,7 +137,7 @@ writer_batch(struct store_batch *b)
  * Commit every batch of the list in one transaction: one fsync for all.
  * On failure every batch carries the error; nothing of them is stored.
  */
-static void
+static int
 writer_commit(struct store_batch *first)
 {
 	struct store_batch *b;
@@ -150,6 +159,25 @@ writer_commit(struct store_batch *first)
 		b->rc = rc;
 		b->commit_us = clock_mono_us() - t0;
 	}
+	return rc;
+}
+
+/*
+ * After a failed commit every batch is failed untried until the loop's
+ * retry comes: a later batch must not store the change of a task whose
+ * creation failed (the loop withdraws it first). The first batch to try.
+ */
+static struct store_batch *
+writer_skip_poisoned(struct store_batch *b)
+{
+	for (; b != NULL && writer_poisoned && !b->retry;
+	    b = STAILQ_NEXT(b, entry)) {
+		b->rc = -1;
+		b->error = xstrdup("not tried: an earlier commit failed");
+	}
+	if (b != NULL)
+		writer_poisoned = 0;
+	return b;
 }
 
 /* The thread: wait for batches, commit them, hand them back. */
@@ -157,6 +185,7 @@ static void *
 writer_main(void *arg)
 {
 	STAILQ_HEAD(, store_batch) work;
+	struct store_batch *first;
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&writer_lock);
@@ -168,7 +197,9 @@ writer_main(void *arg)
 		STAILQ_INIT(&work);
 		STAILQ_CONCAT(&work, &writer_todo);
 		pthread_mutex_unlock(&writer_lock);
-		writer_commit(STAILQ_FIRST(&work));
+		first = writer_skip_poisoned(STAILQ_FIRST(&work));
+		if (first != NULL && writer_commit(first) != 0)
+			writer_poisoned = 1;
 		pthread_mutex_lock(&writer_lock);
 		STAILQ_CONCAT(&writer_done, &work);
 		if (write(writer_efd, &one, sizeof one) < 0 && errno != EAGAIN)
@@ -191,7 +222,7 @@ writer_start(const char *path, int memory, int efd, char **err)
 	int i;
 
 	if (sqlite3_open_v2(path, &writer_db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    SQLITE_OPEN_NOMUTEX, STORE_SQLITE_VFS) != SQLITE_OK ||
 	    sqlite3_exec(writer_db, pragmas, NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_busy_timeout(writer_db, 5000);
@@ -203,6 +234,7 @@ writer_start(const char *path, int memory, int efd, char **err)
 	}
 	writer_efd = efd;
 	writer_stop = 0;
+	writer_poisoned = 0;
 	if (pthread_create(&writer_thread, NULL, writer_main, NULL) != 0) {
 		*err = xstrdup("cannot start the store's writer thread");
 		writer_close();

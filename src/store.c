@@ -6,6 +6,12 @@
  * store_open) and terminal tasks the store no longer holds leave memory.
  * Reads go to the backend and return rows and errors, never JSON
  * envelopes: those are the API's.
+ *
+ * A failed commit puts the store in fault: nothing more is sent until a
+ * retry (with back-off) succeeds; changes wait in memory; new changes are
+ * refused by the API (503); the tasks a failed batch created are lost and
+ * withdrawn, never written later. One log line per state change, and a
+ * reminder while it lasts.
  */
 
 #include "evtaskd.h"
@@ -17,6 +23,9 @@
 
 #define STORE_PURGE_BATCH	1000
 #define STORE_PURGE_INTERVAL_S	1
+#define STORE_RETRY_FIRST_MS	100
+#define STORE_RETRY_MAX_MS	5000
+#define STORE_REMIND_S		60
 
 /* An Idempotency-Key not yet stored: findable in memory until it is. */
 struct store_key {
@@ -38,8 +47,17 @@ static struct store_key		*store_keys;		/* keys in flight */
 static size_t			 store_nkeys, store_keys_cap;
 static uint64_t			 store_submitted;	/* newest batch sent */
 static uint64_t			 store_done_upto;	/* newest batch back */
+static struct event		*store_retry_ev;
+static struct event		*store_remind_ev;
+static int			 store_fault;		/* a commit failed */
+static int			 store_retrying;	/* a retry is out */
+static int64_t			 store_fault_ms;	/* since when */
+static int64_t			 store_backoff_ms;
+static char			*store_fault_error;
 
 static void	store_changed(struct task *, enum task_change, enum task_state);
+static void	store_retry_cb(evutil_socket_t, short, void *);
+static void	store_remind_cb(evutil_socket_t, short, void *);
 
 const struct task_observer store_observer = { "store", store_changed };
 
@@ -54,6 +72,9 @@ store_open(struct event_base *base, const char *path, store_done_cb *done,
 	store_ops = &store_sqlite;
 	store_done_fn = done;
 	store_done_arg = arg;
+	store_retry_ev = evtimer_new(base, store_retry_cb, NULL);
+	store_remind_ev = event_new(base, -1, EV_PERSIST, store_remind_cb,
+	    NULL);
 	if (store_ops->open(base, path, err) != 0) {
 		store_ops = NULL;
 		return -1;
@@ -83,6 +104,11 @@ store_close(void)
 	if (store_purge_ev != NULL)
 		event_free(store_purge_ev);
 	store_purge_ev = NULL;
+	event_free(store_retry_ev);
+	event_free(store_remind_ev);
+	store_retry_ev = store_remind_ev = NULL;
+	free(store_fault_error);
+	store_fault_error = NULL;
 	for (i = 0; i < store_nkeys; i++) {
 		free(store_keys[i].key);
 		free(store_keys[i].body);
@@ -115,6 +141,10 @@ store_mark(struct task *t)
 static void
 store_changed(struct task *t, enum task_change what, enum task_state from)
 {
+	if (what == TASK_WITHDRAWN || t->withdrawn)
+		return;
+	if (what == TASK_CREATED)
+		t->st_new = 1;
 	store_mark(t);
 }
 
@@ -176,11 +206,11 @@ store_done_seq(void)
 	return store_done_upto;
 }
 
-/* Has this pass changed anything yet to be sent? */
+/* Has this pass changed anything yet to be sent (now: not in a fault)? */
 int
 store_pending(void)
 {
-	return store_ndirty > 0;
+	return store_ndirty > 0 && !store_fault;
 }
 
 /* One row of a batch from a task; the task's rendered JSON moves in. */
@@ -201,32 +231,119 @@ store_fill_row(struct store_row *r, struct task *t)
 	}
 }
 
+/* Send the dirty tasks (withdrawn ones are dropped) as one batch. */
+static void
+store_send(int retry)
+{
+	struct store_batch *b = xcalloc(1, sizeof *b);
+	struct task *t;
+	size_t i;
+
+	b->rows = xcalloc(store_ndirty + 1, sizeof *b->rows);
+	b->tasks = xcalloc(store_ndirty + 1, sizeof *b->tasks);
+	for (i = 0; i < store_ndirty; i++) {
+		t = store_dirty[i];
+		t->st_dirty = 0;
+		if (t->withdrawn) {
+			task_unref(t);
+			continue;
+		}
+		store_fill_row(&b->rows[b->nrows], t);
+		b->tasks[b->nrows++] = t;  /* the reference moves to the batch */
+	}
+	store_ndirty = 0;
+	b->retry = retry;
+	b->seq = ++store_submitted;
+	store_ops->submit(b);
+}
+
 /*
  * The end of a loop pass: send what the pass changed to the backend as
- * one batch (seq store_next_seq() gave out).
+ * one batch (seq store_next_seq() gave out). In a fault the changes wait
+ * for the next retry.
  */
 void
 store_flush(void)
 {
-	struct store_batch *b;
-	struct task *t;
-	size_t i;
-
-	if (store_ndirty == 0)
+	if (store_ndirty == 0 || store_fault)
 		return;
-	b = xcalloc(1, sizeof *b);
-	b->rows = xcalloc(store_ndirty, sizeof *b->rows);
-	b->tasks = xcalloc(store_ndirty, sizeof *b->tasks);
-	for (i = 0; i < store_ndirty; i++) {
-		t = store_dirty[i];
-		t->st_dirty = 0;
-		store_fill_row(&b->rows[i], t);
-		b->tasks[i] = t;	/* the reference moves to the batch */
-	}
-	b->nrows = store_ndirty;
-	store_ndirty = 0;
-	b->seq = ++store_submitted;
-	store_ops->submit(b);
+	store_send(0);
+}
+
+/* May new changes be accepted (is the store writable, as far as known)? */
+int
+store_writable(void)
+{
+	return !store_fault;
+}
+
+/* When a client refused in a fault should come back, in seconds. */
+int
+store_retry_after_s(void)
+{
+	return (int)(store_backoff_ms + 999) / 1000 + 1;
+}
+
+/* Time for a retry: send what waits, as the batch that lifts the fault. */
+static void
+store_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (!store_fault || store_retrying)
+		return;
+	store_retrying = 1;
+	store_send(1);
+}
+
+/* While the fault lasts, say so now and then. */
+static void
+store_remind_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_error("store: still cannot write after %llds (%s); %zu tasks' "
+	    "changes wait, new changes get 503",
+	    (long long)(clock_now_ms() - store_fault_ms) / 1000,
+	    store_fault_error, store_ndirty);
+}
+
+/* A commit failed: enter the fault, or back off further. */
+static void
+store_failed(const struct store_batch *b)
+{
+	struct timeval tv;
+
+	store_retrying = 0;
+	if (!store_fault) {
+		store_fault = 1;
+		store_fault_ms = clock_now_ms();
+		store_backoff_ms = STORE_RETRY_FIRST_MS;
+		free(store_fault_error);
+		store_fault_error = xstrdup(b->error != NULL ? b->error : "?");
+		log_error("store: cannot write (%s); new changes get 503 and "
+		    "waiting ones are retried with back-off until it can",
+		    store_fault_error);
+		tv.tv_sec = STORE_REMIND_S;
+		tv.tv_usec = 0;
+		event_add(store_remind_ev, &tv);
+	} else if (b->retry && store_backoff_ms < STORE_RETRY_MAX_MS)
+		store_backoff_ms *= 2;
+	if (store_backoff_ms > STORE_RETRY_MAX_MS)
+		store_backoff_ms = STORE_RETRY_MAX_MS;
+	tv.tv_sec = (time_t)(store_backoff_ms / 1000);
+	tv.tv_usec = (suseconds_t)(store_backoff_ms % 1000) * 1000;
+	evtimer_add(store_retry_ev, &tv);
+}
+
+/* A retry committed: the fault is over. */
+static void
+store_recovered(void)
+{
+	store_retrying = 0;
+	if (!store_fault)
+		return;
+	store_fault = 0;
+	evtimer_del(store_retry_ev);
+	event_del(store_remind_ev);
+	log_warn("store: writable again after %llds",
+	    (long long)(clock_now_ms() - store_fault_ms) / 1000);
 }
 
 /* The one place a batch is freed. */
@@ -250,30 +367,61 @@ store_batch_free(struct store_batch *b)
 static void	store_purged(int);
 
 /*
- * A batch is back from the backend, committed or failed: tell who waits,
- * send a failed task's change again, and let go of the tasks.
+ * The tasks of a failed batch that were never stored: their creation
+ * failed and their clients hear so, so they must never be written (the
+ * 0.1 store retried them, and a create answered 500 ran later). Collected
+ * into lost (b->nrows long); their keys are forgotten. The number.
+ */
+static size_t
+store_lost(struct store_batch *b, struct task **lost)
+{
+	struct task *t;
+	size_t i, n = 0;
+
+	for (i = 0; i < b->nrows; i++) {
+		t = b->tasks[i];
+		if (!t->st_new || t->withdrawn)
+			continue;
+		if (t->st_keyed)
+			store_forget_key(t);
+		lost[n++] = t;
+	}
+	return n;
+}
+
+/*
+ * A batch is back from the backend, committed or failed: tell who waits
+ * (and which tasks were lost), keep a failed change of a stored task for
+ * the retry, and let go of the tasks.
  */
 void
 store_done(struct store_batch *b)
 {
-	struct task *t;
-	size_t i;
+	struct task **lost = xcalloc(b->nrows + 1, sizeof *lost), *t;
+	size_t i, nlost = 0;
 
-	if (b->nrows > 0)
+	if (b->nrows > 0 && b->rc == 0)
 		metrics_commit(b->commit_us, b->nrows);
-	if (b->rc != 0)
-		log_error("store: a commit failed (%s); the changes of %zu "
-		    "tasks were NOT stored: their requests get 500, and they "
-		    "are retried", b->error, b->nrows);
+	if (b->rc != 0) {
+		store_failed(b);
+		nlost = store_lost(b, lost);
+	} else if (b->retry)
+		store_recovered();
 	if (b->seq > store_done_upto)
 		store_done_upto = b->seq;
-	store_done_fn(b->seq, b->rc, store_done_arg);
+	log_debug("store: batch %llu back: rc %d, %zu rows, %zu lost%s",
+	    (unsigned long long)b->seq, b->rc, b->nrows, nlost,
+	    b->retry ? " (retry)" : "");
+	store_done_fn(b->seq, b->rc, lost, nlost, store_done_arg);
 	for (i = 0; i < b->nrows; i++) {
 		t = b->tasks[i];
-		if (b->rc != 0)
+		if (b->rc != 0 && !t->withdrawn)
 			store_mark(t);
-		else if (b->rows[i].idem_key != NULL && t->st_keyed)
+		else if (b->rc == 0 && b->rows[i].idem_key != NULL &&
+		    t->st_keyed)
 			store_forget_key(t);
+		if (b->rc == 0)
+			t->st_new = 0;
 		task_unref(t);
 	}
 	for (i = 0; b->rc == 0 && store_purged_fn != NULL &&
@@ -281,23 +429,34 @@ store_done(struct store_batch *b)
 		store_purged_fn(b->purged_ids[i], store_purged_arg);
 	if (b->purge_batch > 0)
 		store_purged(b->rc == 0 ? b->purged : 0);
+	free(lost);
 	store_batch_free(b);
 }
 
 /*
  * Wait until everything sent is back (start-up and shutdown only: this
- * blocks the loop). A failed batch is sent again.
+ * blocks the loop). In a fault, one more try; if that fails too the
+ * changes stay unstored: -1 (logged), 0 when all is stored.
  */
-void
+int
 store_drain(void)
 {
 	if (store_ops == NULL)
-		return;
+		return 0;
+	if (store_fault && store_ndirty > 0 && !store_retrying) {
+		store_retrying = 1;
+		store_send(1);
+	}
 	store_flush();
 	while (store_done_upto < store_submitted) {
 		store_ops->wait();
 		store_flush();
 	}
+	if (!store_fault)
+		return 0;
+	log_error("store: cannot write (%s): the changes of %zu tasks are "
+	    "not stored", store_fault_error, store_ndirty);
+	return -1;
 }
 
 /* The stored JSON of a task (to free): 1, 0 if unknown, -1 on error. */
@@ -356,8 +515,14 @@ store_purge_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct store_batch *b;
 
+	struct timeval tv = { STORE_PURGE_INTERVAL_S, 0 };
+
 	if (store_purging)
 		return;
+	if (store_fault) {		/* purge later */
+		evtimer_add(store_purge_ev, &tv);
+		return;
+	}
 	b = xcalloc(1, sizeof *b);
 	b->purge_cutoff = clock_now_ms() - cfg->retention_s * 1000;
 	b->purge_batch = STORE_PURGE_BATCH;

@@ -280,7 +280,7 @@ task_ref(struct task *t)
 void
 task_unref(struct task *t)
 {
-	if (--t->refs == 0 && task_state_terminal(t->state))
+	if (--t->refs == 0 && (task_state_terminal(t->state) || t->withdrawn))
 		task_free(t);
 }
 
@@ -592,6 +592,25 @@ task_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	task_arm(t);	/* woke a little early: sleep the rest */
+}
+
+/*
+ * The store could not write the task's creation, and its client was told
+ * so: it must not exist later. Its work stops with it (no cleanup: it never
+ * was), observers hear, it leaves the registry, and the last holder frees
+ * it (task_free kills a command's process group).
+ */
+void
+task_withdraw(struct task *t)
+{
+	if (t->withdrawn)
+		return;
+	t->withdrawn = 1;
+	event_del(&t->timer);
+	task_announce(t, TASK_WITHDRAWN, t->state);
+	if (t->registered)
+		registry_remove(t);
+	t->registered = 0;
 }
 
 /*

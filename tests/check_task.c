@@ -308,6 +308,7 @@ static struct {
 	int		cleanups;	/* cleanup starts */
 	uint32_t	requests;	/* cancel requests last seen */
 	int		text_cached;	/* an observer saw stale JSON */
+	int		withdrawn;
 } seen;
 
 /* The test observer: count, and check the announcement's promises. */
@@ -330,6 +331,9 @@ seen_changed(struct task *t, enum task_change what, enum task_state from)
 		if (t->x->cleanup_state == CLEANUP_RUNNING &&
 		    t->x->cancel_requests == seen.requests)
 			seen.cleanups++;
+		break;
+	case TASK_WITHDRAWN:
+		seen.withdrawn++;
 		break;
 	}
 	if (t->x != NULL)

@@ -264,7 +264,7 @@ class EventStream:
             self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.s.settimeout(20 * SLOW)
         self.s.connect((host, port))
-        hdr = "GET /v1/events%s HTTP/1.1\r\nHost: x\r\n" % query
+        hdr = "GET /v1/events%s HTTP/1.1\r\nHost: localhost\r\n" % query
         if last_id is not None:
             hdr += "Last-Event-ID: %s\r\n" % last_id
         for k, v in (headers or {}).items():

@@ -450,11 +450,11 @@ def test_problems_validate():
         big = '{"duration_ms":1,"metadata":{"x":"' + "a" * 70000 + '"}}'
         check_problem(d.post("/v1/tasks", body=big), "/v1/tasks", "POST",
                       413, "body-too-large")
-        check_problem(raw(d, b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\n"
+        check_problem(raw(d, b"POST /v1/tasks HTTP/1.1\r\nHost: localhost\r\n"
                           b"Connection: close\r\n"
                           b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
                       "/v1/tasks", "POST", 411, "length-required")
-        check_problem(raw(d, b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+        check_problem(raw(d, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n"
                           b"Connection: close\r\nContent-Length: 1\r\n"
                           b"Content-Length: 1\r\n\r\nx"),
                       "/healthz", "GET", 400, "bad-request")

@@ -71,7 +71,7 @@ def test_token_checked_before_the_body():
         host, port = d.host_port()
         s = socket.create_connection((host, port), timeout=5)
         t0 = time.monotonic()
-        s.sendall(b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\n"
+        s.sendall(b"POST /v1/tasks HTTP/1.1\r\nHost: localhost\r\n"
                   b"Content-Type: application/json\r\n"
                   b"Content-Length: 1073741824\r\n\r\n")
         out = b""
@@ -133,7 +133,7 @@ def malformed_corpus():
                  b"OPTIONS * HTTP/1.1", b"TRACE / HTTP/1.1",
                  b"GET /" + b"a" * 20000 + b" HTTP/1.1",
                  b"GET /../../etc/passwd HTTP/1.1", b"GET /v1/tasks/../../x HTTP/1.1"):
-        reqs.append(line + b"\r\nHost: x\r\n\r\n")
+        reqs.append(line + b"\r\nHost: localhost\r\n\r\n")
     # Bad headers.
     for hdr in (b"X-Big: " + b"a" * 20000, b"Content-Length: -5",
                 b"Content-Length: 1\r\nContent-Length: 2",
@@ -146,9 +146,9 @@ def malformed_corpus():
                 b"Idempotency-Key: " + b"k" * 300 + b"\r\nContent-Length: 2",
                 b"Idempotency-Key: \x01\x02\r\nContent-Length: 2",
                 b"Last-Event-ID: " + b"9" * 100):
-        reqs.append(b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\n" + hdr + b"\r\n\r\n{}")
+        reqs.append(b"POST /v1/tasks HTTP/1.1\r\nHost: localhost\r\n" + hdr + b"\r\n\r\n{}")
     many = b"".join(b"X-H%d: v\r\n" % i for i in range(2000))
-    reqs.append(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+    reqs.append(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n" + many + b"\r\n")
     # Bodies: invalid JSON, wrong types, deep nesting, NUL, bad UTF-8.
     bodies = [b"", b"{", b"}", b"[", b"nul", b"{\"a\":}", b"{'a':1}",
               b"\xff\xfe", b"{\"name\":\"\xc3\x28\"}", b"{\"name\":\"\\ud800\"}",
@@ -161,11 +161,11 @@ def malformed_corpus():
                       "9" * 400):
             bodies.append(json.dumps({field: value}).encode())
     for b in bodies:
-        reqs.append(b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\n"
+        reqs.append(b"POST /v1/tasks HTTP/1.1\r\nHost: localhost\r\n"
                     b"Content-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n" % len(b) + b)
     # A body shorter than announced, then the client stops.
-    reqs.append(b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    reqs.append(b"POST /v1/tasks HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{")
     return reqs
 
 
@@ -191,7 +191,7 @@ def test_per_ip_limit_leaves_room_for_others():
         # Another client (another loopback address) is served.
         for _ in range(3):
             c = socket.create_connection((host, port), source_address=("127.0.0.2", 0))
-            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             c.settimeout(5)
             out = b""
             while True:
@@ -206,7 +206,7 @@ def test_per_ip_limit_leaves_room_for_others():
         for s in hog:
             s.settimeout(2)
             try:
-                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
                 if s.recv(100) == b"":
                     closed += 1
             except (ConnectionResetError, BrokenPipeError, socket.timeout):
@@ -236,7 +236,7 @@ def test_idle_timeout_reloaded():
         d.wait_log("reloaded")
         host, port = d.host_port()
         s = socket.create_connection((host, port))
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         s.settimeout(10)
         assert status_of(s.recv(4096)) == 200
         t0 = time.monotonic()
@@ -310,7 +310,7 @@ def test_long_polls_and_streams_count_against_limits_but_are_released():
         host, port = d.host_port()
         for _ in range(20):
             s = socket.create_connection((host, port))
-            s.sendall(("GET /v1/tasks/%s?wait=300 HTTP/1.1\r\nHost: x\r\n\r\n" % t["id"]).encode())
+            s.sendall(("GET /v1/tasks/%s?wait=300 HTTP/1.1\r\nHost: localhost\r\n\r\n" % t["id"]).encode())
             socks.append(s)
         for s in socks:
             s.close()

@@ -183,7 +183,7 @@ def test_listen_pid_not_ours_is_ignored():
     assert d.get("/healthz").status == 200
     # Nobody serves the passed socket: a request there gets no answer.
     c = socket.create_connection(("127.0.0.1", port), timeout=0.5)
-    c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    c.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
     try:
         data = c.recv(100)
         assert data == b"", data

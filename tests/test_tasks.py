@@ -62,7 +62,7 @@ def test_other_content_type_415():
 def test_body_over_limit_413_before_reading():
     with Daemon() as d:
         # 1 GiB announced, nothing sent: the answer must come at once.
-        raw = d.raw(b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\n"
+        raw = d.raw(b"POST /v1/tasks HTTP/1.1\r\nHost: localhost\r\n"
                     b"Content-Type: application/json\r\n"
                     b"Content-Length: 1073741824\r\n\r\n{", timeout=5)
         assert status_of(raw) == 413, raw
@@ -74,7 +74,7 @@ def test_body_over_limit_413_before_reading():
 
 def test_chunked_body_411():
     with Daemon() as d:
-        raw = d.raw(b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\n"
+        raw = d.raw(b"POST /v1/tasks HTTP/1.1\r\nHost: localhost\r\n"
                     b"Transfer-Encoding: chunked\r\n\r\n"
                     b"14\r\n{\"duration_ms\":1000}\r\n0\r\n\r\n")
         assert status_of(raw) == 411, raw
@@ -177,7 +177,7 @@ def test_long_poll_client_leaving_is_harmless():
     with Daemon() as d:
         t = create(d, {"duration_ms": 200})
         for _ in range(20):
-            d.raw(("GET /v1/tasks/%s?wait=100 HTTP/1.1\r\nHost: x\r\n\r\n"
+            d.raw(("GET /v1/tasks/%s?wait=100 HTTP/1.1\r\nHost: localhost\r\n\r\n"
                    % t["id"]).encode(), read=False)
         r = d.get("/v1/tasks/%s?wait=30" % t["id"])
         assert r.json()["state"] == "succeeded"
