@@ -27,7 +27,7 @@ step "dpkg-buildpackage"
 (cd "$work/evtaskd" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b)
 
 step "lintian"
-lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs \
+lintian --fail-on error,warning \
 	"$work"/evtaskd_*.changes
 
 step "dpkg -i"
