@@ -2,9 +2,18 @@
 
 #include "evtaskd.h"
 
-/* Always 200 while the loop runs; never needs auth. */
+/* 200 while the loop runs, 503 once stopping; never needs auth. */
 void
 api_health_get(struct http_request *req)
 {
-	http_reply_static(req, 200, "application/json", "{\"status\":\"ok\"}");
+	static const char *const none[] = { NULL };
+
+	if (api_query_only(req, none) != 0)
+		return;
+	if (api_stopping)
+		http_reply_static(req, 503, "application/json",
+		    "{\"status\":\"stopping\"}");
+	else
+		http_reply_static(req, 200, "application/json",
+		    "{\"status\":\"ok\"}");
 }

@@ -8,11 +8,14 @@
 void
 api_metrics_get(struct http_request *req)
 {
+	static const char *const none[] = { NULL };
 	const struct http_stats *hs = http_get_stats();
 	struct metrics_http mh;
 	size_t len;
 	char *text;
 
+	if (api_query_only(req, none) != 0)
+		return;
 	memcpy(mh.by_class, hs->by_class, sizeof mh.by_class);
 	mh.connections = http_connections();
 	mh.parked = hs->parked;

@@ -82,7 +82,7 @@ api_refuse_if_stopping(struct http_request *req)
 }
 
 /* The request body as JSON, or a 400 answer with the place (an empty
- * body is bad JSON too: CONTRACT §3). */
+ * body is bad JSON too: docs/API.md). */
 static json_t *
 api_parse_body(struct http_request *req)
 {
@@ -174,12 +174,13 @@ api_idempotent_replay(struct http_request *req, const char *key,
 void
 api_tasks_create(struct http_request *req)
 {
+	static const char *const none[] = { NULL };
 	const char *key = http_header(req, "Idempotency-Key");
 	char *canonical = NULL;
 	json_t *spec, *errors;
 	struct task *t;
 
-	if (api_refuse_if_stopping(req) != 0 ||
+	if (api_query_only(req, none) != 0 || api_refuse_if_stopping(req) != 0 ||
 	    api_refuse_if_unwritable(req) != 0 ||
 	    (spec = api_parse_body(req)) == NULL)
 		return;

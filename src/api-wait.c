@@ -34,6 +34,8 @@ api_wait_answer(struct http_request *req, struct hub_wake *wk)
 		ulid_format(&wk->id, id);
 		snprintf(loc, sizeof loc, "/v1/tasks/%s", id);
 		http_set_header(req, "Location", loc);
+		snprintf(loc, sizeof loc, "created=%s", id);
+		http_log_note(req, loc);
 	}
 	if (strcmp(http_method(req), "DELETE") == 0)
 		metrics_cancel_latency(http_age_us(req));

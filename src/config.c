@@ -27,7 +27,7 @@ static struct config	 config_current_default;
 const struct config	*cfg = &config_current_default;
 static struct config	*config_current;
 
-/* The defaults of CONTRACT §6. */
+/* The defaults, as evtaskd.json(5) lists them. */
 void
 config_defaults(struct config *c)
 {

@@ -56,12 +56,21 @@ enum log_level {
 	LOG_INFO,
 	LOG_DEBUG,
 };
+/* A field of a log entry for journald (TASK_ID=...); NULL values skipped. */
+struct log_field {
+	const char	*name;
+	const char	*value;
+};
 void	 log_init(enum log_level);
+int	 log_to_journal(void);
 int	 log_enabled(enum log_level);
 int	 log_level_parse(const char *);
 void	 log_flush(void);
+void	 log_stderr(const char *);
 void	 log_msg(enum log_level, const char *, ...) PRINTFLIKE(2, 3);
 void	 log_always(enum log_level, const char *, ...) PRINTFLIKE(2, 3);
+void	 log_fields(enum log_level, const struct log_field *, size_t,
+	    const char *, ...) PRINTFLIKE(4, 5);
 void	 fatalx(const char *, ...) PRINTFLIKE(1, 2) NORETURN;
 #define log_error(...)	log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_WARN, __VA_ARGS__)
@@ -70,6 +79,10 @@ void	 fatalx(const char *, ...) PRINTFLIKE(1, 2) NORETURN;
 	if (log_enabled(LOG_DEBUG))					\
 		log_msg(LOG_DEBUG, __VA_ARGS__);			\
 } while (0)
+
+/* journal.c */
+int	 journal_send(int, const char *, const struct log_field *, size_t);
+void	 journal_close(void);
 
 /* clock.c */
 #define CLOCK_RFC3339_LEN 24
@@ -159,6 +172,7 @@ const char *http_param(struct http_request *);
 const char *http_method(struct http_request *);
 const char *http_body(struct http_request *, size_t *);
 void	 http_set_ctx(struct http_request *, void *, void (*)(void *));
+void	 http_log_note(struct http_request *, const char *);
 
 /* http-guard.c */
 int	 http_content_type_ok(const char *);
@@ -442,6 +456,7 @@ struct task_kind {
 	struct output	*(*output)(struct task *, enum output_stream);
 	void		(*init)(struct event_base *);	/* optional */
 	void		(*shutdown)(void);		/* optional */
+	const char	*(*job)(const struct task *);	/* optional: logs */
 };
 /*
  * What changed, for the observers: a task entered the daemon, moved to
@@ -501,6 +516,9 @@ void	 task_cleanup_done(struct task *, enum cleanup_state, const char *,
 	    json_t *);
 void	 task_recover(struct task *);
 void	 task_withdraw(struct task *);
+
+/* task-log.c */
+extern const struct task_observer task_log_observer;
 
 /* task-json.c */
 char	*task_to_text(const struct task *);

@@ -30,7 +30,10 @@ struct http_request {
 	size_t			 body_cap;
 	int64_t			 start_us;
 	unsigned		 status;
-	size_t			 resp_bytes;
+	size_t			 resp_bytes;	/* streams: counted as sent */
+	char			*log_note;	/* the access line's end */
+	MHD_ContentReaderCallback stream_reader;	/* the handler's */
+	void			*stream_cls;
 	struct MHD_Response	*pending;	/* answer not yet queued */
 	unsigned		 pending_status;
 	struct {

@@ -182,6 +182,18 @@ http_suspend_brief(struct http_request *req, http_gone_cb *gone_cb, void *arg)
 	http_park(req, gone_cb, arg, 0);
 }
 
+/* A stream's bytes pass here to be counted for the access log. */
+static ssize_t
+http_stream_reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_request *req = cls;
+	ssize_t n = req->stream_reader(req->stream_cls, pos, buf, max);
+
+	if (n > 0)
+		req->resp_bytes += (size_t)n;
+	return n;
+}
+
 /*
  * Streams (server-sent events): the reader callback parks the connection
  * with http_stream_pause when it has nothing to send, and the producer wakes
@@ -193,8 +205,10 @@ http_reply_stream(struct http_request *req, const char *type,
 {
 	struct MHD_Response *resp;
 
+	req->stream_reader = reader;
+	req->stream_cls = cls;
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
-	    reader, cls, NULL);
+	    http_stream_reader_cb, req, NULL);
 	if (resp == NULL)
 		fatalx("MHD_create_response_from_callback failed");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);

@@ -200,12 +200,47 @@ http_log_escape(const char *in, char *buf, size_t len)
 	buf[o] = '\0';
 }
 
-/* One access-log line for a finished request. */
+/* One query argument, escaped, onto the access line's target. */
+static enum MHD_Result
+http_log_arg_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct buf *b = cls;
+	char esc[256];
+
+	buf_adds(b, b->len == 0 ? "?" : "&");
+	http_log_escape(key, esc, sizeof esc);
+	buf_adds(b, esc);
+	if (value != NULL) {
+		http_log_escape(value, esc, sizeof esc);
+		buf_adds(b, "=");
+		buf_adds(b, esc);
+	}
+	return MHD_YES;
+}
+
+/* The query string as the log shows it: decoded, escaped; "" if none. */
+static char *
+http_log_query(struct http_request *req)
+{
+	struct buf b = { NULL, 0, 0 };
+
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND,
+	    http_log_arg_cb, &b);
+	buf_add(&b, "", 0);
+	return buf_steal(&b, NULL);
+}
+
+/*
+ * One access-log line for a finished request: peer, request line with its
+ * query, status, bytes sent (a stream's too), time, and what the handler
+ * noted (the id of a created task).
+ */
 static void
 http_log_access(struct http_request *req)
 {
 	const union MHD_ConnectionInfo *ci;
-	char peer[64], path[256], status[16];
+	char peer[64], path[256], status[16], *query;
 
 	if (!log_enabled(LOG_INFO))
 		return;
@@ -214,12 +249,25 @@ http_log_access(struct http_request *req)
 	listen_format_peer(ci != NULL ? ci->client_addr : NULL, peer,
 	    sizeof peer);
 	http_log_escape(req->path, path, sizeof path);
+	query = http_log_query(req);
 	if (req->status == 0)
 		strcpy(status, "-");
 	else
 		snprintf(status, sizeof status, "%u", req->status);
-	log_info("%s \"%s %s\" %s %zu %lldus", peer, req->method, path, status,
-	    req->resp_bytes, (long long)(clock_mono_us() - req->start_us));
+	log_info("%s \"%s %s%s\" %s %zu %lldus%s%s", peer, req->method, path,
+	    query, status, req->resp_bytes,
+	    (long long)(clock_mono_us() - req->start_us),
+	    req->log_note != NULL ? " " : "",
+	    req->log_note != NULL ? req->log_note : "");
+	free(query);
+}
+
+/* What the access line of this request adds at its end ("created=ID"). */
+void
+http_log_note(struct http_request *req, const char *note)
+{
+	free(req->log_note);
+	req->log_note = xstrdup(note);
 }
 
 /* Free a request: stop its events, tell its owner, free its fields. */
@@ -232,6 +280,7 @@ http_request_free(struct http_request *req)
 	http_reply_free(req);
 	free(req->param);
 	free(req->body);
+	free(req->log_note);
 	free(req);
 }
 

@@ -795,6 +795,15 @@ command_shutdown(void)
 	proc_shutdown();
 }
 
+/* The job a task runs, for the log of its outcome. */
+static const char *
+command_job_name(const struct task *t)
+{
+	const struct command_data *d = (const void *)t->data;
+
+	return d->job_name;
+}
+
 const struct task_kind kind_command = {
 	.name = "command",
 	.data_size = sizeof(struct command_data),
@@ -815,4 +824,5 @@ const struct task_kind kind_command = {
 	.output = command_output,
 	.init = command_init,
 	.shutdown = command_shutdown,
+	.job = command_job_name,
 };

@@ -60,12 +60,16 @@ static void NORETURN
 main_usage_error(const char *fmt, ...)
 {
 	va_list ap;
+	char *what, *text;
 
-	fputs("evtaskd: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	what = xvasprintf(fmt, ap);
 	va_end(ap);
-	fputs("\nTry 'evtaskd --help' for more information.\n", stderr);
+	text = xasprintf("evtaskd: %s\nTry 'evtaskd --help' for more "
+	    "information.", what);
+	log_stderr(text);
+	free(text);
+	free(what);
 	exit(2);
 }
 
@@ -164,8 +168,7 @@ main_load_config(int reload)
 			log_error("reload failed; the old config stays:\n%s",
 			    errors);
 		else
-			fprintf(stderr, "%s%s", errors,
-			    errors[strlen(errors) - 1] == '\n' ? "" : "\n");
+			log_stderr(errors);
 		free(errors);
 		return NULL;
 	}
@@ -563,6 +566,7 @@ main(int argc, char **argv)
 	struct config *c;
 	int rc;
 
+	log_init(LOG_INFO);		/* usage errors know about journald */
 	main_parse(argc, argv, &main_opts);
 	log_init(main_opts.log_level);
 	if (main_opts.check_config)
@@ -578,10 +582,12 @@ main(int argc, char **argv)
 	hub_init(main_base);
 	kind_init(main_base);
 	main_isolation();
-	/* Every change is stored, then published and waited on, then counted. */
+	/* Every change is stored, then published and waited on, then counted,
+	 * then an ending is logged. */
 	task_observe(&store_observer);
 	task_observe(&hub_observer);
 	task_observe(&metrics_observer);
+	task_observe(&task_log_observer);
 	main_open_store();
 	main_recover();
 	store_start_purge(main_base);
@@ -622,6 +628,7 @@ main(int argc, char **argv)
 	cgroup_shutdown();
 	output_shutdown(main_opts.memory);
 	sdnotify_close();
+	journal_close();
 	event_base_free(main_base);
 	config_set(NULL);
 	free(main_opts.listen);

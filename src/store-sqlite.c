@@ -156,10 +156,23 @@ sqlite_lock(const char *path, char **err)
 	return 0;
 }
 
+static void	sqlite_remove_temp(void);
+
+/* At exit, whatever the path (a failed listen exits 1): no --memory
+ * directory is left behind. A clean close has removed it already. */
+static void
+sqlite_remove_temp_atexit(void)
+{
+	if (sqlite_tmpdir != NULL)
+		sqlite_remove_temp();
+}
+
 /* --memory: a database in a private temporary directory. */
 static char *
 sqlite_temp_path(char **err)
 {
+	static int registered;
+
 	const char *tmp = getenv("TMPDIR");
 	char *dir = xasprintf("%s/evtaskd-memory-XXXXXX",
 	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
@@ -170,6 +183,8 @@ sqlite_temp_path(char **err)
 		return NULL;
 	}
 	sqlite_tmpdir = dir;
+	if (!registered++)
+		atexit(sqlite_remove_temp_atexit);
 	return xasprintf("%s/evtaskd.db", dir);
 }
 

@@ -442,7 +442,7 @@ machine_at(enum machine_setup at)
 	return t;
 }
 
-/* Every row of the cancel table (CONTRACT §4), from every state. */
+/* Every row of the cancel table (docs/API.md, "Cancel"), from every state. */
 START_TEST(test_cancel_table)
 {
 	static const struct {

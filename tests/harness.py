@@ -57,9 +57,12 @@ class Daemon:
     """The daemon under test. args are extra flags; listen defaults to port 0."""
 
     def __init__(self, *args, listen=("127.0.0.1:0",), env=None, start=True,
-                 memory=True, wrapper=True, activation=None, listen_pid=None):
+                 memory=True, wrapper=True, activation=None, listen_pid=None,
+                 journal_stream=False):
         """activation: a listening socket passed as fd 3 by socket
-        activation (LISTEN_PID set to the daemon's pid, or to listen_pid)."""
+        activation (LISTEN_PID set to the daemon's pid, or to listen_pid).
+        journal_stream: set JOURNAL_STREAM to the device and inode of the
+        daemon's stderr, as systemd does for a unit logging to journald."""
         self.args = list(args)
         for l in listen:
             self.args += ["-l", l]
@@ -77,6 +80,7 @@ class Daemon:
         self.use_wrapper = wrapper
         self.activation = activation
         self.listen_pid = listen_pid
+        self.journal_stream = journal_stream
         self.proc = None
         self.lines = []
         self.cond = threading.Condition()
@@ -98,6 +102,10 @@ class Daemon:
             fd = self.activation.fileno()
             preexec = lambda: os.dup2(fd, 3)
             pass_fds = (3,)
+        if self.journal_stream:
+            # The shell's stderr is the daemon's after exec.
+            cmd = ["/bin/sh", "-c", 'JOURNAL_STREAM=$(stat -L -c %d:%i '
+                   '/proc/self/fd/2) exec "$@"', "sh"] + cmd
         self.lines = []
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,

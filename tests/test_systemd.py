@@ -203,7 +203,9 @@ def unit_files():
     for name in ("evtaskd.service", "evtaskd.socket"):
         with open(os.path.join(unitdir, name)) as f:
             text = f.read()
-        text = re.sub(r"^ExecStart=\S+", "ExecStart=" + os.path.abspath(harness.EVTASKD),
+        # ExecStart= and the ExecReload= that checks the config first.
+        text = re.sub(r"^(Exec\w+)=\S*/evtaskd(?=\s|$)",
+                      lambda m: m.group(1) + "=" + os.path.abspath(harness.EVTASKD),
                       text, flags=re.M)
         harness.write_file(out, name, text)
     return analyze, out

@@ -90,7 +90,7 @@ def test_bad_json_400_with_place():
         is_problem(d.post("/v1/tasks", body=b'{"name":"\xff"}'), 400)  # not UTF-8
 
 
-# CONTRACT §3: empty body is bad JSON
+# docs/API.md: an empty body is bad JSON
 def test_empty_body_400_bad_json():
     with Daemon() as d:
         for headers in ({"Content-Type": "application/json"}, {}):
