@@ -6,7 +6,8 @@
 # 2. the unit suites under valgrind (--leak-check=full) and a black-box
 #    suite with the daemon itself under valgrind;
 # 3. the whole make check again with ASan and UBSan;
-# 4. the fuzzers, about a minute each, where clang is installed.
+# 4. the fuzzers, about a minute each, where clang is installed;
+# 5. the Debian package: built, linted, installed, smoke-tested, purged.
 set -eu
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
@@ -45,5 +46,13 @@ if command -v clang >/dev/null 2>&1; then
 	FUZZ_SECONDS=${FUZZ_SECONDS:-60} sh tests/fuzz/run.sh
 else
 	step "fuzzers: clang not installed, skipped"
+fi
+
+if command -v dpkg-buildpackage >/dev/null 2>&1; then
+	step "Debian package"
+	make distclean
+	sh tests/deb.sh
+else
+	step "Debian package: dpkg-buildpackage not installed, skipped"
 fi
 step "all green"
