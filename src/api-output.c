@@ -11,57 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One answer being streamed: the request and its reader. */
-struct api_output {
-	struct http_request	*req;
-	struct output_reader	*reader;
-	int			 gone;		/* the client left */
-};
-
-/* The client of a paused stream left: end it when resumed. */
-static void
-api_output_gone_cb(struct http_request *req, void *arg)
-{
-	struct api_output *a = arg;
-
-	a->gone = 1;
-}
-
-/* MHD wants bytes: give what the output has, or pause until it grows. */
+/* An output reader as a stream source: it ends cleanly. */
 static ssize_t
-api_output_reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
+api_output_read(void *r, char *buf, size_t max)
 {
-	struct api_output *a = cls;
-	ssize_t n;
-
-	if (a->gone)
-		return MHD_CONTENT_READER_END_WITH_ERROR;
-	n = output_reader_read(a->reader, buf, max);
-	if (n < 0)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	if (n == 0)
-		http_stream_pause(a->req, api_output_gone_cb, a);
-	return n;
+	return output_reader_read(r, buf, max);
 }
 
-/* The output grew (or ended): resume the paused stream. */
 static void
-api_output_ready_cb(void *arg)
+api_output_free(void *r)
 {
-	struct api_output *a = arg;
-
-	http_stream_wake(a->req);
+	output_reader_free(r);
 }
 
-/* The answer is over: the one place it is freed. */
-static void
-api_output_free(void *arg)
-{
-	struct api_output *a = arg;
-
-	output_reader_free(a->reader);
-	free(a);
-}
+static const struct api_source api_output_source = {
+	api_output_read, api_output_free, 1
+};
 
 /* ?offset=N: a byte offset, 0 by default; -1 (answered 400) if bad. */
 static int
@@ -123,23 +88,13 @@ api_output_live(struct http_request *req, const struct ulid *id,
     enum output_stream stream, struct output **live)
 {
 	struct task *t = registry_find(id);
-	char *doc;
-	int rc;
 
 	*live = NULL;
-	if (t != NULL) {
-		if (!task_state_terminal(t->state) &&
-		    task_kind(t)->output != NULL)
-			*live = task_kind(t)->output(t, stream);
-		return 0;
-	}
-	rc = store_get(id, &doc);
-	free(doc);
-	if (rc < 0)
-		api_store_failed(req);
-	else if (rc == 0)
-		api_task_not_found(req, http_param(req));
-	return rc > 0 ? 0 : -1;
+	if (t == NULL)
+		return api_task_known(req, id, http_param(req));
+	if (!task_state_terminal(t->state) && task_kind(t)->output != NULL)
+		*live = task_kind(t)->output(t, stream);
+	return 0;
 }
 
 /* GET /v1/tasks/ID/output[?offset=N][&follow=true][&stream=cleanup] */
@@ -150,8 +105,9 @@ api_output_get(struct http_request *req)
 		"offset", "follow", "stream", NULL
 	};
 	enum output_stream stream;
+	struct output_reader *r;
+	struct api_stream *s;
 	struct output *live;
-	struct api_output *a;
 	struct ulid id;
 	uint64_t offset;
 	char start[32], *err = NULL;
@@ -163,21 +119,16 @@ api_output_get(struct http_request *req)
 	    api_output_stream(req, &stream) != 0 ||
 	    api_output_live(req, &id, stream, &live) != 0)
 		return;
-	a = xcalloc(1, sizeof *a);
-	a->req = req;
-	a->reader = output_reader_new(&id, stream, live, offset, follow,
-	    api_output_ready_cb, a, &err);
-	if (a->reader == NULL) {
+	s = api_stream_new(req);
+	r = output_reader_new(&id, stream, live, offset, follow,
+	    api_stream_ready, s, &err);
+	if (r == NULL) {
 		log_error("task output: %s", err);
 		free(err);
-		free(a);
 		api_store_failed(req);
 		return;
 	}
-	snprintf(start, sizeof start, "%" PRIu64,
-	    output_reader_start(a->reader));
+	snprintf(start, sizeof start, "%" PRIu64, output_reader_start(r));
 	http_set_header(req, "Evtaskd-Output-Start", start);
-	http_set_ctx(req, a, api_output_free);
-	http_reply_stream(req, "text/plain; charset=utf-8",
-	    api_output_reader_cb, a);
+	api_stream_start(s, r, &api_output_source, "text/plain; charset=utf-8");
 }

@@ -53,6 +53,28 @@ api_task_not_found(struct http_request *req, const char *id)
 	http_problem(req, 404, "task-not-found", "no task with id '%s'", id);
 }
 
+/*
+ * Is there a task with this id, in memory or in the store? 0, or -1 when
+ * answered (404 with the id as the client wrote it, 500 on a store error).
+ */
+int
+api_task_known(struct http_request *req, const struct ulid *id,
+    const char *as_written)
+{
+	char *doc;
+	int rc;
+
+	if (registry_find(id) != NULL)
+		return 0;
+	rc = store_get(id, &doc);
+	free(doc);
+	if (rc < 0)
+		api_store_failed(req);
+	else if (rc == 0)
+		api_task_not_found(req, as_written);
+	return rc > 0 ? 0 : -1;
+}
+
 /* The id in the path, or a 404 answer. */
 int
 api_task_id(struct http_request *req, struct ulid *id)

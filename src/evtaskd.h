@@ -780,6 +780,8 @@ extern const size_t api_nroutes;
 int	 api_query_only(struct http_request *, const char *const *);
 int	 api_task_id(struct http_request *, struct ulid *);
 void	 api_task_not_found(struct http_request *, const char *);
+int	 api_task_known(struct http_request *, const struct ulid *,
+	    const char *);
 void	 api_tasks_create(struct http_request *);
 void	 api_tasks_get(struct http_request *);
 void	 api_tasks_list(struct http_request *);
@@ -790,6 +792,20 @@ void	 api_wait_commit(struct http_request *, struct task *, unsigned);
 void	 api_wait_done(struct http_request *, struct task *, int64_t);
 void	 api_store_failed(struct http_request *);
 int	 api_refuse_if_unwritable(struct http_request *);
+
+/* api-stream.c */
+/* Where a streamed answer's bytes come from. */
+struct api_source {
+	ssize_t		(*read)(void *, char *, size_t); /* 0: none yet; -1: end */
+	void		(*free)(void *);
+	int		 clean_end;	/* -1 ends the answer well (not cut) */
+};
+struct api_stream;
+struct api_stream *api_stream_new(struct http_request *);
+void	 api_stream_start(struct api_stream *, void *,
+	    const struct api_source *, const char *);
+void	 api_stream_ready(void *);
+void	 api_stream_drop(void *);
 
 /* api-output.c */
 void	 api_output_get(struct http_request *);
