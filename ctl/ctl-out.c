@@ -218,9 +218,9 @@ ctl_out_prefix(const char *s, size_t n)
 	return b;
 }
 
-/* Print one cell in w columns: cut with "…" if longer, coloured states. */
+/* Print one cell in w columns: cut with "…" if longer; a state coloured. */
 static void
-ctl_table_cell(FILE *f, const char *s, size_t w, int last)
+ctl_table_cell(FILE *f, const char *s, size_t w, int last, int state)
 {
 	size_t tw = ctl_out_textwidth(s);
 
@@ -228,7 +228,7 @@ ctl_table_cell(FILE *f, const char *s, size_t w, int last)
 		fprintf(f, "%.*s\xe2\x80\xa6", (int)ctl_out_prefix(s, w - 1),
 		    s);
 		tw = w;
-	} else if (ctl_out_state_colour(s) != NULL)
+	} else if (state)
 		ctl_out_state(f, s);
 	else
 		fputs(s, f);
@@ -236,7 +236,7 @@ ctl_table_cell(FILE *f, const char *s, size_t w, int last)
 		fprintf(f, "%*s", (int)(w - tw), "");
 }
 
-/* Print the table within width columns. */
+/* Print the table within width columns (the column headed STATE in colour). */
 void
 ctl_table_print(struct ctl_table *t, FILE *f, size_t width)
 {
@@ -260,7 +260,8 @@ ctl_table_print(struct ctl_table *t, FILE *f, size_t width)
 			if (c > 0)
 				fputs("  ", f);
 			ctl_table_cell(f, t->cells[r * t->ncols + c], w[c],
-			    c == last);
+			    c == last, r > 0 && strcmp(t->cells[c],
+			    "STATE") == 0);
 		}
 		fputc('\n', f);
 	}
