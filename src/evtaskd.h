@@ -4,6 +4,7 @@
 #define EVTASKD_H
 
 #include "config.h"
+#include "evtask.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,36 +19,6 @@
 #include <microhttpd.h>
 
 struct event_base;
-
-#define PRINTFLIKE(a, b) __attribute__((format(printf, a, b)))
-#define NORETURN __attribute__((noreturn))
-
-/* xmalloc.c */
-void	*xmalloc(size_t);
-void	*xcalloc(size_t, size_t);
-void	*xrealloc(void *, size_t);
-char	*xstrdup(const char *);
-char	*xstrndup(const char *, size_t);
-char	*xasprintf(const char *, ...) PRINTFLIKE(1, 2);
-char	*xvasprintf(const char *, va_list) PRINTFLIKE(1, 0);
-void	 xstrv_free(char **);
-
-/* buf.c */
-struct buf {
-	char	*data;
-	size_t	 len;
-	size_t	 cap;
-};
-void	 buf_add(struct buf *, const char *, size_t);
-void	 buf_adds(struct buf *, const char *);
-void	 buf_add_int(struct buf *, int64_t);
-void	 buf_add_json(struct buf *, const json_t *);
-void	 buf_add_jstr(struct buf *, const char *);
-char	*buf_steal(struct buf *, size_t *);
-
-/* utf8.c */
-char	*utf8_sanitize(const char *, size_t);
-int	 utf8_valid(const char *, size_t);
 
 /* log.c */
 enum log_level {
@@ -83,14 +54,6 @@ void	 fatalx(const char *, ...) PRINTFLIKE(1, 2) NORETURN;
 /* journal.c */
 int	 journal_send(int, const char *, const struct log_field *, size_t);
 void	 journal_close(void);
-
-/* clock.c */
-#define CLOCK_RFC3339_LEN 24
-int64_t	 clock_now_ms(void);
-int64_t	 clock_now_us(void);
-int64_t	 clock_mono_us(void);
-void	 clock_format_ms(int64_t, char *);
-int	 clock_parse_rfc3339(const char *, int64_t *);
 
 /* listen.c */
 struct listen_addr {
@@ -307,16 +270,6 @@ int	 token_read(const char *, char **, char **);
 /* signame.c */
 const char *signame_of(int);
 int	 signame_parse(const char *);
-
-/* ulid.c */
-#define ULID_LEN 26
-struct ulid {
-	uint8_t		b[16];
-};
-void	 ulid_format(const struct ulid *, char *);
-int	 ulid_parse(const char *, struct ulid *);
-int64_t	 ulid_time_ms(const struct ulid *);
-int	 ulid_cmp(const struct ulid *, const struct ulid *);
 
 /* registry.c */
 struct task;

@@ -6,6 +6,7 @@ files and scripts), defined once at the end of this file.
 Every tests/test_*.py imports this module and ends with harness.run(globals()).
 Environment:
   EVTASKD          the daemon binary (set by make check)
+  EVTASKCTL        the client (default: evtaskctl beside the daemon)
   EVTASKD_WRAPPER  a command to run it under, e.g. "valgrind -q --error-exitcode=99"
 """
 
@@ -24,6 +25,7 @@ import time
 import traceback
 
 EVTASKD = os.environ.get("EVTASKD", os.path.join(os.path.dirname(__file__), "..", "src", "evtaskd"))
+EVTASKCTL = os.environ.get("EVTASKCTL", os.path.join(os.path.dirname(EVTASKD), "evtaskctl"))
 WRAPPER = shlex.split(os.environ.get("EVTASKD_WRAPPER", ""))
 SLOW = 4 if WRAPPER else 1          # valgrind is slow: stretch every wait
 LISTEN_RE = re.compile(r"listening on (\S+)")
@@ -454,6 +456,39 @@ def wait_file(path, timeout=10):
     """Wait for a file that a job's script creates (a child of the daemon
     says it got somewhere): the daemon has no event for it, so poll."""
     eventually(lambda: os.path.exists(path), timeout=timeout)
+
+
+def ctl_env(d=None, url=None, env=None):
+    """The environment for evtaskctl: pointed at daemon d (or url), no
+    colour or token settings inherited, 100 columns; env adds or removes
+    (a value of None removes)."""
+    e = {k: v for k, v in os.environ.items()
+         if k not in ("NO_COLOR", "EVTASKD_URL", "EVTASKD_TOKEN_FILE")}
+    e["COLUMNS"] = "100"
+    if url or d is not None:
+        e["EVTASKD_URL"] = url or d.url
+    for k, v in (env or {}).items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
+    return e
+
+
+def ctl(d, *args, url=None, env=None, timeout=30):
+    """Run evtaskctl against daemon d; (exit code, stdout, stderr)."""
+    p = subprocess.run([EVTASKCTL] + list(args), capture_output=True,
+                       timeout=timeout * SLOW, stdin=subprocess.DEVNULL,
+                       env=ctl_env(d, url, env))
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def ctl_start(d, *args, url=None, env=None):
+    """Start evtaskctl against daemon d (for streams and Ctrl-C): a Popen
+    with text pipes."""
+    return subprocess.Popen([EVTASKCTL] + list(args), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=ctl_env(d, url, env))
 
 
 def run(namespace):

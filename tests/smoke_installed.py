@@ -38,10 +38,16 @@ def test_create_and_cancel_with_the_installed_config():
         assert task["state"] == "cancelled", task
         assert task["cleanup"]["state"] == "succeeded", task
         d.wait_log(r"task %s cancelled: kind=command job=sleep" % c["id"])
+        # the installed client talks to it
+        p = subprocess.run(["/usr/bin/evtaskctl", "--url", d.url, "show",
+                            c["id"]], capture_output=True, text=True)
+        assert p.returncode in (0, 3) and "cancelled" in p.stdout, p
 
 
 def test_files_in_place():
     for path in ("/usr/share/man/man8/evtaskd.8.gz",
+                 "/usr/share/man/man1/evtaskctl.1.gz",
+                 "/usr/share/bash-completion/completions/evtaskctl",
                  "/usr/share/man/man5/evtaskd.json.5.gz",
                  "/lib/systemd/system/evtaskd.service",
                  "/lib/systemd/system/evtaskd.socket"):

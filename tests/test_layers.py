@@ -12,7 +12,8 @@ import re
 
 import harness
 
-SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
+TOP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+SRC = os.path.join(TOP_DIR, "src")
 
 # The files of the HTTP and API layers (and main, which wires everything).
 TOP = re.compile(r"^(api.*|http.*|router|main)\.c$")
@@ -76,6 +77,21 @@ def test_top_layer_exists():
                if any(fn.startswith("http_")
                       for _, fn in calls(os.path.join(SRC, f)))}
     assert callers and all(TOP.match(f) for f in callers), callers
+
+
+def test_shared_library_stands_alone():
+    # lib/ is what both programs link: it includes only its own header;
+    # evtaskctl (ctl/) never reaches into the daemon's.
+    include = re.compile(r'^#include "([^"]+)"', re.M)
+    for folder, allowed in (("lib", {"evtask.h"}),
+                            ("ctl", {"ctl.h", "evtask.h"})):
+        path = os.path.join(TOP_DIR, folder)
+        files = [f for f in os.listdir(path) if f.endswith((".c", ".h"))]
+        assert files, folder
+        for name in files:
+            with open(os.path.join(path, name), encoding="utf-8") as f:
+                bad = set(include.findall(f.read())) - allowed - {"config.h"}
+            assert not bad, "%s/%s includes %s" % (folder, name, bad)
 
 
 if __name__ == "__main__":

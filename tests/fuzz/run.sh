@@ -97,15 +97,16 @@ if ! "$clang" -fsanitize=fuzzer,address,undefined -o "$work/probe" \
 	exit 77
 fi
 
-common="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all -I$builddir -I$srcdir/src"
+common="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all -I$builddir -I$srcdir/lib -I$srcdir/src"
 objsan="-fsanitize=fuzzer-no-link,address,undefined"
 linksan="-fsanitize=fuzzer,address,undefined"
 warn="-Wall -Wextra -Wno-unused-parameter -Wmissing-prototypes"
 
-# The project: every src/*.c but main.c, instrumented for coverage.
+# The project: every lib/*.c and src/*.c but main.c, instrumented for
+# coverage.
 mkdir -p "$work/obj" "$work/bin"
 objs=
-for src in "$srcdir"/src/*.c; do
+for src in "$srcdir"/lib/*.c "$srcdir"/src/*.c; do
 	name=$(basename "$src" .c)
 	[ "$name" = main ] && continue
 	# shellcheck disable=SC2086 # flag lists
@@ -133,7 +134,7 @@ done
 if [ "$want_http" = yes ] && [ "${FUZZ_ASAN_DAEMON:-0}" = 1 ]; then
 	mkdir -p "$work/daemon"
 	dobjs=
-	for src in "$srcdir"/src/*.c; do
+	for src in "$srcdir"/lib/*.c "$srcdir"/src/*.c; do
 		name=$(basename "$src" .c)
 		# shellcheck disable=SC2086
 		"$clang" $common -fsanitize=address,undefined $pkg_cflags \

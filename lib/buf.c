@@ -3,7 +3,7 @@
  * JSON): appends without a malloc per piece; jansson does the escaping.
  */
 
-#include "evtaskd.h"
+#include "evtask.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +64,7 @@ buf_add_json(struct buf *b, const json_t *v)
 		buf_add(b, "null", 4);
 	else if (json_dump_callback(v, buf_dump_cb, b, JSON_COMPACT |
 	    JSON_ENCODE_ANY) != 0)
-		fatalx("json_dump_callback failed");
+		xfatal("json_dump_callback failed");
 }
 
 /* Append a string as a JSON string (NULL: null). */
@@ -79,7 +79,7 @@ buf_add_jstr(struct buf *b, const char *s)
 	}
 	v = json_string(s);
 	if (v == NULL)		/* not UTF-8: never from a validated task */
-		fatalx("buf_add_jstr: invalid UTF-8");
+		xfatal("buf_add_jstr: invalid UTF-8");
 	buf_add_json(b, v);
 	json_decref(v);
 }

@@ -3,7 +3,7 @@
  * nothing above U+10FFFF) and making arbitrary bytes fit for a JSON string.
  */
 
-#include "evtaskd.h"
+#include "evtask.h"
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
 static size_t

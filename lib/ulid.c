@@ -5,7 +5,7 @@
  * sequence of new ids is registry.c's.
  */
 
-#include "evtaskd.h"
+#include "evtask.h"
 
 #include <string.h>
 

@@ -1,7 +1,11 @@
-/* xmalloc.c -- allocation that never returns NULL. */
+/*
+ * xmalloc.c -- allocation that never returns NULL, and the one way the
+ * shared library stops on what cannot happen.
+ */
 
-#include "evtaskd.h"
+#include "evtask.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +15,20 @@
 static void
 xmalloc_die(size_t size)
 {
-	fprintf(stderr, "evtaskd: out of memory (allocating %zu bytes)\n",
-	    size);
+	xfatal("out of memory (allocating %zu bytes)", size);
+}
+
+/* A bug or no memory: say so on stderr, under the program's name, and stop. */
+void
+xfatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", program_invocation_short_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 	abort();
 }
 

@@ -1,6 +1,6 @@
 /* clock.c -- wall and monotonic time, RFC 3339 formatting and parsing. */
 
-#include "evtaskd.h"
+#include "evtask.h"
 
 #include <ctype.h>
 #include <stdio.h>
