@@ -370,13 +370,14 @@ struct task {
 	struct ulid		 id;
 	uint8_t			 kindi;		/* index in kind_table */
 	uint8_t			 state;		/* enum task_state */
+	/* One byte of flags beside the two above: 8 bytes less per task. */
+	uint8_t			 registered:1;	/* in the registry */
+	uint8_t			 queued:1;	/* due, waiting for its kind */
+	uint8_t			 st_dirty:1;	/* store.c's: in this pass's batch */
+	uint8_t			 st_keyed:1;	/* store.c's: key not yet stored */
+	uint8_t			 st_new:1;	/* store.c's: never stored yet */
+	uint8_t			 withdrawn:1;	/* its creation failed to store */
 	uint32_t		 refs;		/* holders: task_ref */
-	unsigned		 registered:1;	/* in the registry */
-	unsigned		 queued:1;	/* due, waiting for its kind */
-	unsigned		 st_dirty:1;	/* store.c's: in this pass's batch */
-	unsigned		 st_keyed:1;	/* store.c's: key not yet stored */
-	unsigned		 st_new:1;	/* store.c's: never stored yet */
-	unsigned		 withdrawn:1;	/* its creation failed to store */
 	int64_t			 created_at;	/* ms since the epoch */
 	int64_t			 start_at;
 	int64_t			 started_at;
