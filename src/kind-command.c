@@ -525,14 +525,21 @@ command_killed(struct task *t, int survivors)
 	task_stopped(t);	/* now the cleanup */
 }
 
-/* With process groups: kill escaped processes; how many are alive. */
+/* With process groups: signal escaped processes; how many are alive. */
 static int
-command_escapees(struct task *t)
+command_signal_escapees(struct task *t, int sig)
 {
 	char id[ULID_LEN + 1];
 
 	ulid_format(&t->id, id);
-	return proc_kill_task(id, SIGKILL);
+	return proc_kill_task(id, sig);
+}
+
+/* With process groups: kill escaped processes; how many are alive. */
+static int
+command_escapees(struct task *t)
+{
+	return command_signal_escapees(t, SIGKILL);
 }
 
 /*
@@ -670,7 +677,8 @@ command_stop(struct task *t)
 	if (d->cg != NULL) {
 		cgroup_signal(d->cg, sig);
 		cgroup_on_empty(d->cg, command_empty_cb, t);
-	}
+	} else
+		command_signal_escapees(t, sig);	/* they get it too */
 	proc_kill(d->proc, sig);
 	command_wake_in(t, d->job->kill_grace_ms);
 }
