@@ -58,6 +58,10 @@ command -v pkg-config >/dev/null 2>&1 || die "pkg-config not found"
 pkg_cflags=$(pkg-config --cflags $pkgs) || die "pkg-config: $pkgs missing"
 # shellcheck disable=SC2086
 pkg_libs=$(pkg-config --libs $pkgs)
+# The daemon uses libsystemd's journal API where configure found it.
+if grep -q '^#define HAVE_LIBSYSTEMD 1' "${BUILDDIR:-$srcdir}/config.h" 2>/dev/null; then
+	pkg_libs="$pkg_libs $(pkg-config --libs libsystemd)"
+fi
 
 want_http=no
 for f in $fuzzers; do
