@@ -12,7 +12,7 @@
 
 #include <event2/event.h>
 
-/* Is from -> to one of the seven allowed transitions? */
+/* Is from -> to one of the nine allowed transitions? */
 static int
 allowed(int from, int to)
 {
@@ -24,6 +24,8 @@ allowed(int from, int to)
 		{ TASK_RUNNING, TASK_CANCELLING },
 		{ TASK_CANCELLING, TASK_CANCELLED },
 		{ TASK_CANCELLING, TASK_TIMED_OUT },
+		{ TASK_RUNNING, TASK_SCHEDULED },	/* a failed attempt */
+		{ TASK_CANCELLING, TASK_SCHEDULED },	/* a timed-out one */
 	};
 	size_t i;
 
@@ -34,7 +36,7 @@ allowed(int from, int to)
 	return 0;
 }
 
-/* Every pair of states: exactly the seven transitions are allowed. */
+/* Every pair of states: exactly the nine transitions are allowed. */
 START_TEST(test_transitions)
 {
 	int from, to, n = 0;
@@ -47,7 +49,7 @@ START_TEST(test_transitions)
 			n += task_transition_ok(from, to);
 		}
 	}
-	ck_assert_int_eq(n, 7);
+	ck_assert_int_eq(n, 9);
 }
 END_TEST
 
@@ -121,12 +123,13 @@ END_TEST
 START_TEST(test_reason_names)
 {
 	static const char *names[] = {
-		NULL, "client", "timeout", "shutdown", "restart",
+		NULL, "client", "timeout", "shutdown", "restart", "superseded",
 	};
 	int i;
 
+	ck_assert_int_eq(CANCEL_NREASONS, sizeof names / sizeof names[0]);
 	ck_assert_ptr_null(task_reason_name(CANCEL_NONE));
-	for (i = CANCEL_CLIENT; i <= CANCEL_RESTART; i++) {
+	for (i = CANCEL_CLIENT; i < CANCEL_NREASONS; i++) {
 		ck_assert_str_eq(task_reason_name(i), names[i]);
 		ck_assert_int_eq(task_reason_parse(names[i]), i);
 	}
