@@ -655,6 +655,21 @@ const char *kind_name(size_t);
 size_t	 kind_count(void);
 size_t	 kind_index(const struct task_kind *);
 
+/* cron.c */
+/* A cron expression as bit sets (bit i: value i). */
+struct cron {
+	uint64_t	 minutes;
+	uint32_t	 hours;
+	uint32_t	 mdays;		/* bits 1-31 */
+	uint16_t	 months;	/* bits 1-12 */
+	uint8_t		 wdays;		/* bits 0-6, Sunday 0 */
+	uint8_t		 dom_star;	/* the field began with '*' */
+	uint8_t		 dow_star;
+};
+int	 cron_parse(const char *, struct cron *, char **);
+int	 cron_zone_ok(const char *);
+int64_t	 cron_next(const struct cron *, const char *, int64_t);
+
 /* sched.c */
 void	 sched_init(struct event_base *);
 void	 sched_shutdown(void);
