@@ -98,7 +98,8 @@ command_parse_args(const struct job *j, json_t *args, json_t *errors)
  * template and on_conflict.
  */
 static int
-command_policy(struct task *t, const struct job *j, json_t *errors)
+command_policy(struct task *t, const struct job *j, json_t *spec,
+    json_t *errors)
 {
 	struct task_policy *p = t->pol;
 	char id[ULID_LEN + 1];
@@ -112,7 +113,8 @@ command_policy(struct task *t, const struct job *j, json_t *errors)
 		    "retry.max_attempts (%d)", j->retry.max_attempts);
 		return -1;
 	}
-	if (j->on_conflict >= 0 && (p == NULL || p->key == NULL))
+	if (j->on_conflict >= 0 && json_is_null(json_object_get(spec,
+	    "on_conflict")) + (json_object_get(spec, "on_conflict") == NULL))
 		task_policy(t)->on_conflict = j->on_conflict;
 	if (j->concurrency_key != NULL && (p == NULL || p->key == NULL)) {
 		ulid_format(&t->id, id);
@@ -156,7 +158,7 @@ command_parse(struct task *t, json_t *spec, json_t *errors)
 	d->job = job_ref(j);
 	d->job_name = xstrdup(j->name);
 	d->args = json_is_object(args) ? json_incref(args) : json_object();
-	return command_policy(t, j, errors);
+	return command_policy(t, j, spec, errors);
 }
 
 /* Its members in the task's JSON. */
