@@ -102,6 +102,7 @@ command_policy(struct task *t, const struct job *j, json_t *spec,
     json_t *errors)
 {
 	struct task_policy *p = t->pol;
+	json_t *oc = json_object_get(spec, "on_conflict");
 	char id[ULID_LEN + 1];
 
 	if (j->retry.max_attempts > 0 && (p == NULL ||
@@ -113,8 +114,7 @@ command_policy(struct task *t, const struct job *j, json_t *spec,
 		    "retry.max_attempts (%d)", j->retry.max_attempts);
 		return -1;
 	}
-	if (j->on_conflict >= 0 && json_is_null(json_object_get(spec,
-	    "on_conflict")) + (json_object_get(spec, "on_conflict") == NULL))
+	if (j->on_conflict >= 0 && (oc == NULL || json_is_null(oc)))
 		task_policy(t)->on_conflict = j->on_conflict;
 	if (j->concurrency_key != NULL && (p == NULL || p->key == NULL)) {
 		ulid_format(&t->id, id);
