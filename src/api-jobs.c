@@ -57,7 +57,7 @@ api_jobs_one(const struct job *j)
 	unsigned int running, queued;
 	json_t *o = json_object();
 
-	command_job_counts(j->name, &running, &queued);
+	sched_job_counts(j->name, &running, &queued);
 	json_object_set_new(o, "name", json_string(j->name));
 	json_object_set_new(o, "description", api_jobs_str(j->description));
 	json_object_set_new(o, "args", api_jobs_args(j));

@@ -192,6 +192,27 @@ api_idempotent_replay(struct http_request *req, const char *key,
 	return 1;
 }
 
+/*
+ * on_conflict "reject": 409 with the task that holds the key (the new
+ * task is dropped). 0 if the task may go on.
+ */
+int
+api_refuse_conflict(struct http_request *req, struct task *t)
+{
+	struct task *holder;
+	char id[ULID_LEN + 1];
+
+	if (t->pol == NULL || t->pol->on_conflict != CONFLICT_REJECT ||
+	    (holder = sched_conflict(t)) == NULL)
+		return 0;
+	ulid_format(&holder->id, id);
+	http_problem_extra(req, 409, "concurrency-key-taken",
+	    json_pack("{s:o}", "task", task_to_json(holder)), "concurrency "
+	    "key '%s' is held by task %s", t->pol->key, id);
+	task_free(t);
+	return -1;
+}
+
 /* POST /v1/tasks */
 void
 api_tasks_create(struct http_request *req)
@@ -236,6 +257,8 @@ api_tasks_create(struct http_request *req)
 		    (unsigned long long)cfg->max_active_tasks);
 		goto out;
 	}
+	if (api_refuse_conflict(req, t) != 0)
+		goto out;
 	if (key != NULL) {
 		store_note_key(t, xstrdup(key), canonical);
 		canonical = NULL;

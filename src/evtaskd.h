@@ -240,6 +240,20 @@ struct job_resources {
 	int64_t		 pids_max;
 	int		 cpu_weight;
 };
+/* How a failed or timed-out attempt is tried again (CONTRACT §8). */
+struct retry_policy {
+	int		 max_attempts;	/* 0: not given */
+	int64_t		 backoff_ms;
+	int64_t		 max_backoff_ms;
+	int		 jitter;
+};
+#define RETRY_MAX_ATTEMPTS	100
+/* What a task with a concurrency key does when the key is taken. */
+enum on_conflict {
+	CONFLICT_QUEUE,
+	CONFLICT_REPLACE,
+	CONFLICT_REJECT,
+};
 /* A job from the config: what a command task runs. Reference-counted. */
 struct job {
 	int		 refs;
@@ -258,11 +272,17 @@ struct job {
 	char		*description;	/* NULL: none */
 	size_t		 max_output_bytes;	/* clamped to the limit */
 	struct job_resources resources;
+	struct retry_policy retry;	/* max_attempts 0: none */
+	char		*concurrency_key;	/* a template, or NULL */
+	int		 on_conflict;	/* -1: not given */
 };
 struct job *job_parse(struct config_pos *, const char *, json_t *);
 struct job *job_ref(struct job *);
 void	 job_unref(struct job *);
 char	**job_argv(char *const *, const char *, json_t *);
+char	*job_fill(const char *, const char *, json_t *);
+int	 job_conflict_parse(const char *);
+const char *job_conflict_name(int);
 
 /* token.c */
 int	 token_read(const char *, char **, char **);
@@ -327,6 +347,8 @@ enum cancel_reason {
 	CANCEL_TIMEOUT,
 	CANCEL_SHUTDOWN,
 	CANCEL_RESTART,
+	CANCEL_SUPERSEDED,	/* a newer task or run replaced it (§8) */
+	CANCEL_NREASONS
 };
 enum cleanup_state {
 	CLEANUP_NONE,
@@ -360,6 +382,30 @@ struct task_extra {
  * A task. Read by everyone; changed only through task.c (state) and by its
  * kind (its data). Kept small: a million pending tasks is a normal load.
  */
+/*
+ * The scheduling policies of a task (retries, concurrency key, schedule),
+ * made on first use; the links are sched.c's.
+ */
+struct task_policy {
+	struct retry_policy	 retry;		/* max_attempts 0: none */
+	int			 attempt;	/* 1-based */
+	json_t			*attempts;	/* finished ones, or NULL */
+	char			*key;		/* concurrency key, or NULL */
+	int			 on_conflict;
+	int			 has_schedule;
+	struct ulid		 schedule_id;
+	struct sched_key	*sk;		/* sched.c's: its key's state */
+	struct sched_queue	*waitq;		/* sched.c's: where it waits */
+	unsigned		 has_slot:1;	/* sched.c's: a job slot */
+	unsigned		 counted:1;	/* sched.c's: runs for its job */
+	unsigned		 holds_key:1;	/* sched.c's */
+	unsigned		 member:1;	/* sched.c's: in sk's members */
+	TAILQ_ENTRY(task_policy) wait_entry;	/* sched.c's */
+	LIST_ENTRY(task_policy)	 member_entry;	/* sched.c's */
+	struct task		*task;
+};
+struct sched_key;
+struct sched_queue;
 /* What only some tasks are given at creation. */
 struct task_info {
 	char			*name;
@@ -384,6 +430,7 @@ struct task {
 	int64_t			 finished_at;
 	int64_t			 deadline;	/* the kind's next wake-up */
 	struct task_info	*info;		/* NULL: none of it */
+	struct task_policy	*pol;		/* NULL: no policy */
 	struct task_extra	*x;
 	char			*text;		/* JSON, cached until a change */
 	struct event		 timer;
@@ -399,13 +446,12 @@ struct task_kind {
 	void		(*write_json)(const struct task *, struct buf *);
 	void		(*write_kill)(const struct task *, struct buf *);
 	int		(*from_json)(struct task *, json_t *);
-	int		(*admit)(struct task *);	/* may start now? */
-	void		(*unqueue)(struct task *);
 	void		(*start)(struct task *);
 	void		(*stop)(struct task *);
 	void		(*cleanup)(struct task *);
 	void		(*timer)(struct task *);
 	void		(*recover)(struct task *);
+	void		(*again)(struct task *);	/* optional: a retry */
 	void		(*free)(struct task *);
 	struct output	*(*output)(struct task *, enum output_stream);
 	void		(*init)(struct event_base *);	/* optional */
@@ -444,6 +490,8 @@ struct task *task_alloc(const struct task_kind *);
 struct task *task_new(const struct task_kind *);
 struct task_extra *task_extra(struct task *);
 struct task_info *task_info(struct task *);
+struct task_policy *task_policy(struct task *);
+int	 task_attempt(const struct task *);
 const char *task_name(const struct task *);
 json_t	*task_metadata(const struct task *);
 int64_t	 task_timeout_ms(const struct task *);
@@ -481,6 +529,7 @@ const char *task_text(struct task *);
 char	*task_text_take(struct task *);
 void	 task_text_drop(struct task *);
 struct task *task_from_json(json_t *);
+json_t	*task_attempt_json(const struct task *, enum task_state);
 
 /* proc.c */
 struct proc;
@@ -553,7 +602,6 @@ extern const struct task_kind *const kind_table[];
 #define task_kind(t) (kind_table[(t)->kindi])
 extern const struct task_kind kind_sleep;
 extern const struct task_kind kind_command;
-void	 command_job_counts(const char *, unsigned int *, unsigned int *);
 void	 kind_init(struct event_base *);
 void	 kind_shutdown(void);
 const struct task_kind *kind_find(const char *);
@@ -561,9 +609,42 @@ const char *kind_name(size_t);
 size_t	 kind_count(void);
 size_t	 kind_index(const struct task_kind *);
 
+/* cron.c */
+/* A cron expression as bit sets (bit i: value i). */
+struct cron {
+	uint64_t	 minutes;
+	uint32_t	 hours;
+	uint32_t	 mdays;		/* bits 1-31 */
+	uint16_t	 months;	/* bits 1-12 */
+	uint8_t		 wdays;		/* bits 0-6, Sunday 0 */
+	uint8_t		 dom_star;	/* the field began with '*' */
+	uint8_t		 dow_star;
+};
+int	 cron_parse(const char *, struct cron *, char **);
+int	 cron_zone_ok(const char *);
+int64_t	 cron_next(const struct cron *, const char *, int64_t);
+
+/* sched.c */
+void	 sched_init(struct event_base *);
+void	 sched_shutdown(void);
+int64_t	 sched_backoff_ms(const struct retry_policy *, int, double);
+int	 sched_due(struct task *);
+void	 sched_submit(struct task *);
+struct task *sched_conflict(struct task *);
+void	 sched_unqueue(struct task *);
+void	 sched_started(struct task *);
+void	 sched_release(struct task *);
+void	 sched_ended(struct task *);
+void	 sched_recover(struct task *);
+void	 sched_forget(struct task *);
+void	 sched_job_counts(const char *, unsigned int *, unsigned int *);
+
 /* spec.c */
 void	 spec_error(json_t *, const char *, const char *, ...)
 	    PRINTFLIKE(3, 4);
+void	 spec_error_at(json_t *, const char *, const char *, ...)
+	    PRINTFLIKE(3, 4);
+int	 spec_retry(json_t *, json_t *, const char *, struct retry_policy *);
 int	 spec_get_ms(json_t *, json_t *, const char *, int64_t, int64_t,
 	    int64_t *);
 struct task *spec_parse(json_t *, json_t *);
@@ -714,6 +795,8 @@ extern const struct task_observer metrics_observer;
 void	 metrics_timer_lateness(int64_t);
 void	 metrics_commit(int64_t, size_t);
 void	 metrics_cancel_latency(int64_t);
+void	 metrics_schedule_run(int64_t);
+void	 metrics_schedule_skipped(void);
 char	*metrics_render(const struct metrics_http *, size_t *);
 
 /* sdnotify.c */
@@ -736,6 +819,7 @@ int	 api_task_id(struct http_request *, struct ulid *);
 void	 api_task_not_found(struct http_request *, const char *);
 int	 api_task_known(struct http_request *, const struct ulid *,
 	    const char *);
+int	 api_refuse_conflict(struct http_request *, struct task *);
 void	 api_tasks_create(struct http_request *);
 void	 api_tasks_get(struct http_request *);
 void	 api_tasks_list(struct http_request *);

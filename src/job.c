@@ -130,6 +130,41 @@ job_argv(char *const *tmpl, const char *task_id, json_t *args)
 	return argv;
 }
 
+/* One template (a concurrency key) filled in for a task (to free). */
+char *
+job_fill(const char *tmpl, const char *task_id, json_t *args)
+{
+	char *v = job_expand(tmpl, task_id, args);
+
+	return v != NULL ? v : xstrdup("");
+}
+
+static const char *const job_conflict_names[] = {
+	[CONFLICT_QUEUE] = "queue",
+	[CONFLICT_REPLACE] = "replace",
+	[CONFLICT_REJECT] = "reject",
+};
+
+/* on_conflict by name (-1: unknown), and its name. */
+int
+job_conflict_parse(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof job_conflict_names / sizeof *job_conflict_names;
+	    i++) {
+		if (strcmp(job_conflict_names[i], name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+const char *
+job_conflict_name(int how)
+{
+	return job_conflict_names[how];
+}
+
 /* --- checking a definition ------------------------------------------------ */
 
 /* Is name a placeholder this job can fill ({task_id} or one of its args)? */
@@ -185,6 +220,60 @@ job_check_template(struct config_pos *pos, const struct job *j,
 		config_pos_pop(pos);
 	}
 	config_pos_pop(pos);
+}
+
+/* A job's default retry policy (CONTRACT §8). */
+static void
+job_parse_retry(struct config_pos *pos, struct job *j, json_t *def)
+{
+	static const char *const keys[] = {
+		"max_attempts", "backoff_ms", "max_backoff_ms", "jitter", NULL
+	};
+	json_t *r = config_pos_obj(pos, def, "retry");
+	struct retry_policy *p = &j->retry;
+	int64_t n = 0;
+
+	if (r == NULL)
+		return;
+	config_pos_push(pos, "retry", 0);
+	config_pos_only(pos, r, keys);
+	if (json_object_get(r, "max_attempts") == NULL)
+		config_pos_error(pos, "needs \"max_attempts\" (1-%d)",
+		    RETRY_MAX_ATTEMPTS);
+	config_pos_int(pos, r, "max_attempts", 1, RETRY_MAX_ATTEMPTS, &n);
+	p->backoff_ms = 1000;
+	p->max_backoff_ms = 300000;
+	config_pos_int(pos, r, "backoff_ms", 0, 86400000, &p->backoff_ms);
+	config_pos_int(pos, r, "max_backoff_ms", 0, 86400000,
+	    &p->max_backoff_ms);
+	if (p->max_backoff_ms < p->backoff_ms)
+		config_pos_error(pos, "max_backoff_ms is below backoff_ms");
+	p->jitter = json_object_get(r, "jitter") == NULL ||
+	    config_pos_bool(pos, r, "jitter");
+	p->max_attempts = (int)n;
+	config_pos_pop(pos);
+}
+
+/* A job's concurrency key template and on_conflict. */
+static void
+job_parse_key(struct config_pos *pos, struct job *j, json_t *def)
+{
+	char *name = NULL;
+
+	if (config_pos_str(pos, def, "concurrency_key", &j->concurrency_key)
+	    > 0) {
+		config_pos_push(pos, "concurrency_key", 0);
+		job_check_element(pos, j, j->concurrency_key, 1);
+		config_pos_pop(pos);
+	}
+	if (config_pos_str(pos, def, "on_conflict", &name) <= 0)
+		return;
+	if ((j->on_conflict = job_conflict_parse(name)) < 0) {
+		config_pos_push(pos, "on_conflict", 0);
+		config_pos_error(pos, "must be queue, replace or reject");
+		config_pos_pop(pos);
+	}
+	free(name);
 }
 
 /* Compile an arg's pattern, anchored: it must match the whole value. */
@@ -401,6 +490,7 @@ job_new(const char *name)
 	j->cleanup_timeout_ms = 30000;
 	j->working_dir = xstrdup("/");
 	j->max_output_bytes = JOB_OUTPUT_DEFAULT;
+	j->on_conflict = -1;
 	return j;
 }
 
@@ -415,7 +505,7 @@ job_parse(struct config_pos *pos, const char *name, json_t *def)
 		"argv", "args", "timeout_ms", "kill_signal", "kill_grace_ms",
 		"cleanup_argv", "cleanup_timeout_ms", "max_concurrent",
 		"working_dir", "env", "description", "max_output_bytes",
-		"resources", NULL
+		"resources", "retry", "concurrency_key", "on_conflict", NULL
 	};
 	struct job *j = job_new(name);
 
@@ -438,6 +528,8 @@ job_parse(struct config_pos *pos, const char *name, json_t *def)
 	job_parse_env(pos, j, def);
 	job_parse_description(pos, def, &j->description);
 	job_parse_resources(pos, j, def);
+	job_parse_retry(pos, j, def);
+	job_parse_key(pos, j, def);
 	config_pos_pop(pos);
 	return j;
 }
@@ -470,6 +562,7 @@ job_free(struct job *j)
 	xstrv_free(j->env);
 	free(j->working_dir);
 	free(j->description);
+	free(j->concurrency_key);
 	free(j->name);
 	free(j);
 }

@@ -6,7 +6,8 @@
  * (output.c). Cancel sends the job's kill_signal to every process, SIGKILL
  * after kill_grace_ms, waits until none is left (the receipt, kill.c
  * says how that went), then runs cleanup_argv bounded by
- * cleanup_timeout_ms. A job's max_concurrent queues extra tasks.
+ * cleanup_timeout_ms. When a task may start (a job's max_concurrent, its
+ * concurrency key) is sched.c's to decide.
  */
 
 #include "evtaskd.h"
@@ -22,19 +23,6 @@
 #define COMMAND_PATH	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:" \
 			"/usr/bin:/sbin:/bin"
 
-struct command_data;
-TAILQ_HEAD(command_queue, command_data);
-
-/* The slots and counts of one job (by name: they outlive reloads). */
-struct command_slots {
-	char			*name;
-	unsigned int		 used;		/* slots taken (max_concurrent) */
-	unsigned int		 running;	/* running or cancelling */
-	unsigned int		 nqueued;
-	struct command_queue	 queue;		/* due, waiting, by id */
-	LIST_ENTRY(command_slots) entry;
-};
-
 struct command_data {
 	struct task		*task;
 	struct job		*job;		/* NULL: no longer configured */
@@ -47,79 +35,16 @@ struct command_data {
 	json_t			*facts;		/* how the process ended */
 	struct kill_receipt	 kill;
 	pid_t			 pid;		/* shown in the task */
-	int			 has_slot;
-	int			 queued;
-	int			 counted;	/* in its job's running count */
 	int			 cleanup_timed_out;
 	int			 empty;		/* its cgroup has no process */
-	TAILQ_ENTRY(command_data) entry;	/* in its slots' queue */
 };
 
 #define CMD(t) ((struct command_data *)(void *)(t)->data)
 #define CCMD(t) ((const struct command_data *)(const void *)(t)->data)
 
 static const char *const command_fields[] = { "job", "args", NULL };
-static LIST_HEAD(, command_slots) command_all =
-    LIST_HEAD_INITIALIZER(command_all);
 
 static void	command_main_exit_cb(struct proc *, void *);
-
-/* The slots of a job name, made on first use. */
-static struct command_slots *
-command_slots(const char *name)
-{
-	struct command_slots *s;
-
-	LIST_FOREACH(s, &command_all, entry) {
-		if (strcmp(s->name, name) == 0)
-			return s;
-	}
-	s = xcalloc(1, sizeof *s);
-	s->name = xstrdup(name);
-	TAILQ_INIT(&s->queue);
-	LIST_INSERT_HEAD(&command_all, s, entry);
-	return s;
-}
-
-/*
- * A job's tasks that are running or cancelling, and those due and waiting
- * for a slot (GET /v1/jobs).
- */
-void
-command_job_counts(const char *name, unsigned int *running,
-    unsigned int *queued)
-{
-	struct command_slots *s;
-
-	*running = *queued = 0;
-	LIST_FOREACH(s, &command_all, entry) {
-		if (strcmp(s->name, name) == 0) {
-			*running = s->running;
-			*queued = s->nqueued;
-			return;
-		}
-	}
-}
-
-/* The task runs (or is cancelled while it did): count it once. */
-static void
-command_count(struct command_data *d)
-{
-	if (d->counted)
-		return;
-	d->counted = 1;
-	command_slots(d->job_name)->running++;
-}
-
-/* The task's work and cleanup are over: it no longer counts. */
-static void
-command_uncount(struct command_data *d)
-{
-	if (!d->counted)
-		return;
-	d->counted = 0;
-	command_slots(d->job_name)->running--;
-}
 
 /* Check one arg value against its definition. */
 static void
@@ -167,6 +92,37 @@ command_parse_args(const struct job *j, json_t *args, json_t *errors)
 	return json_array_size(errors) > before ? -1 : 0;
 }
 
+/*
+ * The job's defaults for the task's policies: its retry (a task may not
+ * ask for more attempts than the job allows), its concurrency key
+ * template and on_conflict.
+ */
+static int
+command_policy(struct task *t, const struct job *j, json_t *spec,
+    json_t *errors)
+{
+	struct task_policy *p = t->pol;
+	json_t *oc = json_object_get(spec, "on_conflict");
+	char id[ULID_LEN + 1];
+
+	if (j->retry.max_attempts > 0 && (p == NULL ||
+	    p->retry.max_attempts == 0))
+		task_policy(t)->retry = j->retry;
+	else if (j->retry.max_attempts > 0 && p->retry.max_attempts >
+	    j->retry.max_attempts) {
+		spec_error_at(errors, "/retry/max_attempts", "at most the job's "
+		    "retry.max_attempts (%d)", j->retry.max_attempts);
+		return -1;
+	}
+	if (j->on_conflict >= 0 && (oc == NULL || json_is_null(oc)))
+		task_policy(t)->on_conflict = j->on_conflict;
+	if (j->concurrency_key != NULL && (p == NULL || p->key == NULL)) {
+		ulid_format(&t->id, id);
+		task_policy(t)->key = job_fill(j->concurrency_key, id, CMD(t)->args);
+	}
+	return 0;
+}
+
 /* A create request's job, args and timeout. */
 static int
 command_parse(struct task *t, json_t *spec, json_t *errors)
@@ -202,7 +158,7 @@ command_parse(struct task *t, json_t *spec, json_t *errors)
 	d->job = job_ref(j);
 	d->job_name = xstrdup(j->name);
 	d->args = json_is_object(args) ? json_incref(args) : json_object();
-	return 0;
+	return command_policy(t, j, spec, errors);
 }
 
 /* Its members in the task's JSON. */
@@ -271,87 +227,22 @@ command_from_json(struct task *t, json_t *doc)
 	if (kill_from_json(&d->kill, json_object_get(json_object_get(doc,
 	    "cancellation"), "kill")) != 0)
 		return -1;
-	if (t->state == TASK_RUNNING || t->state == TASK_CANCELLING) {
-		command_count(d);
+	if (t->state == TASK_RUNNING || t->state == TASK_CANCELLING)
 		command_kill_leftovers(t);
-	}
 	return 0;
-}
-
-/* May the task start now? Otherwise it waits, in id order, for a slot. */
-static int
-command_admit(struct task *t)
-{
-	struct command_data *d = CMD(t), *q;
-	struct command_slots *s;
-
-	if (d->job == NULL || d->job->max_concurrent == 0)
-		return 1;
-	s = command_slots(d->job_name);
-	if (s->used < d->job->max_concurrent && TAILQ_EMPTY(&s->queue)) {
-		s->used++;
-		d->has_slot = 1;
-		return 1;
-	}
-	/* Usually the newest: walk from the tail. */
-	TAILQ_FOREACH_REVERSE(q, &s->queue, command_queue, entry) {
-		if (ulid_cmp(&q->task->id, &t->id) < 0)
-			break;
-	}
-	if (q == NULL)
-		TAILQ_INSERT_HEAD(&s->queue, d, entry);
-	else
-		TAILQ_INSERT_AFTER(&s->queue, q, d, entry);
-	d->queued = 1;
-	s->nqueued++;
-	return 0;
-}
-
-/* Leave the queue (cancelled while waiting). */
-static void
-command_unqueue(struct task *t)
-{
-	struct command_data *d = CMD(t);
-	struct command_slots *s;
-
-	if (!d->queued)
-		return;
-	s = command_slots(d->job_name);
-	TAILQ_REMOVE(&s->queue, d, entry);
-	s->nqueued--;
-	d->queued = 0;
 }
 
 /*
- * The task's work and cleanup are over: it no longer counts, and the next
- * task waiting for its slot may start.
+ * The task's work and cleanup are over. Once it has ended for good (not
+ * waiting for a retry), followers of its output hear the end.
  */
 static void
 command_release(struct command_data *d)
 {
-	struct command_slots *s;
-	struct command_data *next;
-	unsigned int max;
-
-	command_uncount(d);
+	if (!task_state_terminal(d->task->state))
+		return;
 	output_end(d->out[OUTPUT_MAIN]);
 	output_end(d->out[OUTPUT_CLEANUP]);
-	if (!d->has_slot)
-		return;
-	d->has_slot = 0;
-	s = command_slots(d->job_name);
-	s->used--;
-	while (!task_held() && (next = TAILQ_FIRST(&s->queue)) != NULL) {
-		max = next->job != NULL ? next->job->max_concurrent : 0;
-		if (max != 0 && s->used >= max)
-			break;
-		TAILQ_REMOVE(&s->queue, next, entry);
-		s->nqueued--;
-		next->queued = 0;
-		s->used++;
-		next->has_slot = 1;
-		task_start(next->task);
-	}
 }
 
 /* The child's environment: PATH, the job's env, and who it is. */
@@ -451,7 +342,6 @@ command_start(struct task *t)
 	struct command_data *d = CMD(t);
 	char id[ULID_LEN + 1], *err = NULL;
 
-	command_count(d);
 	ulid_format(&t->id, id);
 	if (d->job == NULL)
 		err = xasprintf("job '%s' is no longer in the config",
@@ -752,6 +642,19 @@ command_cleanup(struct task *t)
 	command_wake_in(t, d->job->cleanup_timeout_ms);
 }
 
+/* An attempt ended and another follows: what it showed goes. */
+static void
+command_again(struct task *t)
+{
+	struct command_data *d = CMD(t);
+
+	memset(&d->kill, 0, sizeof d->kill);
+	json_decref(d->facts);
+	d->facts = NULL;
+	d->empty = d->cleanup_timed_out = 0;
+	d->pid = 0;
+}
+
 /* After a restart a running command's process is gone: cancel it. */
 static void
 command_recover(struct task *t)
@@ -773,12 +676,6 @@ command_free(struct task *t)
 	output_unref(d->out[OUTPUT_MAIN]);
 	output_unref(d->out[OUTPUT_CLEANUP]);
 	json_decref(d->facts);
-	command_unqueue(t);
-	command_uncount(d);
-	if (d->has_slot) {
-		command_slots(d->job_name)->used--;
-		d->has_slot = 0;
-	}
 	job_unref(d->job);
 	json_decref(d->args);
 	free(d->job_name);
@@ -793,13 +690,6 @@ command_init(struct event_base *base)
 static void
 command_shutdown(void)
 {
-	struct command_slots *s;
-
-	while ((s = LIST_FIRST(&command_all)) != NULL) {
-		LIST_REMOVE(s, entry);
-		free(s->name);
-		free(s);
-	}
 	proc_shutdown();
 }
 
@@ -820,13 +710,12 @@ const struct task_kind kind_command = {
 	.parse = command_parse,
 	.write_json = command_write_json,
 	.from_json = command_from_json,
-	.admit = command_admit,
-	.unqueue = command_unqueue,
 	.start = command_start,
 	.stop = command_stop,
 	.cleanup = command_cleanup,
 	.timer = command_timer,
 	.recover = command_recover,
+	.again = command_again,
 	.free = command_free,
 	.write_kill = command_write_kill,
 	.output = command_output,

@@ -49,6 +49,7 @@ sleep_write_json(const struct task *t, struct buf *b)
 	buf_add_int(b, d->duration_ms);
 	buf_adds(b, ",\"cleanup_ms\":");
 	buf_add_int(b, d->cleanup_ms);
+	buf_adds(b, ",\"job\":null,\"args\":null");
 }
 
 /* Read back what sleep_write_json wrote (recovery). */

@@ -35,13 +35,17 @@ static const double metrics_sizes[METRICS_BUCKETS - 1] = {
 static struct {
 	uint64_t	created[METRICS_KINDS];
 	uint64_t	finished[METRICS_KINDS][TASK_NSTATES];
-	uint64_t	cancels[CANCEL_RESTART + 1];
+	uint64_t	cancels[CANCEL_NREASONS];
+	uint64_t	retries[METRICS_KINDS];
+	uint64_t	schedule_runs;
+	uint64_t	schedule_skipped;
 	uint64_t	cleanups[METRICS_KINDS][CLEANUP_TIMED_OUT + 1];
 } metrics;
 
 static struct metrics_hist metrics_cancel_lat = { metrics_seconds, {0}, 0, 0 };
 static struct metrics_hist metrics_cleanup_duration = { metrics_seconds, {0}, 0, 0 };
 static struct metrics_hist metrics_lateness = { metrics_seconds, {0}, 0, 0 };
+static struct metrics_hist metrics_schedule_late = { metrics_seconds, {0}, 0, 0 };
 static struct metrics_hist metrics_commit_duration = { metrics_seconds, {0}, 0, 0 };
 static struct metrics_hist metrics_commit_batch = { metrics_sizes, {0}, 0, 0 };
 
@@ -86,6 +90,8 @@ metrics_task_moved(const struct task *t, enum task_state from)
 		metrics_cleanup(t);
 	if (task_state_terminal(t->state))
 		metrics.finished[t->kindi][t->state]++;
+	if (t->state == TASK_SCHEDULED && from != TASK_SCHEDULED)
+		metrics.retries[t->kindi]++;
 }
 
 /* The observer: every change of every task passes here. */
@@ -105,6 +111,22 @@ void
 metrics_timer_lateness(int64_t us)
 {
 	metrics_observe(&metrics_lateness, (double)(us > 0 ? us : 0) / 1e6);
+}
+
+/* A schedule made a run lateness_us after its planned time. */
+void
+metrics_schedule_run(int64_t lateness_us)
+{
+	metrics.schedule_runs++;
+	metrics_observe(&metrics_schedule_late,
+	    (double)(lateness_us > 0 ? lateness_us : 0) / 1e6);
+}
+
+/* A schedule skipped a run (overlap skip, or missed while down). */
+void
+metrics_schedule_skipped(void)
+{
+	metrics.schedule_skipped++;
 }
 
 /* A commit took us microseconds for n tasks. */
@@ -176,9 +198,26 @@ metrics_print_tasks(FILE *f)
 		    task_state_name(s), registry_count(s));
 	metrics_family(f, "evtaskd_cancellations_total", "counter",
 	    "Cancellations started, by reason.");
-	for (s = CANCEL_CLIENT; s <= CANCEL_RESTART; s++)
+	for (s = CANCEL_CLIENT; s < CANCEL_NREASONS; s++)
 		fprintf(f, "evtaskd_cancellations_total{reason=\"%s\"} %"
 		    PRIu64 "\n", task_reason_name(s), metrics.cancels[s]);
+	metrics_family(f, "evtaskd_task_retries_total", "counter",
+	    "Attempts that failed or timed out and wait for a retry, by kind.");
+	for (k = 0; k < kind_count(); k++)
+		fprintf(f, "evtaskd_task_retries_total{kind=\"%s\"} %" PRIu64
+		    "\n", kind_name(k), metrics.retries[k]);
+	metrics_family(f, "evtaskd_tasks_superseded_total", "counter",
+	    "Tasks cancelled because a newer task or run replaced them.");
+	fprintf(f, "evtaskd_tasks_superseded_total %" PRIu64 "\n",
+	    metrics.cancels[CANCEL_SUPERSEDED]);
+	metrics_family(f, "evtaskd_schedule_runs_total", "counter",
+	    "Tasks made by recurring schedules.");
+	fprintf(f, "evtaskd_schedule_runs_total %" PRIu64 "\n",
+	    metrics.schedule_runs);
+	metrics_family(f, "evtaskd_schedule_skipped_runs_total", "counter",
+	    "Runs of schedules skipped (overlap skip, or missed while down).");
+	fprintf(f, "evtaskd_schedule_skipped_runs_total %" PRIu64 "\n",
+	    metrics.schedule_skipped);
 	metrics_family(f, "evtaskd_cleanups_total", "counter",
 	    "Cleanups ended, by kind and outcome.");
 	for (k = 0; k < kind_count(); k++) {
@@ -243,6 +282,9 @@ metrics_render(const struct metrics_http *hs, size_t *len)
 	    "How long cleanups ran.", &metrics_cleanup_duration);
 	metrics_print_hist(f, "evtaskd_timer_lateness_seconds",
 	    "How late task deadlines fired.", &metrics_lateness);
+	metrics_print_hist(f, "evtaskd_schedule_lateness_seconds",
+	    "How late schedule runs were made after their planned time.",
+	    &metrics_schedule_late);
 	metrics_print_hist(f, "evtaskd_store_commit_duration_seconds",
 	    "Store commits (one per loop pass with changes).",
 	    &metrics_commit_duration);

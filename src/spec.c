@@ -12,8 +12,15 @@
 
 #define SPEC_NAME_MAX 128
 
+#define SPEC_KEY_MAX 128
+
+static int	spec_in(const char *const *, const char *);
+#define SPEC_BACKOFF_DEFAULT	1000
+#define SPEC_MAX_BACKOFF_DEFAULT	300000
+
 static const char *const spec_common_fields[] = {
-	"kind", "name", "delay_ms", "start_at", "timeout_ms", "metadata", NULL
+	"kind", "name", "delay_ms", "start_at", "timeout_ms", "metadata",
+	"retry", "concurrency_key", "on_conflict", NULL
 };
 
 /*
@@ -54,6 +61,101 @@ spec_error(json_t *errors, const char *field, const char *fmt, ...)
 	    pointer, "detail", detail));
 	free(pointer);
 	free(detail);
+}
+
+/* Add one error at a JSON Pointer given whole ("/retry/max_attempts"). */
+void
+spec_error_at(json_t *errors, const char *pointer, const char *fmt, ...)
+{
+	va_list ap;
+	char *detail;
+
+	va_start(ap, fmt);
+	detail = xvasprintf(fmt, ap);
+	va_end(ap);
+	json_array_append_new(errors, json_pack("{s:s,s:s}", "pointer",
+	    pointer, "detail", detail));
+	free(detail);
+}
+
+/* One integer member of a retry object in [min, max]; -1 if bad. */
+static int
+spec_retry_int(json_t *o, json_t *errors, const char *at, const char *key,
+    int64_t min, int64_t max, int64_t *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v == NULL)
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= min &&
+	    json_integer_value(v) <= max) {
+		*out = json_integer_value(v);
+		return 0;
+	}
+	spec_error_at(errors, at, "%s must be an integer from %lld to %lld",
+	    key, (long long)min, (long long)max);
+	return -1;
+}
+
+/*
+ * A retry policy (CONTRACT §8) at member field of o, errors under the
+ * pointer at: 1 if given, 0 if absent or null, -1 if bad.
+ */
+int
+spec_retry(json_t *o, json_t *errors, const char *at, struct retry_policy *r)
+{
+	static const char *const keys[] = {
+		"max_attempts", "backoff_ms", "max_backoff_ms", "jitter", NULL
+	};
+	size_t before = json_array_size(errors);
+	json_t *v = json_object_get(o, "retry"), *m;
+	int64_t max = 0, b = SPEC_BACKOFF_DEFAULT;
+	int64_t mb = SPEC_MAX_BACKOFF_DEFAULT;
+	char *p;
+	const char *key;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_object(v)) {
+		spec_error_at(errors, at, "must be an object such as "
+		    "{\"max_attempts\": 3}");
+		return -1;
+	}
+	json_object_foreach(v, key, m) {
+		if (!spec_in(keys, key)) {
+			p = xasprintf("%s/%s", at, key);
+			spec_error_at(errors, p, "unknown field");
+			free(p);
+		}
+	}
+	p = xasprintf("%s/max_attempts", at);
+	if (json_object_get(v, "max_attempts") == NULL)
+		spec_error_at(errors, p, "required: 1 to %d", RETRY_MAX_ATTEMPTS);
+	spec_retry_int(v, errors, p, "max_attempts", 1, RETRY_MAX_ATTEMPTS,
+	    &max);
+	free(p);
+	p = xasprintf("%s/backoff_ms", at);
+	spec_retry_int(v, errors, p, "backoff_ms", 0, 86400000, &b);
+	free(p);
+	p = xasprintf("%s/max_backoff_ms", at);
+	if (spec_retry_int(v, errors, p, "max_backoff_ms", 0, 86400000, &mb)
+	    == 0 && mb < b)
+		spec_error_at(errors, p, "must be at least backoff_ms (%lld)",
+		    (long long)b);
+	free(p);
+	m = json_object_get(v, "jitter");
+	if (m != NULL && !json_is_boolean(m)) {
+		p = xasprintf("%s/jitter", at);
+		spec_error_at(errors, p, "must be true or false");
+		free(p);
+	}
+	if (json_array_size(errors) > before)
+		return -1;
+	r->max_attempts = (int)max;
+	r->backoff_ms = b;
+	r->max_backoff_ms = mb;
+	r->jitter = m == NULL || json_is_true(m);
+	return 1;
 }
 
 /*
@@ -228,6 +330,33 @@ spec_metadata(json_t *spec, struct task *t, json_t *errors)
 	task_set_metadata(t, json_incref(v));
 }
 
+/* concurrency_key (at most 128 characters) and on_conflict. */
+static void
+spec_key(json_t *spec, struct task *t, json_t *errors)
+{
+	json_t *k = json_object_get(spec, "concurrency_key");
+	json_t *c = json_object_get(spec, "on_conflict");
+	int how = -1;
+
+	if (c != NULL && !json_is_null(c) && (!json_is_string(c) ||
+	    (how = job_conflict_parse(json_string_value(c))) < 0))
+		spec_error(errors, "on_conflict", "must be queue, replace or "
+		    "reject");
+	else if (how >= 0)
+		task_policy(t)->on_conflict = how;
+	if (k == NULL || json_is_null(k))
+		return;
+	if (!json_is_string(k) || json_string_length(k) == 0 ||
+	    strlen(json_string_value(k)) != json_string_length(k))
+		spec_error(errors, "concurrency_key", "must be a non-empty "
+		    "string");
+	else if (spec_utf8_len(json_string_value(k)) > SPEC_KEY_MAX)
+		spec_error(errors, "concurrency_key", "at most %d characters",
+		    SPEC_KEY_MAX);
+	else
+		task_policy(t)->key = xstrdup(json_string_value(k));
+}
+
 /*
  * Validate a create request body and build the task it asks for (not yet
  * submitted). On any error returns NULL with every problem in errors.
@@ -236,6 +365,7 @@ struct task *
 spec_parse(json_t *spec, json_t *errors)
 {
 	const struct task_kind *kind;
+	struct retry_policy retry;
 	struct task *t;
 	int64_t timeout;
 
@@ -252,6 +382,9 @@ spec_parse(json_t *spec, json_t *errors)
 	    &timeout) > 0)
 		task_set_timeout(t, timeout);
 	spec_metadata(spec, t, errors);
+	if (spec_retry(spec, errors, "/retry", &retry) > 0)
+		task_policy(t)->retry = retry;
+	spec_key(spec, t, errors);
 	if (kind != NULL)
 		kind->parse(t, spec, errors);
 	if (json_array_size(errors) > 0) {

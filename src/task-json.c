@@ -81,6 +81,86 @@ task_write_cleanup(const struct task *t, struct buf *b)
 	buf_add(b, "}", 1);
 }
 
+/* Append the "retry" member's value: the policy, or null. */
+static void
+task_write_retry(const struct task *t, struct buf *b)
+{
+	const struct retry_policy *r;
+
+	if (t->pol == NULL || t->pol->retry.max_attempts == 0) {
+		buf_add(b, "null", 4);
+		return;
+	}
+	r = &t->pol->retry;
+	buf_adds(b, "{\"max_attempts\":");
+	buf_add_int(b, r->max_attempts);
+	buf_adds(b, ",\"backoff_ms\":");
+	buf_add_int(b, r->backoff_ms);
+	buf_adds(b, ",\"max_backoff_ms\":");
+	buf_add_int(b, r->max_backoff_ms);
+	buf_adds(b, r->jitter ? ",\"jitter\":true}" : ",\"jitter\":false}");
+}
+
+/* Append the policy members: attempt, attempts, retry, key, schedule. */
+static void
+task_write_policy(const struct task *t, struct buf *b)
+{
+	const struct task_policy *p = t->pol;
+	char id[ULID_LEN + 1];
+
+	buf_adds(b, ",\"attempt\":");
+	buf_add_int(b, task_attempt(t));
+	buf_adds(b, ",\"attempts\":");
+	if (p != NULL && p->attempts != NULL)
+		buf_add_json(b, p->attempts);
+	else
+		buf_add(b, "[]", 2);
+	buf_adds(b, ",\"retry\":");
+	task_write_retry(t, b);
+	buf_adds(b, ",\"concurrency_key\":");
+	buf_add_jstr(b, p != NULL ? p->key : NULL);
+	buf_adds(b, ",\"schedule_id\":");
+	if (p == NULL || !p->has_schedule) {
+		buf_add(b, "null", 4);
+		return;
+	}
+	ulid_format(&p->schedule_id, id);
+	buf_add(b, "\"", 1);
+	buf_add(b, id, ULID_LEN);
+	buf_add(b, "\"", 1);
+}
+
+/*
+ * One finished attempt as attempts[] shows it: its number, how it ended,
+ * its times, result and cleanup (a new reference).
+ */
+json_t *
+task_attempt_json(const struct task *t, enum task_state how)
+{
+	struct buf b = { NULL, 0, 0 };
+	json_t *v;
+	char *text;
+
+	buf_adds(&b, "{\"attempt\":");
+	buf_add_int(&b, task_attempt(t));
+	buf_adds(&b, ",\"state\":\"");
+	buf_adds(&b, task_state_name(how));
+	buf_add(&b, "\"", 1);
+	task_write_time(&b, ",\"started_at\":", t->started_at);
+	task_write_time(&b, ",\"finished_at\":", t->finished_at);
+	buf_adds(&b, ",\"result\":");
+	buf_add_json(&b, t->x != NULL ? t->x->result : NULL);
+	buf_adds(&b, ",\"cleanup\":");
+	task_write_cleanup(t, &b);
+	buf_add(&b, "}", 1);
+	text = buf_steal(&b, NULL);
+	v = json_loads(text, 0, NULL);
+	free(text);
+	if (v == NULL)
+		fatalx("task_attempt_json: the attempt's JSON does not parse");
+	return v;
+}
+
 /*
  * Write the task as the API shows it: every member of the contract, null
  * where it does not apply, then the kind's members (duration_ms first).
@@ -118,6 +198,7 @@ task_write_json(const struct task *t, struct buf *b)
 	task_write_cleanup(t, b);
 	buf_adds(b, ",\"result\":");
 	buf_add_json(b, t->x != NULL ? t->x->result : NULL);
+	task_write_policy(t, b);
 	buf_add(b, "}", 1);
 }
 
@@ -243,6 +324,51 @@ task_json_get_cancel(struct task *t, json_t *doc)
 	return 0;
 }
 
+/* Read back a retry policy ("retry": null or the object). */
+static int
+task_json_get_retry(struct task *t, json_t *v)
+{
+	struct retry_policy *r;
+	json_int_t max, b, mb;
+	int jitter;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (json_unpack(v, "{s:I,s:I,s:I,s:b}", "max_attempts", &max,
+	    "backoff_ms", &b, "max_backoff_ms", &mb, "jitter", &jitter) != 0)
+		return -1;
+	r = &task_policy(t)->retry;
+	r->max_attempts = (int)max;
+	r->backoff_ms = b;
+	r->max_backoff_ms = mb;
+	r->jitter = jitter;
+	return 0;
+}
+
+/* Read back attempt, attempts, retry, concurrency_key and schedule_id. */
+static int
+task_json_get_policy(struct task *t, json_t *doc)
+{
+	json_t *attempt = json_object_get(doc, "attempt");
+	json_t *attempts = json_object_get(doc, "attempts");
+	const char *key, *sched;
+
+	if (task_json_get_retry(t, json_object_get(doc, "retry")) != 0 ||
+	    task_json_get_str(doc, "concurrency_key", &key) != 0 ||
+	    task_json_get_str(doc, "schedule_id", &sched) != 0)
+		return -1;
+	if (key != NULL)
+		task_policy(t)->key = xstrdup(key);
+	if (sched != NULL && ulid_parse(sched,
+	    &task_policy(t)->schedule_id) == 0)
+		t->pol->has_schedule = 1;
+	if (json_is_integer(attempt) && json_integer_value(attempt) > 1)
+		task_policy(t)->attempt = (int)json_integer_value(attempt);
+	if (json_is_array(attempts) && json_array_size(attempts) > 0)
+		task_policy(t)->attempts = json_incref(attempts);
+	return 0;
+}
+
 /*
  * Rebuild a task from its stored JSON (recovery). NULL if the document is
  * not one this daemon wrote.
@@ -278,7 +404,8 @@ task_from_json(json_t *doc)
 	    task_json_get_time(doc, "start_at", &t->start_at) ||
 	    task_json_get_time(doc, "started_at", &t->started_at) ||
 	    task_json_get_time(doc, "finished_at", &t->finished_at) ||
-	    task_json_get_cancel(t, doc) != 0 || kind->from_json(t, doc) != 0) {
+	    task_json_get_cancel(t, doc) != 0 ||
+	    task_json_get_policy(t, doc) != 0 || kind->from_json(t, doc) != 0) {
 		task_free(t);
 		return NULL;
 	}

@@ -33,6 +33,7 @@ static const char *const task_reason_names[] = {
 	[CANCEL_TIMEOUT] = "timeout",
 	[CANCEL_SHUTDOWN] = "shutdown",
 	[CANCEL_RESTART] = "restart",
+	[CANCEL_SUPERSEDED] = "superseded",
 };
 
 static const char *const task_cleanup_names[] = {
@@ -43,13 +44,18 @@ static const char *const task_cleanup_names[] = {
 	[CLEANUP_TIMED_OUT] = "timed_out",
 };
 
-/* The allowed transitions: task_transitions[from] has bit (1 << to). */
+/*
+ * The allowed transitions: task_transitions[from] has bit (1 << to). Back
+ * to scheduled: a failed attempt, or a timed-out one after its cleanup,
+ * waits for its retry (CONTRACT §8).
+ */
 #define T(s) (1u << (s))
 static const unsigned task_transitions[TASK_NSTATES] = {
 	[TASK_SCHEDULED] = T(TASK_RUNNING) | T(TASK_CANCELLING),
 	[TASK_RUNNING] = T(TASK_SUCCEEDED) | T(TASK_FAILED) |
-	    T(TASK_CANCELLING),
-	[TASK_CANCELLING] = T(TASK_CANCELLED) | T(TASK_TIMED_OUT),
+	    T(TASK_CANCELLING) | T(TASK_SCHEDULED),
+	[TASK_CANCELLING] = T(TASK_CANCELLED) | T(TASK_TIMED_OUT) |
+	    T(TASK_SCHEDULED),
 	[TASK_SUCCEEDED] = 0,
 	[TASK_FAILED] = 0,
 	[TASK_CANCELLED] = 0,
@@ -146,8 +152,8 @@ task_state_parse(const char *name)
 int
 task_reason_parse(const char *name)
 {
-	return task_lookup(task_reason_names, CANCEL_CLIENT, CANCEL_RESTART,
-	    name);
+	return task_lookup(task_reason_names, CANCEL_CLIENT,
+	    CANCEL_NREASONS - 1, name);
 }
 
 int
@@ -222,6 +228,26 @@ task_info(struct task *t)
 	return t->info;
 }
 
+/* The scheduling policies of a task, made on first use. */
+struct task_policy *
+task_policy(struct task *t)
+{
+	if (t->pol == NULL) {
+		t->pol = xcalloc(1, sizeof *t->pol);
+		t->pol->attempt = 1;
+		t->pol->on_conflict = CONFLICT_QUEUE;
+		t->pol->task = t;
+	}
+	return t->pol;
+}
+
+/* The current attempt (1 on every task without retries). */
+int
+task_attempt(const struct task *t)
+{
+	return t->pol != NULL ? t->pol->attempt : 1;
+}
+
 /* A task's name, metadata (borrowed) and timeout, or NULL / NONE. */
 const char *
 task_name(const struct task *t)
@@ -286,7 +312,7 @@ task_unref(struct task *t)
 
 /*
  * The one place a task is freed, always in this order: stop its timer,
- * leave the registry, let its kind go, free its fields.
+ * leave the registry and the scheduler, let its kind go, free its fields.
  */
 void
 task_free(struct task *t)
@@ -295,8 +321,14 @@ task_free(struct task *t)
 	if (t->registered)
 		registry_remove(t);
 	t->registered = 0;
+	sched_forget(t);
 	if (task_kind(t)->free != NULL)
 		task_kind(t)->free(t);
+	if (t->pol != NULL) {
+		json_decref(t->pol->attempts);
+		free(t->pol->key);
+		free(t->pol);
+	}
 	if (t->x != NULL) {
 		free(t->x->cancel_message);
 		free(t->x->cleanup_detail);
@@ -357,6 +389,49 @@ task_set_deadline(struct task *t, int64_t at)
 	task_arm(t);
 }
 
+/* The attempt that ends (in state to) joins the task's attempts[]. */
+static void
+task_add_attempt(struct task *t, enum task_state to)
+{
+	struct task_policy *p = task_policy(t);
+
+	if (p->attempts == NULL)
+		p->attempts = json_array();
+	json_array_append_new(p->attempts, task_attempt_json(t, to));
+}
+
+/* Running or cancelling: what holds a job slot and a concurrency key. */
+static int
+task_state_active(enum task_state s)
+{
+	return s == TASK_RUNNING || s == TASK_CANCELLING;
+}
+
+/* Tell the scheduler what a move means: it runs, lets go, or ended. */
+static void
+task_tell_sched(struct task *t, enum task_state from, enum task_state to)
+{
+	if (to == TASK_RUNNING)
+		sched_started(t);
+	if (task_state_terminal(to))
+		sched_ended(t);
+	else if (task_state_active(from) && !task_state_active(to))
+		sched_release(t);
+}
+
+/*
+ * A task with retries that reaches its terminal state after running: its
+ * last attempt joins attempts[] (a cancel during the back-off ran none).
+ */
+static void
+task_close_attempt(struct task *t, enum task_state to)
+{
+	if (!task_state_terminal(to) || t->pol == NULL ||
+	    t->pol->retry.max_attempts == 0 || t->started_at == TASK_TIME_NONE)
+		return;
+	task_add_attempt(t, to);
+}
+
 /*
  * The one function that changes a task's state: it checks the transition,
  * stamps the time, logs, announces the change (store write, waiters,
@@ -389,8 +464,10 @@ task_set_state(struct task *t, enum task_state to)
 		log_debug("task %s: %s -> %s", id, task_state_name(from),
 		    task_state_name(to));
 	}
+	task_close_attempt(t, to);
 	task_announce(t, TASK_MOVED, from);
 	task_arm(t);
+	task_tell_sched(t, from, to);
 	return 0;
 }
 
@@ -436,15 +513,14 @@ task_held(void)
 	return task_holding;
 }
 
-/* The start time came: start, unless the kind queues the task. */
+/* The start time came: start, unless sched.c queues the task. */
 static void
 task_due(struct task *t)
 {
 	if (task_holding)
 		return;
-	if (task_kind(t)->admit != NULL && !task_kind(t)->admit(t)) {
-		t->queued = 1;	/* the kind calls task_start later */
-		task_arm(t);
+	if (!sched_due(t)) {
+		task_arm(t);	/* queued: sched.c starts it later */
 		return;
 	}
 	task_start(t);
@@ -460,10 +536,70 @@ task_submit(struct task *t)
 	registry_add(t);
 	t->registered = 1;
 	task_announce(t, TASK_CREATED, t->state);
+	sched_submit(t);
+	if (t->state != TASK_SCHEDULED)
+		return;
 	if (t->start_at <= clock_now_ms())
 		task_due(t);
 	else
 		task_arm(t);
+}
+
+/* Does the task have another attempt after this one? */
+static int
+task_retry_left(const struct task *t)
+{
+	return t->pol != NULL && t->pol->attempt < t->pol->retry.max_attempts &&
+	    !task_holding;
+}
+
+/* Forget what the ended attempt showed: the next one starts clean. */
+static void
+task_attempt_reset(struct task *t)
+{
+	struct task_extra *x = t->x;
+
+	t->started_at = TASK_TIME_NONE;
+	t->deadline = TASK_TIME_NONE;
+	if (task_kind(t)->again != NULL)
+		task_kind(t)->again(t);
+	if (x == NULL)
+		return;
+	json_decref(x->result);
+	json_decref(x->cleanup_facts);
+	free(x->cancel_message);
+	free(x->cleanup_detail);
+	x->result = x->cleanup_facts = NULL;
+	x->cancel_message = x->cleanup_detail = NULL;
+	x->cancel_reason = CANCEL_NONE;
+	x->cancel_requests = 0;
+	x->cleanup_state = CLEANUP_NONE;
+	x->cancel_requested_at = x->cleanup_started_at = TASK_TIME_NONE;
+	x->cleanup_finished_at = TASK_TIME_NONE;
+}
+
+/*
+ * An attempt ended failed or timed_out (after its cleanup): if attempts
+ * are left, it joins attempts[] and the task waits scheduled for its
+ * back-off (1: retried), else the caller ends the task (0).
+ */
+static int
+task_retry(struct task *t, enum task_state how)
+{
+	struct task_policy *p = t->pol;
+	int64_t wait;
+
+	if (!task_retry_left(t))
+		return 0;
+	t->finished_at = clock_now_ms();
+	task_add_attempt(t, how);
+	wait = sched_backoff_ms(&p->retry, p->attempt, drand48());
+	p->attempt++;
+	task_attempt_reset(t);
+	t->finished_at = TASK_TIME_NONE;
+	t->start_at = clock_now_ms() + wait;
+	task_set_state(t, TASK_SCHEDULED);
+	return 1;
 }
 
 /* The kind's work ended by itself: succeeded or failed, with a result. */
@@ -478,6 +614,8 @@ task_finish(struct task *t, enum task_state to, json_t *result)
 		json_decref(task_extra(t)->result);
 		t->x->result = result;
 	}
+	if (to == TASK_FAILED && task_retry(t, to))
+		return;
 	task_set_state(t, to);
 }
 
@@ -511,8 +649,8 @@ task_cancel(struct task *t, enum cancel_reason reason, const char *message)
 	x->cancel_requests = 1;
 	if (message != NULL)
 		x->cancel_message = xstrdup(message);
-	if (from == TASK_SCHEDULED && t->queued && task_kind(t)->unqueue != NULL)
-		task_kind(t)->unqueue(t);
+	if (from == TASK_SCHEDULED && t->queued)
+		sched_unqueue(t);
 	t->queued = 0;
 	t->deadline = TASK_TIME_NONE;
 	task_set_state(t, TASK_CANCELLING);
@@ -563,6 +701,9 @@ task_cleanup_done(struct task *t, enum cleanup_state how, const char *detail,
 		x->cleanup_detail = xstrdup(detail);
 	json_decref(x->cleanup_facts);
 	x->cleanup_facts = facts;
+	if (x->cancel_reason == CANCEL_TIMEOUT && task_retry(t,
+	    TASK_TIMED_OUT))
+		return;
 	task_set_state(t, x->cancel_reason == CANCEL_TIMEOUT ? TASK_TIMED_OUT :
 	    TASK_CANCELLED);
 }
@@ -611,6 +752,7 @@ task_withdraw(struct task *t)
 	if (t->registered)
 		registry_remove(t);
 	t->registered = 0;
+	sched_forget(t);
 }
 
 /*
@@ -623,6 +765,7 @@ task_recover(struct task *t)
 {
 	registry_add(t);
 	t->registered = 1;
+	sched_recover(t);
 	switch (t->state) {
 	case TASK_SCHEDULED:
 		if (t->start_at <= clock_now_ms())

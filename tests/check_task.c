@@ -8,11 +8,12 @@
 #include "check_main.h"
 #include "check_fixture.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <event2/event.h>
 
-/* Is from -> to one of the seven allowed transitions? */
+/* Is from -> to one of the nine allowed transitions? */
 static int
 allowed(int from, int to)
 {
@@ -24,6 +25,8 @@ allowed(int from, int to)
 		{ TASK_RUNNING, TASK_CANCELLING },
 		{ TASK_CANCELLING, TASK_CANCELLED },
 		{ TASK_CANCELLING, TASK_TIMED_OUT },
+		{ TASK_RUNNING, TASK_SCHEDULED },	/* a failed attempt */
+		{ TASK_CANCELLING, TASK_SCHEDULED },	/* a timed-out one */
 	};
 	size_t i;
 
@@ -34,7 +37,7 @@ allowed(int from, int to)
 	return 0;
 }
 
-/* Every pair of states: exactly the seven transitions are allowed. */
+/* Every pair of states: exactly the nine transitions are allowed. */
 START_TEST(test_transitions)
 {
 	int from, to, n = 0;
@@ -47,7 +50,7 @@ START_TEST(test_transitions)
 			n += task_transition_ok(from, to);
 		}
 	}
-	ck_assert_int_eq(n, 7);
+	ck_assert_int_eq(n, 9);
 }
 END_TEST
 
@@ -121,12 +124,13 @@ END_TEST
 START_TEST(test_reason_names)
 {
 	static const char *names[] = {
-		NULL, "client", "timeout", "shutdown", "restart",
+		NULL, "client", "timeout", "shutdown", "restart", "superseded",
 	};
 	int i;
 
+	ck_assert_int_eq(CANCEL_NREASONS, sizeof names / sizeof names[0]);
 	ck_assert_ptr_null(task_reason_name(CANCEL_NONE));
-	for (i = CANCEL_CLIENT; i <= CANCEL_RESTART; i++) {
+	for (i = CANCEL_CLIENT; i < CANCEL_NREASONS; i++) {
 		ck_assert_str_eq(task_reason_name(i), names[i]);
 		ck_assert_int_eq(task_reason_parse(names[i]), i);
 	}
@@ -662,6 +666,59 @@ START_TEST(test_recover_cancelling)
 }
 END_TEST
 
+/* Retries: a timeout goes back to scheduled until the last attempt. */
+START_TEST(test_retry_timeouts)
+{
+	static const struct {
+		int	 max_attempts;
+		int	 rescheduled;
+	} rows[] = { { 1, 0 }, { 2, 1 }, { 3, 2 } };
+	char spec[256];
+	struct task *t;
+	size_t i;
+
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		memset(&seen, 0, sizeof seen);
+		snprintf(spec, sizeof spec, "{\"duration_ms\":60000,"
+		    "\"timeout_ms\":5,\"retry\":{\"max_attempts\":%d,"
+		    "\"backoff_ms\":1,\"jitter\":false}}",
+		    rows[i].max_attempts);
+		t = machine_make(spec);
+		task_submit(t);
+		machine_run_until(t, TASK_TIMED_OUT);
+		ck_assert_int_eq(task_attempt(t), rows[i].max_attempts);
+		ck_assert_uint_eq(json_array_size(t->pol->attempts),
+		    (size_t)rows[i].max_attempts);
+		ck_assert_int_eq(seen.moved[TASK_SCHEDULED],
+		    rows[i].rescheduled);
+		ck_assert_int_eq(seen.moved[TASK_RUNNING],
+		    rows[i].max_attempts);
+		ck_assert_int_eq(seen.moved[TASK_TIMED_OUT], 1);
+	}
+}
+END_TEST
+
+/* A replace supersedes the key's holder; the new task starts after. */
+START_TEST(test_supersede)
+{
+	struct task *old = machine_make("{\"duration_ms\":60000,"
+	    "\"cleanup_ms\":10,\"concurrency_key\":\"k\"}");
+	struct task *new = machine_make("{\"duration_ms\":60000,"
+	    "\"concurrency_key\":\"k\",\"on_conflict\":\"replace\"}");
+
+	task_submit(old);
+	ck_assert_int_eq(old->state, TASK_RUNNING);
+	task_submit(new);
+	ck_assert_int_eq(old->state, TASK_CANCELLING);
+	ck_assert_int_eq(old->x->cancel_reason, CANCEL_SUPERSEDED);
+	ck_assert_int_eq(new->state, TASK_SCHEDULED);
+	ck_assert_ptr_eq(sched_conflict(new), old);
+	machine_run_until(new, TASK_RUNNING);
+	ck_assert_int_eq(old->state, TASK_CANCELLED);
+	ck_assert_int_le(old->x->cleanup_finished_at, new->started_at);
+}
+END_TEST
+
 static Suite *
 task_suite(void)
 {
@@ -695,6 +752,8 @@ task_suite(void)
 	tcase_add_test(tc, test_finish);
 	tcase_add_test(tc, test_lifetime);
 	tcase_add_test(tc, test_recover_cancelling);
+	tcase_add_test(tc, test_retry_timeouts);
+	tcase_add_test(tc, test_supersede);
 	suite_add_tcase(s, tc);
 	return s;
 }
