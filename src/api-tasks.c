@@ -199,16 +199,17 @@ api_idempotent_replay(struct http_request *req, const char *key,
 int
 api_refuse_conflict(struct http_request *req, struct task *t)
 {
+	struct task_policy *p = TASK_POL(t);
 	struct task *holder;
 	char id[ULID_LEN + 1];
 
-	if (t->pol == NULL || t->pol->on_conflict != CONFLICT_REJECT ||
+	if (p == NULL || p->on_conflict != CONFLICT_REJECT ||
 	    (holder = sched_conflict(t)) == NULL)
 		return 0;
 	ulid_format(&holder->id, id);
 	http_problem_extra(req, 409, "concurrency-key-taken",
 	    json_pack("{s:o}", "task", task_to_json(holder)), "concurrency "
-	    "key '%s' is held by task %s", t->pol->key, id);
+	    "key '%s' is held by task %s", p->key, id);
 	task_free(t);
 	return -1;
 }

@@ -411,7 +411,10 @@ struct task_info {
 	char			*name;
 	json_t			*metadata;
 	int64_t			 timeout_ms;	/* TASK_TIME_NONE: none */
+	struct task_policy	*pol;		/* NULL: no policy */
 };
+/* A task's policy (retries, key, schedule), or NULL. */
+#define TASK_POL(t) ((t)->info != NULL ? (t)->info->pol : NULL)
 struct task {
 	struct ulid		 id;
 	uint8_t			 kindi;		/* index in kind_table */
@@ -430,7 +433,6 @@ struct task {
 	int64_t			 finished_at;
 	int64_t			 deadline;	/* the kind's next wake-up */
 	struct task_info	*info;		/* NULL: none of it */
-	struct task_policy	*pol;		/* NULL: no policy */
 	struct task_extra	*x;
 	char			*text;		/* JSON, cached until a change */
 	struct event		 timer;

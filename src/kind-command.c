@@ -101,7 +101,7 @@ static int
 command_policy(struct task *t, const struct job *j, json_t *spec,
     json_t *errors)
 {
-	struct task_policy *p = t->pol;
+	struct task_policy *p = TASK_POL(t);
 	json_t *oc = json_object_get(spec, "on_conflict");
 	char id[ULID_LEN + 1];
 

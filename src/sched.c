@@ -215,7 +215,7 @@ sched_enqueue(struct sched_queue *q, struct task *t)
 void
 sched_unqueue(struct task *t)
 {
-	struct task_policy *p = t->pol;
+	struct task_policy *p = TASK_POL(t);
 
 	if (p == NULL || p->waitq == NULL)
 		return;
@@ -248,14 +248,14 @@ sched_take_slot(struct task *t)
 static int
 sched_take_key(struct task *t)
 {
-	struct sched_key *k = t->pol != NULL ? t->pol->sk : NULL;
+	struct sched_key *k = TASK_POL(t) != NULL ? TASK_POL(t)->sk : NULL;
 
 	if (k == NULL || k->holder == t)
 		return 1;
 	if (k->holder != NULL || k->waiting.n > 0)
 		return 0;
 	k->holder = t;
-	t->pol->holds_key = 1;
+	TASK_POL(t)->holds_key = 1;
 	return 1;
 }
 
@@ -267,7 +267,7 @@ int
 sched_due(struct task *t)
 {
 	if (!sched_take_key(t)) {
-		sched_enqueue(&t->pol->sk->waiting, t);
+		sched_enqueue(&TASK_POL(t)->sk->waiting, t);
 		return 0;
 	}
 	if (!sched_take_slot(t)) {
@@ -281,7 +281,7 @@ sched_due(struct task *t)
 static void
 sched_join(struct task *t)
 {
-	struct task_policy *p = t->pol;
+	struct task_policy *p = TASK_POL(t);
 
 	if (p == NULL || p->key == NULL || p->member)
 		return;
@@ -318,16 +318,17 @@ sched_others(struct sched_key *k, struct task *t, size_t *n)
 void
 sched_submit(struct task *t)
 {
+	struct task_policy *p;
 	char id[ULID_LEN + 1];
 	struct task **v;
 	size_t i, n;
 
 	sched_join(t);
-	if (t->pol == NULL || t->pol->sk == NULL ||
-	    t->pol->on_conflict != CONFLICT_REPLACE)
+	p = TASK_POL(t);
+	if (p == NULL || p->sk == NULL || p->on_conflict != CONFLICT_REPLACE)
 		return;
 	ulid_format(&t->id, id);
-	v = sched_others(t->pol->sk, t, &n);
+	v = sched_others(p->sk, t, &n);
 	for (i = 0; i < n; i++)
 		task_ref(v[i]);
 	for (i = 0; i < n; i++) {
@@ -344,7 +345,7 @@ sched_submit(struct task *t)
 struct task *
 sched_conflict(struct task *t)
 {
-	struct task_policy *p = t->pol, *m, *oldest = NULL;
+	struct task_policy *p = TASK_POL(t), *m, *oldest = NULL;
 	struct sched_key *k;
 
 	if (p == NULL || p->key == NULL || sched_nbuckets == 0)
@@ -372,7 +373,7 @@ sched_started(struct task *t)
 {
 	const char *job = sched_job_name(t);
 
-	if (job == NULL || (t->pol != NULL && t->pol->counted))
+	if (job == NULL || (TASK_POL(t) != NULL && TASK_POL(t)->counted))
 		return;
 	task_policy(t)->counted = 1;
 	sched_slots(job)->running++;
@@ -434,7 +435,7 @@ sched_try_slot(struct task *t)
 void
 sched_release(struct task *t)
 {
-	struct task_policy *p = t->pol;
+	struct task_policy *p = TASK_POL(t);
 	struct sched_slots *s = NULL;
 	struct sched_key *k;
 
@@ -465,7 +466,7 @@ sched_release(struct task *t)
 void
 sched_ended(struct task *t)
 {
-	struct task_policy *p = t->pol;
+	struct task_policy *p = TASK_POL(t);
 
 	if (p == NULL)
 		return;
@@ -485,6 +486,8 @@ sched_ended(struct task *t)
 void
 sched_recover(struct task *t)
 {
+	struct task_policy *p;
+
 	sched_join(t);
 	if (t->state != TASK_RUNNING && t->state != TASK_CANCELLING)
 		return;
@@ -493,9 +496,10 @@ sched_recover(struct task *t)
 		sched_slots(sched_job_name(t))->used++;
 		task_policy(t)->has_slot = 1;
 	}
-	if (t->pol != NULL && t->pol->sk != NULL && t->pol->sk->holder == NULL) {
-		t->pol->sk->holder = t;
-		t->pol->holds_key = 1;
+	p = TASK_POL(t);
+	if (p != NULL && p->sk != NULL && p->sk->holder == NULL) {
+		p->sk->holder = t;
+		p->holds_key = 1;
 	}
 }
 
@@ -503,7 +507,7 @@ sched_recover(struct task *t)
 void
 sched_forget(struct task *t)
 {
-	struct task_policy *p = t->pol;
+	struct task_policy *p = TASK_POL(t);
 
 	if (p == NULL)
 		return;

@@ -87,11 +87,11 @@ task_write_retry(const struct task *t, struct buf *b)
 {
 	const struct retry_policy *r;
 
-	if (t->pol == NULL || t->pol->retry.max_attempts == 0) {
+	if (TASK_POL(t) == NULL || TASK_POL(t)->retry.max_attempts == 0) {
 		buf_add(b, "null", 4);
 		return;
 	}
-	r = &t->pol->retry;
+	r = &TASK_POL(t)->retry;
 	buf_adds(b, "{\"max_attempts\":");
 	buf_add_int(b, r->max_attempts);
 	buf_adds(b, ",\"backoff_ms\":");
@@ -105,7 +105,7 @@ task_write_retry(const struct task *t, struct buf *b)
 static void
 task_write_policy(const struct task *t, struct buf *b)
 {
-	const struct task_policy *p = t->pol;
+	const struct task_policy *p = TASK_POL(t);
 	char id[ULID_LEN + 1];
 
 	buf_adds(b, ",\"attempt\":");
@@ -361,7 +361,7 @@ task_json_get_policy(struct task *t, json_t *doc)
 		task_policy(t)->key = xstrdup(key);
 	if (sched != NULL && ulid_parse(sched,
 	    &task_policy(t)->schedule_id) == 0)
-		t->pol->has_schedule = 1;
+		task_policy(t)->has_schedule = 1;
 	if (json_is_integer(attempt) && json_integer_value(attempt) > 1)
 		task_policy(t)->attempt = (int)json_integer_value(attempt);
 	if (json_is_array(attempts) && json_array_size(attempts) > 0)

@@ -232,20 +232,22 @@ task_info(struct task *t)
 struct task_policy *
 task_policy(struct task *t)
 {
-	if (t->pol == NULL) {
-		t->pol = xcalloc(1, sizeof *t->pol);
-		t->pol->attempt = 1;
-		t->pol->on_conflict = CONFLICT_QUEUE;
-		t->pol->task = t;
+	struct task_info *i = task_info(t);
+
+	if (i->pol == NULL) {
+		i->pol = xcalloc(1, sizeof *i->pol);
+		i->pol->attempt = 1;
+		i->pol->on_conflict = CONFLICT_QUEUE;
+		i->pol->task = t;
 	}
-	return t->pol;
+	return i->pol;
 }
 
 /* The current attempt (1 on every task without retries). */
 int
 task_attempt(const struct task *t)
 {
-	return t->pol != NULL ? t->pol->attempt : 1;
+	return TASK_POL(t) != NULL ? TASK_POL(t)->attempt : 1;
 }
 
 /* A task's name, metadata (borrowed) and timeout, or NULL / NONE. */
@@ -324,10 +326,10 @@ task_free(struct task *t)
 	sched_forget(t);
 	if (task_kind(t)->free != NULL)
 		task_kind(t)->free(t);
-	if (t->pol != NULL) {
-		json_decref(t->pol->attempts);
-		free(t->pol->key);
-		free(t->pol);
+	if (TASK_POL(t) != NULL) {
+		json_decref(t->info->pol->attempts);
+		free(t->info->pol->key);
+		free(t->info->pol);
 	}
 	if (t->x != NULL) {
 		free(t->x->cancel_message);
@@ -426,8 +428,8 @@ task_tell_sched(struct task *t, enum task_state from, enum task_state to)
 static void
 task_close_attempt(struct task *t, enum task_state to)
 {
-	if (!task_state_terminal(to) || t->pol == NULL ||
-	    t->pol->retry.max_attempts == 0 || t->started_at == TASK_TIME_NONE)
+	if (!task_state_terminal(to) || TASK_POL(t) == NULL ||
+	    TASK_POL(t)->retry.max_attempts == 0 || t->started_at == TASK_TIME_NONE)
 		return;
 	task_add_attempt(t, to);
 }
@@ -549,7 +551,7 @@ task_submit(struct task *t)
 static int
 task_retry_left(const struct task *t)
 {
-	return t->pol != NULL && t->pol->attempt < t->pol->retry.max_attempts &&
+	return TASK_POL(t) != NULL && TASK_POL(t)->attempt < TASK_POL(t)->retry.max_attempts &&
 	    !task_holding;
 }
 
@@ -586,7 +588,7 @@ task_attempt_reset(struct task *t)
 static int
 task_retry(struct task *t, enum task_state how)
 {
-	struct task_policy *p = t->pol;
+	struct task_policy *p = TASK_POL(t);
 	int64_t wait;
 
 	if (!task_retry_left(t))

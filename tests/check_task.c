@@ -687,7 +687,7 @@ START_TEST(test_retry_timeouts)
 		task_submit(t);
 		machine_run_until(t, TASK_TIMED_OUT);
 		ck_assert_int_eq(task_attempt(t), rows[i].max_attempts);
-		ck_assert_uint_eq(json_array_size(t->pol->attempts),
+		ck_assert_uint_eq(json_array_size(task_policy(t)->attempts),
 		    (size_t)rows[i].max_attempts);
 		ck_assert_int_eq(seen.moved[TASK_SCHEDULED],
 		    rows[i].rescheduled);
