@@ -516,6 +516,55 @@ def test_stream_comes_back_after_a_restart():
         d.stop()
 
 
+def create_many(d, n, body, threads=8):
+    """Create n tasks over a few keep-alive connections (creates made
+    together share a commit); their ids."""
+    import threading
+    ids, lock = [], threading.Lock()
+
+    def worker(k):
+        conn = d.connection()
+        try:
+            for _ in range(k):
+                tid = create(d, body, conn=conn)["id"]
+                with lock:
+                    ids.append(tid)
+        finally:
+            conn.close()
+    share = [n // threads + (i < n % threads) for i in range(threads)]
+    ts = [threading.Thread(target=worker, args=(k,)) for k in share]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return ids
+
+
+def test_large_history_and_a_burst_of_events():
+    """10 000 tasks in history (counted page by page at load), then a burst
+    of 300 events (100 tasks created and run to their end): the page
+    keeps up, every count right within a second of the last event."""
+    with dashboard() as (b, d):
+        create_many(d, 10000, {"duration_ms": 0, "name": "old"})
+        t = time.monotonic()
+        open_page(b, d)
+        load = time.monotonic() - t
+        wait(b, count_is("succeeded", 10000), LIVE)
+        assert len(css(b, "#tasks tbody tr")) == 100      # one page shown
+        t = time.monotonic()
+        ids = create_many(d, 100, {"duration_ms": 0, "name": "burst"})
+        harness.wait_end(d, ids[-1])
+        made = time.monotonic() - t
+        t = time.monotonic()
+        wait(b, count_is("succeeded", 10100), LIVE)
+        wait(b, row_state(max(ids), "succeeded"), LIVE)
+        behind = time.monotonic() - t
+        print("  load with 10000 tasks: %.0f ms; 100 tasks (300 events) in "
+              "%.0f ms, page caught up %.0f ms later" % (
+                  load * 1000, made * 1000, behind * 1000))
+        assert_clean(console(b), (NO_SCHEDULES,))
+
+
 def test_narrow_and_dark_screenshots():
     with dashboard("-c", job_config(harness.tmpdir())) as (b, d):
         for i, state in enumerate(("running", "cancelled", "succeeded")):
