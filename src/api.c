@@ -14,6 +14,10 @@ const struct router_entry api_routes[] = {
 	{ "/v1/tasks/*/output", "GET", api_output_get, ROUTE_TOKEN },
 	{ "/v1/events", "GET", api_events_get, ROUTE_TOKEN },
 	{ "/v1/jobs", "GET", api_jobs_get, ROUTE_TOKEN },
+	{ "/", "GET", api_ui_redirect, ROUTE_OPEN },
+	{ "/ui", "GET", api_ui_redirect, ROUTE_OPEN },
+	{ "/ui/", "GET", api_ui_get, ROUTE_OPEN },
+	{ "/ui/*", "GET", api_ui_get, ROUTE_OPEN },
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

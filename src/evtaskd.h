@@ -146,6 +146,8 @@ void	 http_reply(struct http_request *, unsigned, const char *, char *,
 	    size_t);
 void	 http_reply_json_type(struct http_request *, unsigned, json_t *,
 	    const char *);
+void	 http_reply_persistent(struct http_request *, unsigned, const char *,
+	    const char *, size_t);
 void	 http_reply_static(struct http_request *, unsigned, const char *,
 	    const char *);
 void	 http_problem_extra(struct http_request *, unsigned, const char *,
@@ -861,5 +863,20 @@ void	 api_metrics_get(struct http_request *);
 
 /* api-health.c */
 void	 api_health_get(struct http_request *);
+
+/* api-ui.c */
+void	 api_ui_get(struct http_request *);
+void	 api_ui_redirect(struct http_request *);
+
+/* ui-assets.c: made at build time from ui/ by src/ui-embed.sh */
+struct ui_asset {
+	const char		*path;	/* its name under /ui/ */
+	const char		*type;	/* Content-Type */
+	const unsigned char	*data;
+	size_t			 len;
+	const char		*etag;	/* quoted: CRC and length of data */
+};
+extern const struct ui_asset ui_assets[];
+extern const size_t ui_nassets;
 
 #endif /* EVTASKD_H */

@@ -12,7 +12,7 @@
 
 #include <sys/queue.h>
 
-#define HTTP_MAX_HEADERS	4
+#define HTTP_MAX_HEADERS	8
 #define HTTP_CONN_SLACK		64	/* connections closing beyond the limit */
 
 struct http_server;

@@ -69,7 +69,10 @@ http_reply_free(struct http_request *req)
 		free(req->headers[i].value);
 }
 
-/* Answer with a body of the given type, which MHD frees, copies or keeps. */
+/*
+ * Answer with a body of the given type (NULL: none, as on a 304), which
+ * MHD frees, copies or keeps.
+ */
 static void
 http_reply_mem(struct http_request *req, unsigned status, const char *type,
     const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
@@ -80,7 +83,9 @@ http_reply_mem(struct http_request *req, unsigned status, const char *type,
 	    mode);
 	if (resp == NULL)
 		fatalx("MHD_create_response_from_buffer failed");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (type != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    type);
 	http_reply_answer(req, status, resp, len);
 }
 
@@ -144,11 +149,18 @@ http_problem_extra(struct http_request *req, unsigned status,
 	http_reply_json_type(req, status, p, "application/problem+json");
 }
 
-/* Answer with a body that lives for ever (e.g. /healthz's). */
+/* Answer with len bytes that live for ever (the dashboard's files). */
+void
+http_reply_persistent(struct http_request *req, unsigned status,
+    const char *type, const char *body, size_t len)
+{
+	http_reply_mem(req, status, type, body, len, MHD_RESPMEM_PERSISTENT);
+}
+
+/* Answer with a string that lives for ever (e.g. /healthz's). */
 void
 http_reply_static(struct http_request *req, unsigned status, const char *type,
     const char *body)
 {
-	http_reply_mem(req, status, type, body, strlen(body),
-	    MHD_RESPMEM_PERSISTENT);
+	http_reply_persistent(req, status, type, body, strlen(body));
 }

@@ -21,7 +21,7 @@ def test_head_healthz():
 
 def test_unknown_path_404():
     with Daemon() as d:
-        for path in ("/", "/nope", "/healthz/", "/v2/tasks", "/%00"):
+        for path in ("/nope", "/healthz/", "/v2/tasks", "/nope%00", "/ui/a/b"):
             p = is_problem(d.get(path), 404)
             assert p["title"] == "Not Found", p
             assert p["type"].startswith("urn:evtaskd:problem:"), p

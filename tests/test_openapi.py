@@ -148,6 +148,9 @@ def check(resp, path, method, status=None):
     ctype = resp.headers.get("content-type", "")
     media = ctype.split(";")[0].strip().lower()
     content = r.get("content", {})
+    if not content and not resp.body:   # 304: no body, no Content-Type
+        media = ""
+        content = {"": {}}
     assert media in content, "%s %s %s: Content-Type %r, the document " \
         "has %s" % (method, path, code, ctype, sorted(content))
     body = resp.body.decode("utf-8")
@@ -728,6 +731,23 @@ def test_event_stream_validates():
                       400, "bad-query")
         check_problem(d.get("/v1/events?task=01M87XWYC4C5X7F3ED1KBCB9S4"),
                       "/v1/events", "GET", 404, "task-not-found")
+
+
+def test_dashboard_answers_validate():
+    with Daemon() as d:
+        check(d.get("/"), "/", "GET", 302)
+        check(d.get("/ui"), "/ui", "GET", 302)
+        page = d.get("/ui/")
+        check(page, "/ui/", "GET", 200)
+        check(d.get("/ui/", headers={"If-None-Match": page.headers["etag"]}),
+              "/ui/", "GET", 304)
+        for name in ("app.js", "app.css", "icon.svg", "index.html"):
+            check(d.get("/ui/" + name), "/ui/{asset}", "GET", 200)
+        check_problem(d.get("/ui/nope.js"), "/ui/{asset}", "GET", 404,
+                      "not-found")
+        check_problem(d.get("/ui/?x=1"), "/ui/", "GET", 400, "bad-query")
+        check_problem(d.get("/ui/", headers={"Origin": "http://evil.example"}),
+                      "/ui/", "GET", 403, "cross-origin")
 
 
 def test_health_and_metrics_validate():
