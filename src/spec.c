@@ -13,7 +13,8 @@
 #define SPEC_NAME_MAX 128
 
 static const char *const spec_common_fields[] = {
-	"kind", "name", "delay_ms", "start_at", "timeout_ms", "metadata", NULL
+	"kind", "name", "delay_ms", "start_at", "timeout_ms", "metadata",
+	"callback", NULL
 };
 
 /*
@@ -228,6 +229,24 @@ spec_metadata(json_t *spec, struct task *t, json_t *errors)
 	task_set_metadata(t, json_incref(v));
 }
 
+/* callback: the name of a receiver in the config (CONTRACT §9). */
+static void
+spec_callback(json_t *spec, struct task *t, json_t *errors)
+{
+	json_t *v = json_object_get(spec, "callback");
+
+	if (v == NULL || json_is_null(v))
+		return;
+	if (!json_is_string(v))
+		spec_error(errors, "callback", "must be a string");
+	else if (config_callback(json_string_value(v)) == NULL)
+		spec_error(errors, "callback", "unknown callback '%s': the "
+		    "config's \"callbacks\" name the receivers",
+		    json_string_value(v));
+	else
+		task_set_callback(t, json_string_value(v));
+}
+
 /*
  * Validate a create request body and build the task it asks for (not yet
  * submitted). On any error returns NULL with every problem in errors.
@@ -252,6 +271,7 @@ spec_parse(json_t *spec, json_t *errors)
 	    &timeout) > 0)
 		task_set_timeout(t, timeout);
 	spec_metadata(spec, t, errors);
+	spec_callback(spec, t, errors);
 	if (kind != NULL)
 		kind->parse(t, spec, errors);
 	if (json_array_size(errors) > 0) {

@@ -81,6 +81,33 @@ task_write_cleanup(const struct task *t, struct buf *b)
 	buf_add(b, "}", 1);
 }
 
+/* Append the "callback" member's value. */
+static void
+task_write_callback(const struct task *t, struct buf *b)
+{
+	const struct task_callback *cb = task_callback(t);
+
+	if (cb == NULL) {
+		buf_add(b, "null", 4);
+		return;
+	}
+	buf_adds(b, "{\"name\":");
+	buf_add_jstr(b, cb->name);
+	buf_adds(b, ",\"state\":\"");
+	buf_adds(b, task_callback_state_name(cb->state));
+	buf_adds(b, "\",\"attempts\":");
+	buf_add_int(b, cb->attempts);
+	buf_adds(b, ",\"last_status\":");
+	if (cb->last_status == 0)
+		buf_add(b, "null", 4);
+	else
+		buf_add_int(b, cb->last_status);
+	buf_adds(b, ",\"last_error\":");
+	buf_add_jstr(b, cb->last_error);
+	task_write_time(b, ",\"delivered_at\":", cb->delivered_at);
+	buf_add(b, "}", 1);
+}
+
 /*
  * Write the task as the API shows it: every member of the contract, null
  * where it does not apply, then the kind's members (duration_ms first).
@@ -118,6 +145,8 @@ task_write_json(const struct task *t, struct buf *b)
 	task_write_cleanup(t, b);
 	buf_adds(b, ",\"result\":");
 	buf_add_json(b, t->x != NULL ? t->x->result : NULL);
+	buf_adds(b, ",\"callback\":");
+	task_write_callback(t, b);
 	buf_add(b, "}", 1);
 }
 
@@ -243,6 +272,34 @@ task_json_get_cancel(struct task *t, json_t *doc)
 	return 0;
 }
 
+/* Read back the "callback" member. */
+static int
+task_json_get_callback(struct task *t, json_t *doc)
+{
+	json_t *c = json_object_get(doc, "callback");
+	const char *name, *state, *error = NULL;
+	struct task_callback *cb;
+	json_int_t attempts;
+	int s;
+
+	if (c == NULL || json_is_null(c))
+		return 0;
+	if (json_unpack(c, "{s:s,s:s,s:I}", "name", &name, "state", &state,
+	    "attempts", &attempts) != 0 ||
+	    (s = task_callback_state_parse(state)) < 0 ||
+	    task_json_get_str(c, "last_error", &error) != 0)
+		return -1;
+	task_set_callback(t, name);
+	cb = t->info->callback;
+	cb->state = (uint8_t)s;
+	cb->attempts = (uint32_t)attempts;
+	cb->last_status = (int)json_integer_value(json_object_get(c,
+	    "last_status"));
+	if (error != NULL)
+		cb->last_error = xstrdup(error);
+	return task_json_get_time(c, "delivered_at", &cb->delivered_at);
+}
+
 /*
  * Rebuild a task from its stored JSON (recovery). NULL if the document is
  * not one this daemon wrote.
@@ -278,7 +335,9 @@ task_from_json(json_t *doc)
 	    task_json_get_time(doc, "start_at", &t->start_at) ||
 	    task_json_get_time(doc, "started_at", &t->started_at) ||
 	    task_json_get_time(doc, "finished_at", &t->finished_at) ||
-	    task_json_get_cancel(t, doc) != 0 || kind->from_json(t, doc) != 0) {
+	    task_json_get_cancel(t, doc) != 0 ||
+	    task_json_get_callback(t, doc) != 0 ||
+	    kind->from_json(t, doc) != 0) {
 		task_free(t);
 		return NULL;
 	}
