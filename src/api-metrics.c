@@ -23,6 +23,8 @@ api_metrics_get(struct http_request *req)
 	mh.timed_out = hs->timed_out;
 	mh.evicted = hs->evicted;
 	mh.accept_refused = hs->accept_refused;
+	mh.outbox = callback_outbox_size();
+	mh.callbacks_in_flight = callback_in_flight();
 	text = metrics_render(&mh, &len);
 	http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text,
 	    len);

@@ -2,8 +2,9 @@
  * config.c -- the configuration's life: defaults, the JSON file (read
  * strictly: every error names the file, line and column, see
  * config-pos.c), its top-level keys, and the running configuration. Jobs
- * are read by job.c. A reload builds a new config and swaps it in; running
- * tasks keep a reference to the job they started with.
+ * are read by job.c, callbacks by config-callbacks.c. A reload builds a
+ * new config and swaps it in; running tasks keep a reference to the job
+ * they started with.
  */
 
 #include "evtaskd.h"
@@ -58,6 +59,7 @@ config_free(struct config *c)
 	for (i = 0; i < c->njobs; i++)
 		job_unref(c->jobs[i]);
 	free(c->jobs);
+	config_callbacks_free(c);
 	xstrv_free(c->listen);
 	xstrv_free(c->allowed_origins);
 	xstrv_free(c->allowed_hosts);
@@ -369,7 +371,7 @@ config_root(struct config_pos *pos, struct config *c, json_t *root)
 	static const char *const keys[] = {
 		"listen", "state_dir", "retention_s", "shutdown_grace_ms",
 		"on_shutdown", "isolation", "auth", "limits", "jobs",
-		"allowed_origins", "allowed_hosts", NULL
+		"allowed_origins", "allowed_hosts", "callbacks", NULL
 	};
 
 	if (!json_is_object(root)) {
@@ -382,6 +384,7 @@ config_root(struct config_pos *pos, struct config *c, json_t *root)
 	config_sites(pos, c, root);
 	config_auth(pos, c, root);
 	config_jobs(pos, c, root);
+	config_callbacks(pos, c, root);
 	config_clamp_output(pos, c, root);
 }
 

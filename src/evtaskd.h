@@ -197,6 +197,8 @@ struct config {
 	size_t		 max_output_bytes;	/* ceiling of every job's */
 	struct job	**jobs;
 	size_t		 njobs;
+	struct callback_conf *callbacks;	/* config-callbacks.c's */
+	size_t		 ncallbacks;
 };
 extern const struct config *cfg;
 void	 config_defaults(struct config *);
@@ -226,6 +228,21 @@ void	 config_pos_warn(struct config_pos *, const char *, ...)
 	    PRINTFLIKE(2, 3);
 json_t	*config_pos_obj(struct config_pos *, json_t *, const char *);
 char	**config_pos_strv(struct config_pos *, json_t *, const char *);
+
+/* config-callbacks.c */
+/* A receiver from the config: where and how to deliver (CONTRACT §9). */
+struct callback_conf {
+	char		*name;
+	char		*url;
+	char		*secret_file;
+	char		*secret;	/* the file's content, read at each load */
+	unsigned	 events;	/* a bit per terminal task state */
+	int64_t		 timeout_ms;
+	int64_t		 max_attempts;
+};
+void	 config_callbacks(struct config_pos *, struct config *, json_t *);
+void	 config_callbacks_free(struct config *);
+const struct callback_conf *config_callback(const char *);
 
 /* job.c */
 struct job_arg {
@@ -287,7 +304,11 @@ int	 job_conflict_parse(const char *);
 const char *job_conflict_name(int);
 
 /* token.c */
-int	 token_read(const char *, char **, char **);
+int	 token_read(const char *, const char *, char **, char **);
+
+/* hmac.c */
+#define HMAC_SHA256_HEX_LEN	64
+void	 hmac_sha256_hex(const char *, const void *, size_t, char *);
 
 /* signame.c */
 const char *signame_of(int);
@@ -408,12 +429,28 @@ struct task_policy {
 };
 struct sched_key;
 struct sched_queue;
+/* Where a task's callback delivery stands (CONTRACT §9). */
+enum callback_state {
+	CALLBACK_PENDING,
+	CALLBACK_DELIVERED,
+	CALLBACK_FAILED,
+};
+/* The task's "callback" member: the receiver it names and its delivery. */
+struct task_callback {
+	char			*name;
+	uint8_t			 state;		/* enum callback_state */
+	uint32_t		 attempts;
+	int			 last_status;	/* 0: no answer yet */
+	char			*last_error;	/* NULL: none */
+	int64_t			 delivered_at;	/* TASK_TIME_NONE: not yet */
+};
 /* What only some tasks are given at creation. */
 struct task_info {
 	char			*name;
 	json_t			*metadata;
 	int64_t			 timeout_ms;	/* TASK_TIME_NONE: none */
 	struct task_policy	*pol;		/* NULL: no policy */
+	struct task_callback	*callback;	/* NULL: names none */
 };
 /* A task's policy (retries, key, schedule), or NULL. */
 #define TASK_POL(t) ((t)->info != NULL ? (t)->info->pol : NULL)
@@ -503,6 +540,12 @@ void	 task_set_name(struct task *, const char *);
 void	 task_set_metadata(struct task *, json_t *);
 void	 task_set_start(struct task *, int64_t);
 void	 task_set_timeout(struct task *, int64_t);
+const struct task_callback *task_callback(const struct task *);
+void	 task_set_callback(struct task *, const char *);
+void	 task_callback_update(struct task *, const struct task_callback *);
+void	 task_callback_drop(struct task *);
+const char *task_callback_state_name(enum callback_state);
+int	 task_callback_state_parse(const char *);
 void	 task_ref(struct task *);
 void	 task_unref(struct task *);
 void	 task_free(struct task *);
@@ -664,12 +707,28 @@ struct store_row {
 	char		*idem_body;
 	char		*doc;
 };
+/*
+ * One outbox row: a callback delivery (CONTRACT §9). With body it is new
+ * (inserted); without, its state, attempts and next attempt change.
+ */
+struct store_delivery {
+	char		 id[ULID_LEN + 1];
+	char		 task_id[ULID_LEN + 1];
+	char		*callback;	/* new rows: the receiver's name */
+	char		*body;		/* new rows: what every attempt POSTs */
+	int		 state;		/* enum callback_state */
+	int		 attempts;
+	int64_t		 next_at;	/* ms: the next attempt */
+	void		*owner;		/* handed back when the row is stored */
+};
 /* What one loop pass hands the backend (rows, or a purge), and its result. */
 struct store_batch {
 	uint64_t		 seq;
 	struct store_row	*rows;
 	struct task		**tasks;	/* store.c's: whose rows these are */
 	size_t			 nrows;
+	struct store_delivery	*deliveries;	/* outbox rows */
+	size_t			 ndeliveries;
 	int64_t			 purge_cutoff;
 	int			 purge_batch;	/* 0: no purge */
 	int			 purged;
@@ -689,6 +748,8 @@ struct store_filter {
 };
 /* One stored task handed to a reader: its id and JSON document. */
 typedef int store_row_cb(const char *, const char *, void *);
+/* One pending outbox row handed to a reader (start-up). */
+typedef void store_delivery_cb(const struct store_delivery *, void *);
 /*
  * A backend: the C form of the kind table. Reads answer 1 (found), 0 (not
  * there) or -1 (the store failed: a 500, never a 404). Writes are batches,
@@ -705,6 +766,7 @@ struct store_ops {
 	int		(*list)(const struct store_filter *, store_row_cb *,
 			    void *);
 	long		(*load)(store_row_cb *, void *, struct ulid *, char **);
+	long		(*outbox)(store_delivery_cb *, void *, char **);
 };
 /*
  * A batch is back: every change up to seq is stored (rc 0), or seq failed;
@@ -714,11 +776,16 @@ typedef void store_done_cb(uint64_t, int, struct task *const *, size_t,
 	    void *);
 /* A task left the store (retention): its id. */
 typedef void store_purged_cb(const char *, void *);
+/* An outbox row left the store's hands: stored (0) or dropped (-1). */
+typedef void store_outbox_cb(void *, int);
 extern const struct task_observer store_observer;
 int	 store_open(struct event_base *, const char *, store_done_cb *, void *,
 	    char **);
 void	 store_close(void);
 void	 store_on_purge(store_purged_cb *, void *);
+void	 store_on_outbox(store_outbox_cb *);
+void	 store_outbox_put(const struct store_delivery *);
+long	 store_outbox_load(store_delivery_cb *, void *, char **);
 void	 store_note_key(struct task *, char *, char *);
 uint64_t store_next_seq(void);
 uint64_t store_done_seq(void);
@@ -749,6 +816,15 @@ int	 writer_start(const char *, int, int, char **);
 void	 writer_submit(struct store_batch *);
 struct store_batch *writer_take_done(void);
 void	 writer_close(void);
+
+/* callback.c */
+extern const struct task_observer callback_observer;
+int	 callback_init(struct event_base *, char **);
+long	 callback_resume(char **);
+void	 callback_stored(void *, int);
+uint64_t callback_outbox_size(void);
+uint64_t callback_in_flight(void);
+void	 callback_shutdown(void);
 
 /* hub.c */
 enum hub_outcome {
@@ -794,6 +870,18 @@ struct metrics_http {
 	uint64_t	 timed_out;	/* connections: no request in time */
 	uint64_t	 evicted;	/* connections: room at the limit */
 	uint64_t	 accept_refused;
+	uint64_t	 outbox;	/* callback deliveries pending */
+	uint64_t	 callbacks_in_flight;
+};
+/* How one callback delivery attempt ended, for the metrics. */
+enum metrics_attempt {
+	METRICS_ATTEMPT_2XX,
+	METRICS_ATTEMPT_3XX,
+	METRICS_ATTEMPT_4XX,
+	METRICS_ATTEMPT_5XX,
+	METRICS_ATTEMPT_TIMEOUT,
+	METRICS_ATTEMPT_ERROR,		/* connection, TLS, ... */
+	METRICS_ATTEMPT_NRESULTS
 };
 extern const struct task_observer metrics_observer;
 void	 metrics_timer_lateness(int64_t);
@@ -801,6 +889,8 @@ void	 metrics_commit(int64_t, size_t);
 void	 metrics_cancel_latency(int64_t);
 void	 metrics_schedule_run(int64_t);
 void	 metrics_schedule_skipped(void);
+void	 metrics_callback_attempt(enum metrics_attempt, int64_t);
+void	 metrics_callback_outcome(enum callback_state);
 char	*metrics_render(const struct metrics_http *, size_t *);
 
 /* sdnotify.c */

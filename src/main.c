@@ -158,7 +158,8 @@ main_load_config(int reload)
 	char *errors, *err;
 
 	c = config_load(main_opts.config_file, &errors);
-	if (c != NULL && token_read(c->token_file, &c->token, &err) != 0) {
+	if (c != NULL && token_read(c->token_file, "token file", &c->token,
+	    &err) != 0) {
 		errors = err;
 		config_free(c);
 		c = NULL;
@@ -333,6 +334,27 @@ main_recover(void)
 		    (unsigned long long)registry_count(TASK_SCHEDULED),
 		    (unsigned long long)registry_count(TASK_RUNNING),
 		    (unsigned long long)registry_count(TASK_CANCELLING));
+}
+
+/*
+ * Callbacks: libcurl on the loop, told of every outbox row stored; the
+ * pending deliveries go on (before the tasks are recovered: a task that
+ * ends during recovery makes a new delivery, not one read back twice).
+ */
+static void
+main_resume_callbacks(void)
+{
+	char *err;
+	long n;
+
+	if (callback_init(main_base, &err) != 0 ||
+	    (n = callback_resume(&err)) < 0) {
+		log_error("callbacks: %s", err);
+		exit(1);
+	}
+	store_on_outbox(callback_stored);
+	if (n > 0)
+		log_info("resumed %ld pending callback deliveries", n);
 }
 
 /* Allow as many open files as the hard limit permits. */
@@ -588,7 +610,9 @@ main(int argc, char **argv)
 	task_observe(&hub_observer);
 	task_observe(&metrics_observer);
 	task_observe(&task_log_observer);
+	task_observe(&callback_observer);
 	main_open_store();
+	main_resume_callbacks();
 	main_recover();
 	store_start_purge(main_base);
 	/* Signals are ours before anyone can learn our address. */
@@ -612,6 +636,7 @@ main(int argc, char **argv)
 	main_block_signals();
 	http_quiesce();
 	rc = store_drain() != 0;	/* everything acknowledged is stored */
+	callback_shutdown();		/* pending deliveries resume later */
 	hub_shutdown();
 	http_stop();
 	store_close();

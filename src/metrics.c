@@ -40,7 +40,19 @@ static struct {
 	uint64_t	schedule_runs;
 	uint64_t	schedule_skipped;
 	uint64_t	cleanups[METRICS_KINDS][CLEANUP_TIMED_OUT + 1];
+	uint64_t	cb_attempts[METRICS_ATTEMPT_NRESULTS];
+	uint64_t	cb_outcomes[CALLBACK_FAILED + 1];
 } metrics;
+
+/* The label of each way a callback attempt can end. */
+static const char *const metrics_attempt_names[METRICS_ATTEMPT_NRESULTS] = {
+	[METRICS_ATTEMPT_2XX] = "2xx",
+	[METRICS_ATTEMPT_3XX] = "3xx",
+	[METRICS_ATTEMPT_4XX] = "4xx",
+	[METRICS_ATTEMPT_5XX] = "5xx",
+	[METRICS_ATTEMPT_TIMEOUT] = "timeout",
+	[METRICS_ATTEMPT_ERROR] = "error",
+};
 
 static struct metrics_hist metrics_cancel_lat = { metrics_seconds, {0}, 0, 0 };
 static struct metrics_hist metrics_cleanup_duration = { metrics_seconds, {0}, 0, 0 };
@@ -48,6 +60,7 @@ static struct metrics_hist metrics_lateness = { metrics_seconds, {0}, 0, 0 };
 static struct metrics_hist metrics_schedule_late = { metrics_seconds, {0}, 0, 0 };
 static struct metrics_hist metrics_commit_duration = { metrics_seconds, {0}, 0, 0 };
 static struct metrics_hist metrics_commit_batch = { metrics_sizes, {0}, 0, 0 };
+static struct metrics_hist metrics_cb_latency = { metrics_seconds, {0}, 0, 0 };
 
 /* Count one observation. */
 static void
@@ -142,6 +155,21 @@ void
 metrics_cancel_latency(int64_t us)
 {
 	metrics_observe(&metrics_cancel_lat, (double)us / 1e6);
+}
+
+/* A callback delivery attempt ended (how), after us microseconds. */
+void
+metrics_callback_attempt(enum metrics_attempt how, int64_t us)
+{
+	metrics.cb_attempts[how]++;
+	metrics_observe(&metrics_cb_latency, (double)us / 1e6);
+}
+
+/* A callback delivery ended: delivered, or failed for good. */
+void
+metrics_callback_outcome(enum callback_state how)
+{
+	metrics.cb_outcomes[how]++;
 }
 
 /* HELP and TYPE lines of a family. */
@@ -265,6 +293,34 @@ metrics_print_http(FILE *f, const struct metrics_http *hs)
 	    hs->subscribers);
 }
 
+/* The callback families (the outbox's figures come from the API layer). */
+static void
+metrics_print_callbacks(FILE *f, const struct metrics_http *hs)
+{
+	int i;
+
+	metrics_family(f, "evtaskd_callback_attempts_total", "counter",
+	    "Callback delivery attempts, by result (status class, timeout, "
+	    "error).");
+	for (i = 0; i < METRICS_ATTEMPT_NRESULTS; i++)
+		fprintf(f, "evtaskd_callback_attempts_total{result=\"%s\"} %"
+		    PRIu64 "\n", metrics_attempt_names[i],
+		    metrics.cb_attempts[i]);
+	metrics_family(f, "evtaskd_callback_deliveries_total", "counter",
+	    "Callback deliveries ended, by outcome.");
+	for (i = CALLBACK_DELIVERED; i <= CALLBACK_FAILED; i++)
+		fprintf(f, "evtaskd_callback_deliveries_total{outcome=\"%s\"} %"
+		    PRIu64 "\n", task_callback_state_name(i),
+		    metrics.cb_outcomes[i]);
+	metrics_family(f, "evtaskd_callback_outbox", "gauge",
+	    "Callback deliveries pending (neither delivered nor given up).");
+	fprintf(f, "evtaskd_callback_outbox %" PRIu64 "\n", hs->outbox);
+	metrics_family(f, "evtaskd_callback_in_flight", "gauge",
+	    "Callback delivery attempts running now.");
+	fprintf(f, "evtaskd_callback_in_flight %" PRIu64 "\n",
+	    hs->callbacks_in_flight);
+}
+
 /* The whole exposition (to free), with the API layer's figures. */
 char *
 metrics_render(const struct metrics_http *hs, size_t *len)
@@ -276,6 +332,7 @@ metrics_render(const struct metrics_http *hs, size_t *len)
 		fatalx("open_memstream failed");
 	metrics_print_tasks(f);
 	metrics_print_http(f, hs);
+	metrics_print_callbacks(f, hs);
 	metrics_print_hist(f, "evtaskd_cancel_latency_seconds",
 	    "From a cancel request to its answer.", &metrics_cancel_lat);
 	metrics_print_hist(f, "evtaskd_cleanup_duration_seconds",
@@ -290,6 +347,9 @@ metrics_render(const struct metrics_http *hs, size_t *len)
 	    &metrics_commit_duration);
 	metrics_print_hist(f, "evtaskd_store_commit_batch_size",
 	    "Tasks written per store commit.", &metrics_commit_batch);
+	metrics_print_hist(f, "evtaskd_callback_latency_seconds",
+	    "Callback delivery attempts, from start to answer or failure.",
+	    &metrics_cb_latency);
 	fclose(f);
 	return out;
 }

@@ -20,7 +20,7 @@ static int	spec_in(const char *const *, const char *);
 
 static const char *const spec_common_fields[] = {
 	"kind", "name", "delay_ms", "start_at", "timeout_ms", "metadata",
-	"retry", "concurrency_key", "on_conflict", NULL
+	"retry", "concurrency_key", "on_conflict", "callback", NULL
 };
 
 /*
@@ -357,6 +357,24 @@ spec_key(json_t *spec, struct task *t, json_t *errors)
 		task_policy(t)->key = xstrdup(json_string_value(k));
 }
 
+/* callback: the name of a receiver in the config (CONTRACT §9). */
+static void
+spec_callback(json_t *spec, struct task *t, json_t *errors)
+{
+	json_t *v = json_object_get(spec, "callback");
+
+	if (v == NULL || json_is_null(v))
+		return;
+	if (!json_is_string(v))
+		spec_error(errors, "callback", "must be a string");
+	else if (config_callback(json_string_value(v)) == NULL)
+		spec_error(errors, "callback", "unknown callback '%s': the "
+		    "config's \"callbacks\" name the receivers",
+		    json_string_value(v));
+	else
+		task_set_callback(t, json_string_value(v));
+}
+
 /*
  * Validate a create request body and build the task it asks for (not yet
  * submitted). On any error returns NULL with every problem in errors.
@@ -385,6 +403,7 @@ spec_parse(json_t *spec, json_t *errors)
 	if (spec_retry(spec, errors, "/retry", &retry) > 0)
 		task_policy(t)->retry = retry;
 	spec_key(spec, t, errors);
+	spec_callback(spec, t, errors);
 	if (kind != NULL)
 		kind->parse(t, spec, errors);
 	if (json_array_size(errors) > 0) {

@@ -37,7 +37,22 @@ static const char sqlite_schema[] =
 	"CREATE UNIQUE INDEX IF NOT EXISTS tasks_idem ON tasks(idem_key)"
 	" WHERE idem_key IS NOT NULL;"
 	"CREATE INDEX IF NOT EXISTS tasks_finished ON tasks(finished_at)"
-	" WHERE finished_at IS NOT NULL;";
+	" WHERE finished_at IS NOT NULL;"
+	/*
+	 * Callback deliveries (CONTRACT §9). A table added without a new
+	 * schema version: a daemon that does not know it leaves it alone.
+	 */
+	"CREATE TABLE IF NOT EXISTS outbox ("
+	" id TEXT PRIMARY KEY,"		/* the delivery's ULID */
+	" task_id TEXT NOT NULL,"
+	" callback TEXT NOT NULL,"	/* the receiver's name in the config */
+	" state INTEGER NOT NULL,"	/* enum callback_state */
+	" attempts INTEGER NOT NULL,"
+	" next_at INTEGER NOT NULL,"	/* ms: the next attempt */
+	" body TEXT NOT NULL);"		/* what every attempt POSTs */
+	"CREATE INDEX IF NOT EXISTS outbox_task ON outbox(task_id);"
+	"CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(task_id)"
+	" WHERE state = 0;";
 
 enum {
 	STMT_GET,
@@ -46,6 +61,7 @@ enum {
 	STMT_LIST_KS,
 	STMT_ACTIVE,
 	STMT_MAX_ID,
+	STMT_OUTBOX,
 	STMT_COUNT
 };
 
@@ -60,6 +76,8 @@ static const char *const sqlite_sql[STMT_COUNT] = {
 	[STMT_ACTIVE] = "SELECT id, doc FROM tasks WHERE state < ?1"
 	    " ORDER BY id",
 	[STMT_MAX_ID] = "SELECT max(id) FROM tasks",
+	[STMT_OUTBOX] = "SELECT id, task_id, callback, attempts, next_at, body"
+	    " FROM outbox WHERE state = 0 ORDER BY id",
 };
 
 static sqlite3		*sqlite_db;		/* the loop's, for reading */
@@ -521,6 +539,38 @@ fail:
 	return -1;
 }
 
+/* Start-up: fn for every pending delivery, oldest first. */
+static long
+sqlite_outbox(store_delivery_cb *fn, void *arg, char **err)
+{
+	sqlite3_stmt *st = sqlite_stmts[STMT_OUTBOX];
+	struct store_delivery d;
+	long n = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&d, 0, sizeof d);
+		snprintf(d.id, sizeof d.id, "%s", sqlite3_column_text(st, 0));
+		snprintf(d.task_id, sizeof d.task_id, "%s",
+		    sqlite3_column_text(st, 1));
+		d.callback = xstrdup((const char *)sqlite3_column_text(st, 2));
+		d.state = CALLBACK_PENDING;
+		d.attempts = sqlite3_column_int(st, 3);
+		d.next_at = sqlite3_column_int64(st, 4);
+		d.body = xstrdup((const char *)sqlite3_column_text(st, 5));
+		fn(&d, arg);
+		free(d.callback);
+		free(d.body);
+		n++;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return n;
+	*err = xasprintf("cannot read the callback outbox: %s",
+	    sqlite3_errmsg(sqlite_db));
+	return -1;
+}
+
 const struct store_ops store_sqlite = {
 	.name = "sqlite",
 	.open = sqlite_open,
@@ -531,4 +581,5 @@ const struct store_ops store_sqlite = {
 	.find_idem = sqlite_find_idem,
 	.list = sqlite_list,
 	.load = sqlite_load,
+	.outbox = sqlite_outbox,
 };

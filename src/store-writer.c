@@ -28,6 +28,9 @@ enum {
 	WSTMT_UPSERT,
 	WSTMT_PURGE,
 	WSTMT_PROBE,
+	WSTMT_OUTBOX_ADD,
+	WSTMT_OUTBOX_SET,
+	WSTMT_OUTBOX_PURGE,
 	WSTMT_COUNT
 };
 
@@ -39,10 +42,19 @@ static const char *const writer_sql[WSTMT_COUNT] = {
 	    " idem_key, idem_body, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
 	    " ON CONFLICT(id) DO UPDATE SET state = excluded.state,"
 	    " finished_at = excluded.finished_at, doc = excluded.doc",
+	/* A task whose callback is still pending stays until it is not. */
 	[WSTMT_PURGE] = "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks"
-	    " WHERE finished_at < ?1 LIMIT ?2) RETURNING id",
+	    " WHERE finished_at < ?1 AND id NOT IN (SELECT task_id FROM outbox"
+	    " WHERE state = 0) LIMIT ?2) RETURNING id",
 	/* A retry writes a page even with no rows: it proves space. */
 	[WSTMT_PROBE] = "PRAGMA user_version = " WRITER_STR(STORE_SCHEMA_VERSION),
+	[WSTMT_OUTBOX_ADD] = "INSERT INTO outbox(id, task_id, callback, state,"
+	    " attempts, next_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+	    " ON CONFLICT(id) DO UPDATE SET state = excluded.state,"
+	    " attempts = excluded.attempts, next_at = excluded.next_at",
+	[WSTMT_OUTBOX_SET] = "UPDATE outbox SET state = ?2, attempts = ?3,"
+	    " next_at = ?4 WHERE id = ?1",
+	[WSTMT_OUTBOX_PURGE] = "DELETE FROM outbox WHERE task_id = ?1",
 };
 
 static sqlite3			*writer_db;
@@ -96,6 +108,48 @@ writer_row(const struct store_row *r)
 	return rc;
 }
 
+/* Write one outbox row: a new delivery, or how an old one stands. */
+static int
+writer_delivery(const struct store_delivery *d)
+{
+	sqlite3_stmt *st = writer_stmts[d->body != NULL ? WSTMT_OUTBOX_ADD :
+	    WSTMT_OUTBOX_SET];
+	int rc;
+
+	sqlite3_bind_text(st, 1, d->id, ULID_LEN, SQLITE_STATIC);
+	if (d->body != NULL) {
+		sqlite3_bind_text(st, 2, d->task_id, ULID_LEN, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, d->callback, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, d->state);
+		sqlite3_bind_int(st, 5, d->attempts);
+		sqlite3_bind_int64(st, 6, d->next_at);
+		sqlite3_bind_text(st, 7, d->body, -1, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_int(st, 2, d->state);
+		sqlite3_bind_int(st, 3, d->attempts);
+		sqlite3_bind_int64(st, 4, d->next_at);
+	}
+	rc = writer_exec(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+/* The outbox rows of the purged tasks go with them. */
+static int
+writer_purge_outbox(const struct store_batch *b)
+{
+	sqlite3_stmt *st = writer_stmts[WSTMT_OUTBOX_PURGE];
+	int i;
+
+	for (i = 0; i < b->purged; i++) {
+		sqlite3_bind_text(st, 1, b->purged_ids[i], ULID_LEN,
+		    SQLITE_STATIC);
+		if (writer_exec(st) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Delete a batch of expired tasks, keeping their ids (their outputs go). */
 static int
 writer_purge(struct store_batch *b)
@@ -113,7 +167,9 @@ writer_purge(struct store_batch *b)
 		snprintf(b->purged_ids[b->purged++], ULID_LEN + 1, "%s",
 		    (const char *)sqlite3_column_text(st, 0));
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return -1;
+	return writer_purge_outbox(b);
 }
 
 /* Write one batch (rows, or a purge) into the open transaction. */
@@ -124,6 +180,10 @@ writer_batch(struct store_batch *b)
 
 	for (i = 0; i < b->nrows; i++) {
 		if (writer_row(&b->rows[i]) != 0)
+			return -1;
+	}
+	for (i = 0; i < b->ndeliveries; i++) {
+		if (writer_delivery(&b->deliveries[i]) != 0)
 			return -1;
 	}
 	if (b->retry && writer_exec(writer_stmts[WSTMT_PROBE]) != 0)

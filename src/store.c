@@ -43,6 +43,10 @@ static struct event		*store_purge_ev;
 static int			 store_purging;
 static struct task		**store_dirty;		/* changed this pass */
 static size_t			 store_ndirty, store_dirty_cap;
+static struct store_delivery	*store_outbox;		/* rows this pass */
+static size_t			 store_noutbox, store_outbox_cap;
+static size_t			 store_nrequeued;	/* first, older */
+static store_outbox_cb		*store_outbox_fn;
 static struct store_key		*store_keys;		/* keys in flight */
 static size_t			 store_nkeys, store_keys_cap;
 static uint64_t			 store_submitted;	/* newest batch sent */
@@ -90,6 +94,71 @@ store_on_purge(store_purged_cb *fn, void *arg)
 	store_purged_arg = arg;
 }
 
+/* Tell fn of every outbox row once it is stored (or dropped). */
+void
+store_on_outbox(store_outbox_cb *fn)
+{
+	store_outbox_fn = fn;
+}
+
+/* The one place an outbox row's fields are freed. */
+static void
+store_delivery_clear(struct store_delivery *d)
+{
+	free(d->callback);
+	free(d->body);
+}
+
+/* Keep an outbox row (its strings are taken) for this pass's batch. */
+static void
+store_outbox_keep(const struct store_delivery *d)
+{
+	if (store_noutbox == store_outbox_cap) {
+		store_outbox_cap = store_outbox_cap == 0 ? 64 :
+		    store_outbox_cap * 2;
+		store_outbox = xrealloc(store_outbox, store_outbox_cap *
+		    sizeof *store_outbox);
+	}
+	store_outbox[store_noutbox++] = *d;
+}
+
+/*
+ * A row of a failed batch waits for the retry: after those of earlier
+ * failed batches, before this pass's newer rows of the same delivery.
+ */
+static void
+store_outbox_requeue(const struct store_delivery *d)
+{
+	size_t at = store_nrequeued++;
+
+	store_outbox_keep(d);
+	memmove(&store_outbox[at + 1], &store_outbox[at],
+	    (store_noutbox - 1 - at) * sizeof *store_outbox);
+	store_outbox[at] = *d;
+}
+
+/*
+ * A callback delivery is new or moved on: its outbox row (copied) goes
+ * out in this pass's batch, in the same transaction as the task changes
+ * of the pass (the state change that caused a new delivery among them).
+ */
+void
+store_outbox_put(const struct store_delivery *d)
+{
+	struct store_delivery copy = *d;
+
+	copy.callback = d->callback != NULL ? xstrdup(d->callback) : NULL;
+	copy.body = d->body != NULL ? xstrdup(d->body) : NULL;
+	store_outbox_keep(&copy);
+}
+
+/* Start-up: fn for every pending outbox row. The number, or -1. */
+long
+store_outbox_load(store_delivery_cb *fn, void *arg, char **err)
+{
+	return store_ops->outbox(fn, arg, err);
+}
+
 /* Close the store once everything sent is back. */
 void
 store_close(void)
@@ -115,6 +184,11 @@ store_close(void)
 	}
 	free(store_keys);
 	free(store_dirty);
+	for (i = 0; i < store_noutbox; i++)
+		store_delivery_clear(&store_outbox[i]);
+	free(store_outbox);
+	store_outbox = NULL;
+	store_noutbox = store_outbox_cap = store_nrequeued = 0;
 	store_keys = NULL;
 	store_dirty = NULL;
 	store_nkeys = store_keys_cap = store_ndirty = store_dirty_cap = 0;
@@ -196,7 +270,7 @@ store_forget_key(struct task *t)
 uint64_t
 store_next_seq(void)
 {
-	return store_submitted + (store_ndirty > 0);
+	return store_submitted + (store_ndirty > 0 || store_noutbox > 0);
 }
 
 /* Every batch up to this one is back. */
@@ -210,7 +284,7 @@ store_done_seq(void)
 int
 store_pending(void)
 {
-	return store_ndirty > 0 && !store_fault;
+	return (store_ndirty > 0 || store_noutbox > 0) && !store_fault;
 }
 
 /* One row of a batch from a task; the task's rendered JSON moves in. */
@@ -252,6 +326,10 @@ store_send(int retry)
 		b->tasks[b->nrows++] = t;  /* the reference moves to the batch */
 	}
 	store_ndirty = 0;
+	b->deliveries = store_outbox;	/* the pass's outbox rows move in */
+	b->ndeliveries = store_noutbox;
+	store_outbox = NULL;
+	store_noutbox = store_outbox_cap = store_nrequeued = 0;
 	b->retry = retry;
 	b->seq = ++store_submitted;
 	store_ops->submit(b);
@@ -265,7 +343,7 @@ store_send(int retry)
 void
 store_flush(void)
 {
-	if (store_ndirty == 0 || store_fault)
+	if ((store_ndirty == 0 && store_noutbox == 0) || store_fault)
 		return;
 	store_send(0);
 }
@@ -357,6 +435,9 @@ store_batch_free(struct store_batch *b)
 		free(b->rows[i].idem_key);
 		free(b->rows[i].idem_body);
 	}
+	for (i = 0; i < b->ndeliveries; i++)
+		store_delivery_clear(&b->deliveries[i]);
+	free(b->deliveries);
 	free(b->rows);
 	free(b->tasks);
 	free(b->purged_ids);
@@ -389,6 +470,45 @@ store_lost(struct store_batch *b, struct task **lost)
 	return n;
 }
 
+/* Was the task of this id lost with a failed batch? */
+static int
+store_is_lost(const char *id, struct task *const *lost, size_t nlost)
+{
+	char lid[ULID_LEN + 1];
+	size_t i;
+
+	for (i = 0; i < nlost; i++) {
+		ulid_format(&lost[i]->id, lid);
+		if (strcmp(lid, id) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The outbox rows of a batch that is back: stored, their owner hears so;
+ * failed, they wait for the retry with the task changes, unless their
+ * task was lost (never to be written: dropped, and the owner hears that).
+ */
+static void
+store_outbox_back(struct store_batch *b, struct task *const *lost,
+    size_t nlost)
+{
+	struct store_delivery *d;
+	size_t i;
+
+	for (i = 0; i < b->ndeliveries; i++) {
+		d = &b->deliveries[i];
+		if (b->rc != 0 && !store_is_lost(d->task_id, lost, nlost)) {
+			store_outbox_requeue(d);	/* moves back */
+			memset(d, 0, sizeof *d);
+			continue;
+		}
+		if (store_outbox_fn != NULL && d->owner != NULL)
+			store_outbox_fn(d->owner, b->rc == 0 ? 0 : -1);
+	}
+}
+
 /*
  * A batch is back from the backend, committed or failed: tell who waits
  * (and which tasks were lost), keep a failed change of a stored task for
@@ -412,6 +532,7 @@ store_done(struct store_batch *b)
 	log_debug("store: batch %llu back: rc %d, %zu rows, %zu lost%s",
 	    (unsigned long long)b->seq, b->rc, b->nrows, nlost,
 	    b->retry ? " (retry)" : "");
+	store_outbox_back(b, lost, nlost);
 	store_done_fn(b->seq, b->rc, lost, nlost, store_done_arg);
 	for (i = 0; i < b->nrows; i++) {
 		t = b->tasks[i];
@@ -443,7 +564,8 @@ store_drain(void)
 {
 	if (store_ops == NULL)
 		return 0;
-	if (store_fault && store_ndirty > 0 && !store_retrying) {
+	if (store_fault && (store_ndirty > 0 || store_noutbox > 0) &&
+	    !store_retrying) {
 		store_retrying = 1;
 		store_send(1);
 	}

@@ -161,6 +161,33 @@ task_attempt_json(const struct task *t, enum task_state how)
 	return v;
 }
 
+/* Append the "callback" member's value. */
+static void
+task_write_callback(const struct task *t, struct buf *b)
+{
+	const struct task_callback *cb = task_callback(t);
+
+	if (cb == NULL) {
+		buf_add(b, "null", 4);
+		return;
+	}
+	buf_adds(b, "{\"name\":");
+	buf_add_jstr(b, cb->name);
+	buf_adds(b, ",\"state\":\"");
+	buf_adds(b, task_callback_state_name(cb->state));
+	buf_adds(b, "\",\"attempts\":");
+	buf_add_int(b, cb->attempts);
+	buf_adds(b, ",\"last_status\":");
+	if (cb->last_status == 0)
+		buf_add(b, "null", 4);
+	else
+		buf_add_int(b, cb->last_status);
+	buf_adds(b, ",\"last_error\":");
+	buf_add_jstr(b, cb->last_error);
+	task_write_time(b, ",\"delivered_at\":", cb->delivered_at);
+	buf_add(b, "}", 1);
+}
+
 /*
  * Write the task as the API shows it: every member of the contract, null
  * where it does not apply, then the kind's members (duration_ms first).
@@ -199,6 +226,8 @@ task_write_json(const struct task *t, struct buf *b)
 	buf_adds(b, ",\"result\":");
 	buf_add_json(b, t->x != NULL ? t->x->result : NULL);
 	task_write_policy(t, b);
+	buf_adds(b, ",\"callback\":");
+	task_write_callback(t, b);
 	buf_add(b, "}", 1);
 }
 
@@ -369,6 +398,34 @@ task_json_get_policy(struct task *t, json_t *doc)
 	return 0;
 }
 
+/* Read back the "callback" member. */
+static int
+task_json_get_callback(struct task *t, json_t *doc)
+{
+	json_t *c = json_object_get(doc, "callback");
+	const char *name, *state, *error = NULL;
+	struct task_callback *cb;
+	json_int_t attempts;
+	int s;
+
+	if (c == NULL || json_is_null(c))
+		return 0;
+	if (json_unpack(c, "{s:s,s:s,s:I}", "name", &name, "state", &state,
+	    "attempts", &attempts) != 0 ||
+	    (s = task_callback_state_parse(state)) < 0 ||
+	    task_json_get_str(c, "last_error", &error) != 0)
+		return -1;
+	task_set_callback(t, name);
+	cb = t->info->callback;
+	cb->state = (uint8_t)s;
+	cb->attempts = (uint32_t)attempts;
+	cb->last_status = (int)json_integer_value(json_object_get(c,
+	    "last_status"));
+	if (error != NULL)
+		cb->last_error = xstrdup(error);
+	return task_json_get_time(c, "delivered_at", &cb->delivered_at);
+}
+
 /*
  * Rebuild a task from its stored JSON (recovery). NULL if the document is
  * not one this daemon wrote.
@@ -405,7 +462,9 @@ task_from_json(json_t *doc)
 	    task_json_get_time(doc, "started_at", &t->started_at) ||
 	    task_json_get_time(doc, "finished_at", &t->finished_at) ||
 	    task_json_get_cancel(t, doc) != 0 ||
-	    task_json_get_policy(t, doc) != 0 || kind->from_json(t, doc) != 0) {
+	    task_json_get_policy(t, doc) != 0 ||
+	    task_json_get_callback(t, doc) != 0 ||
+	    kind->from_json(t, doc) != 0) {
 		task_free(t);
 		return NULL;
 	}

@@ -44,6 +44,12 @@ static const char *const task_cleanup_names[] = {
 	[CLEANUP_TIMED_OUT] = "timed_out",
 };
 
+static const char *const task_callback_names[] = {
+	[CALLBACK_PENDING] = "pending",
+	[CALLBACK_DELIVERED] = "delivered",
+	[CALLBACK_FAILED] = "failed",
+};
+
 /*
  * The allowed transitions: task_transitions[from] has bit (1 << to). Back
  * to scheduled: a failed attempt, or a timed-out one after its cleanup,
@@ -140,6 +146,20 @@ task_lookup(const char *const *names, int first, int last, const char *name)
 			return i;
 	}
 	return -1;
+}
+
+/* The name of a callback delivery's state, and back (-1 if unknown). */
+const char *
+task_callback_state_name(enum callback_state s)
+{
+	return task_callback_names[s];
+}
+
+int
+task_callback_state_parse(const char *name)
+{
+	return task_lookup(task_callback_names, CALLBACK_PENDING,
+	    CALLBACK_FAILED, name);
 }
 
 /* Parse a state, cancel reason or cleanup state name; -1 if unknown. */
@@ -297,6 +317,64 @@ task_set_timeout(struct task *t, int64_t ms)
 	task_info(t)->timeout_ms = ms;
 }
 
+/* The task's callback member (NULL: it names none). */
+const struct task_callback *
+task_callback(const struct task *t)
+{
+	return t->info != NULL ? t->info->callback : NULL;
+}
+
+/* The one place a callback member is freed. */
+static void
+task_callback_free(struct task_callback *cb)
+{
+	if (cb == NULL)
+		return;
+	free(cb->name);
+	free(cb->last_error);
+	free(cb);
+}
+
+/* A task being made (or read back) names a callback: pending, no tries. */
+void
+task_set_callback(struct task *t, const char *name)
+{
+	struct task_callback *cb = xcalloc(1, sizeof *cb);
+
+	cb->name = xstrdup(name);
+	cb->state = CALLBACK_PENDING;
+	cb->delivered_at = TASK_TIME_NONE;
+	task_callback_free(task_info(t)->callback);
+	t->info->callback = cb;
+}
+
+/* The delivery moved on (an attempt, its end): shown and stored. */
+void
+task_callback_update(struct task *t, const struct task_callback *now)
+{
+	struct task_callback *cb = t->info->callback;
+
+	cb->state = now->state;
+	cb->attempts = now->attempts;
+	cb->last_status = now->last_status;
+	free(cb->last_error);
+	cb->last_error = now->last_error != NULL ?
+	    xstrdup(now->last_error) : NULL;
+	cb->delivered_at = now->delivered_at;
+	task_touch(t);
+}
+
+/* Nothing will be sent (the task ended in no event of its callback). */
+void
+task_callback_drop(struct task *t)
+{
+	if (task_callback(t) == NULL)
+		return;
+	task_callback_free(t->info->callback);
+	t->info->callback = NULL;
+	task_touch(t);
+}
+
 /* Someone (the store, until its write is back) keeps the task in memory. */
 void
 task_ref(struct task *t)
@@ -340,6 +418,7 @@ task_free(struct task *t)
 	}
 	if (t->info != NULL) {
 		json_decref(t->info->metadata);
+		task_callback_free(t->info->callback);
 		free(t->info->name);
 		free(t->info);
 	}

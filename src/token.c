@@ -1,6 +1,7 @@
 /*
- * token.c -- the bearer token file: read it once at start and at each
- * reload, trimmed, and warn when others may read it.
+ * token.c -- secret files (the bearer token, callback secrets): read at
+ * start and at each reload, trimmed, with a warning when others may read
+ * them.
  */
 
 #include "evtaskd.h"
@@ -10,23 +11,24 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Warn when the open token file can be read by others. */
+/* Warn when the open secret file (what it is) can be read by others. */
 static void
-token_check_mode(FILE *f, const char *path)
+token_check_mode(FILE *f, const char *path, const char *what)
 {
 	struct stat st;
 
 	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 0077) != 0)
-		log_warn("%s: the token file can be read by others "
-		    "(mode %03o); chmod 600 it", path, st.st_mode & 0777);
+		log_warn("%s: the %s can be read by others (mode %03o); "
+		    "chmod 600 it", path, what, st.st_mode & 0777);
 }
 
 /*
- * Read the token in path (NULL: no token file, nothing to do) into *token
- * (to free). Returns 0, or -1 with *err (to free).
+ * Read the secret in path (NULL: no file, nothing to do) into *token (to
+ * free); what names it in messages ("token file"). Returns 0, or -1 with
+ * *err (to free).
  */
 int
-token_read(const char *path, char **token, char **err)
+token_read(const char *path, const char *what, char **token, char **err)
 {
 	FILE *f;
 	char buf[4096];
@@ -38,7 +40,7 @@ token_read(const char *path, char **token, char **err)
 		*err = xasprintf("%s: %s", path, strerror(errno));
 		return -1;
 	}
-	token_check_mode(f, path);
+	token_check_mode(f, path, what);
 	n = fread(buf, 1, sizeof buf - 1, f);
 	fclose(f);
 	buf[n] = '\0';
@@ -46,8 +48,8 @@ token_read(const char *path, char **token, char **err)
 	    buf[n - 1] == ' ' || buf[n - 1] == '\t'))
 		buf[--n] = '\0';
 	if (n == 0 || strlen(buf) != n) {
-		*err = xasprintf("%s: the token is empty or has a NUL byte",
-		    path);
+		*err = xasprintf("%s: the %s is empty or has a NUL byte",
+		    path, what);
 		return -1;
 	}
 	*token = xstrdup(buf);

@@ -772,6 +772,36 @@ static const struct check_config_row check_config_rows[] = {
 	    "3:3: retention_s2: unknown key" },
 	{ "{\"jobs\": {\"a\\/b\": {\"argv\": [\"/bin/true\"]}}}",
 	    "1:11: jobs.a/b: job names" },
+	/* Callbacks (CONTRACT §9): accepted, and each error at its place. */
+	{ "{\"callbacks\": {\"ci\": {\"url\": \"https://ci.example.org/h\", "
+	    "\"secret_file\": \"/etc/passwd\", \"events\": [\"failed\"], "
+	    "\"timeout_ms\": 500, \"max_attempts\": 3}}}", NULL },
+	{ "{\"callbacks\": {\n"
+	    "  \"ci\": {\"url\": \"http://h/\", \"secret_file\": "
+	    "\"/etc/passwd\", \"retry\": 1}\n}}",
+	    "2:60: callbacks.ci.retry: unknown key" },
+	{ "{\"callbacks\": {\n"
+	    "  \"ci\": {\"url\": \"http://h/\", \"secret_file\": \"s\"}\n}}",
+	    "2:30: callbacks.ci.secret_file: must be an absolute path" },
+	{ "{\"callbacks\": {\n"
+	    "  \"ci\": {\"url\": \"http://h/\", \"secret_file\": \"/nonexistent/s\"}"
+	    "\n}}",
+	    "2:30: callbacks.ci.secret_file: /nonexistent/s: No such file" },
+	{ "{\"callbacks\": {\n"
+	    "  \"ci\": {\"url\": \"file:///etc/x\", \"secret_file\": "
+	    "\"/etc/passwd\"}\n}}",
+	    "2:10: callbacks.ci.url: 'file:///etc/x' is not an http://" },
+	{ "{\"callbacks\": {\n"
+	    "  \"ci\": {\"url\": \"http://h/\", \"secret_file\": "
+	    "\"/etc/passwd\",\n         \"events\": [\"failed\", \"running\"]}\n}}",
+	    "3:31: callbacks.ci.events[1]: 'running' is not one of" },
+	{ "{\"callbacks\": {\n  \"ci\": {\"secret_file\": \"/etc/passwd\"}\n}}",
+	    "2:3: callbacks.ci: needs a \"url\"" },
+	{ "{\"callbacks\": {\n  \"ci\": {\"url\": \"http://h/\", "
+	    "\"timeout_ms\": 0,\n  \"secret_file\": \"/etc/passwd\"}}}",
+	    "2:30: callbacks.ci.timeout_ms: must be between 1 and 600000" },
+	{ "{\"callbacks\": [1]}",
+	    "1:2: callbacks: must be an object" },
 };
 
 /* One row of the table. */
@@ -783,6 +813,36 @@ START_TEST(test_table)
 		expect_error(row->text, row->where);
 	else
 		config_free(load_ok(row->text));
+}
+END_TEST
+
+/* A callback's fields and defaults; config_callback finds it by name. */
+START_TEST(test_callbacks)
+{
+	struct config *c = load_ok("{\"callbacks\": {"
+	    "\"ci\": {\"url\": \"http://127.0.0.1:9/h\", "
+	    "\"secret_file\": \"/etc/passwd\"},"
+	    "\"chat\": {\"url\": \"https://chat.example/h\", "
+	    "\"secret_file\": \"/etc/passwd\", "
+	    "\"events\": [\"failed\", \"timed_out\"], \"timeout_ms\": 250, "
+	    "\"max_attempts\": 1}}}");
+
+	ck_assert_uint_eq(c->ncallbacks, 2);
+	ck_assert_str_eq(c->callbacks[0].name, "ci");
+	ck_assert_int_eq(c->callbacks[0].timeout_ms, 10000);
+	ck_assert_int_eq(c->callbacks[0].max_attempts, 10);
+	ck_assert_uint_eq(c->callbacks[0].events, (1u << TASK_SUCCEEDED) |
+	    (1u << TASK_FAILED) | (1u << TASK_CANCELLED) |
+	    (1u << TASK_TIMED_OUT));
+	ck_assert_str_eq(c->callbacks[0].secret_file, "/etc/passwd");
+	ck_assert_ptr_nonnull(c->callbacks[0].secret);
+	ck_assert_uint_eq(c->callbacks[1].events, (1u << TASK_FAILED) |
+	    (1u << TASK_TIMED_OUT));
+	ck_assert_int_eq(c->callbacks[1].timeout_ms, 250);
+	ck_assert_int_eq(c->callbacks[1].max_attempts, 1);
+	config_set(c);
+	ck_assert_ptr_eq(config_callback("chat"), &cfg->callbacks[1]);
+	ck_assert_ptr_null(config_callback("nope"));
 }
 END_TEST
 
@@ -831,6 +891,7 @@ config_suite(void)
 	tcase_add_test(tc, test_signals_unnamed);
 	tcase_add_test(tc, test_config_set_and_job_lookup);
 	tcase_add_test(tc, test_job_ref_outlives_config);
+	tcase_add_test(tc, test_callbacks);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("errors");
 	tcase_add_checked_fixture(tc, setup, teardown);

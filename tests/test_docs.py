@@ -14,7 +14,8 @@ from harness import Daemon, run_daemon
 
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 DOCS = ["README.md", "docs/API.md", "docs/openapi.yaml", "docs/SECURITY.md",
-        "docs/BENCHMARKS.md", "docs/evtaskd.8", "docs/evtaskd.json.5"]
+        "docs/BENCHMARKS.md", "docs/evtaskd.8", "docs/evtaskd.json.5",
+        "docs/callbacks.md"]
 CONFIG = os.path.join(TOP, "etc", "evtaskd.json")
 
 

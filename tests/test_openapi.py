@@ -387,6 +387,47 @@ def test_sleep_tasks_validate():
         assert get(d, t["id"], "?wait=0.05")["state"] == "running"
 
 
+def test_callback_member_validates():
+    # A receiver answering 204, and one where nobody listens (refused).
+    import http.server
+    import socket
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))           # bound, never listening
+    td = harness.tmpdir()
+    sec = write_file(td, "s", "secret\n", 0o600)
+    cfg = write_json(td, "c.json", {"callbacks": {
+        "ok": {"url": "http://127.0.0.1:%d/" % srv.server_address[1],
+               "secret_file": sec},
+        "down": {"url": "http://127.0.0.1:%d/" % closed.getsockname()[1],
+                 "secret_file": sec, "max_attempts": 1}}})
+    try:
+        with Daemon("-c", cfg) as d:
+            p = create(d, {"duration_ms": 60000, "callback": "ok"})
+            assert p["callback"]["state"] == "pending", p
+            for name, state in (("ok", "delivered"), ("down", "failed")):
+                t = create(d, {"duration_ms": 0, "callback": name})
+                harness.eventually(lambda: get(d, t["id"])["callback"]
+                                   ["state"] == state)
+            check_problem(d.post("/v1/tasks", json={"callback": "nope"}),
+                          "/v1/tasks", "POST", 422, "invalid-task")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        closed.close()
+
+
 def test_idempotency_key_answers_validate():
     with Daemon() as d:
         h = {"Idempotency-Key": "report-2026-11-24"}
