@@ -14,6 +14,11 @@ const struct router_entry api_routes[] = {
 	{ "/v1/tasks/*/output", "GET", api_output_get, ROUTE_TOKEN },
 	{ "/v1/events", "GET", api_events_get, ROUTE_TOKEN },
 	{ "/v1/jobs", "GET", api_jobs_get, ROUTE_TOKEN },
+	{ "/v1/schedules", "GET", api_schedules_list, ROUTE_TOKEN },
+	{ "/v1/schedules", "POST", api_schedules_create, ROUTE_TOKEN },
+	{ "/v1/schedules/*", "GET", api_schedules_get, ROUTE_TOKEN },
+	{ "/v1/schedules/*", "PATCH", api_schedules_patch, ROUTE_TOKEN },
+	{ "/v1/schedules/*", "DELETE", api_schedules_delete, ROUTE_TOKEN },
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];
