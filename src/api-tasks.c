@@ -372,6 +372,7 @@ api_list_filter(struct http_request *req, struct store_filter *f)
 	const char *kind = http_query(req, "kind");
 	const char *limit = http_query(req, "limit");
 	const char *token = http_query(req, "page_token");
+	const char *sched = http_query(req, "schedule");
 	char *end;
 	long n;
 
@@ -409,6 +410,14 @@ api_list_filter(struct http_request *req, struct store_filter *f)
 		}
 		f->has_before = 1;
 	}
+	if (sched != NULL) {
+		if (ulid_parse(sched, &f->schedule) != 0) {
+			http_problem(req, 400, "bad-query", "schedule is a "
+			    "schedule's id");
+			return -1;
+		}
+		f->has_schedule = 1;
+	}
 	return 0;
 }
 
@@ -432,12 +441,12 @@ api_list_row_cb(const char *id, const char *doc, void *arg)
 	return 0;
 }
 
-/* GET /v1/tasks?state=A,B&kind=K&limit=N&page_token=T */
+/* GET /v1/tasks?state=A,B&kind=K&schedule=ID&limit=N&page_token=T */
 void
 api_tasks_list(struct http_request *req)
 {
 	static const char *const allowed[] = {
-		"state", "kind", "limit", "page_token", NULL
+		"state", "kind", "limit", "page_token", "schedule", NULL
 	};
 	struct api_page p = { { NULL, 0, 0 }, "", 0 };
 	struct store_filter f;

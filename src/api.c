@@ -18,6 +18,11 @@ const struct router_entry api_routes[] = {
 	{ "/ui", "GET", api_ui_redirect, ROUTE_OPEN },
 	{ "/ui/", "GET", api_ui_get, ROUTE_OPEN },
 	{ "/ui/*", "GET", api_ui_get, ROUTE_OPEN },
+	{ "/v1/schedules", "GET", api_schedules_list, ROUTE_TOKEN },
+	{ "/v1/schedules", "POST", api_schedules_create, ROUTE_TOKEN },
+	{ "/v1/schedules/*", "GET", api_schedules_get, ROUTE_TOKEN },
+	{ "/v1/schedules/*", "PATCH", api_schedules_patch, ROUTE_TOKEN },
+	{ "/v1/schedules/*", "DELETE", api_schedules_delete, ROUTE_TOKEN },
 };
 
 const size_t api_nroutes = sizeof api_routes / sizeof api_routes[0];

@@ -686,6 +686,66 @@ void	 sched_recover(struct task *);
 void	 sched_forget(struct task *);
 void	 sched_job_counts(const char *, unsigned int *, unsigned int *);
 
+/* schedule-json.c */
+enum schedule_overlap {
+	OVERLAP_SKIP,
+	OVERLAP_QUEUE,
+	OVERLAP_REPLACE,
+	OVERLAP_ALLOW,
+};
+enum schedule_missed {
+	MISSED_SKIP,
+	MISSED_RUN_ONCE,
+};
+/* What a client sets on a schedule (CONTRACT §8). */
+struct schedule_conf {
+	char		*name;		/* NULL: none */
+	char		*cron_text;	/* NULL: every_ms */
+	struct cron	 cron;
+	char		*zone;
+	int64_t		 every_ms;	/* 0: cron */
+	json_t		*task;		/* the template, as given */
+	int		 overlap;
+	int		 missed;
+	int		 paused;
+};
+/* What a schedule's runs have done, and when the next one comes. */
+struct schedule_state {
+	int64_t		 next_run_at;	/* TASK_TIME_NONE: paused */
+	int64_t		 last_run_at;
+	int64_t		 created_at;
+	struct ulid	 last_task;
+	int		 has_last;
+	uint64_t	 runs;
+	uint64_t	 skipped;
+};
+const char *schedule_overlap_name(int);
+void	 schedule_conf_free(struct schedule_conf *);
+int	 schedule_conf_parse(json_t *, json_t *, struct schedule_conf *,
+	    int);
+json_t	*schedule_conf_json(const struct schedule_conf *);
+json_t	*schedule_state_json(const struct ulid *, const struct schedule_conf *,
+	    const struct schedule_state *);
+int	 schedule_state_parse(json_t *, struct schedule_state *);
+void	 schedule_merge_patch(json_t *, json_t *);
+
+/* schedule.c */
+struct schedule;
+void	 schedule_init(struct event_base *);
+void	 schedule_recover(void);
+void	 schedule_stop(void);
+void	 schedule_shutdown(void);
+struct schedule *schedule_find(const struct ulid *);
+const struct ulid *schedule_id(const struct schedule *);
+struct schedule *schedule_create(struct schedule_conf *);
+int	 schedule_patch(struct schedule *, json_t *, json_t *);
+void	 schedule_delete(struct schedule *);
+void	 schedule_withdraw(const struct ulid *);
+char	*schedule_text(const struct schedule *);
+void	 schedule_each(void (*)(struct schedule *, void *), void *);
+size_t	 schedule_tasks(const struct schedule *, struct task **, size_t);
+size_t	 schedule_count(void);
+
 /* spec.c */
 void	 spec_error(json_t *, const char *, const char *, ...)
 	    PRINTFLIKE(3, 4);
@@ -705,6 +765,12 @@ struct store_row {
 	int64_t		 finished_at;
 	char		*idem_key;
 	char		*idem_body;
+	char		*doc;
+	char		 schedule_id[ULID_LEN + 1];	/* "": none */
+};
+/* One schedule's row: its JSON, or NULL when it is deleted. */
+struct store_srow {
+	char		 id[ULID_LEN + 1];
 	char		*doc;
 };
 /*
@@ -729,6 +795,8 @@ struct store_batch {
 	size_t			 nrows;
 	struct store_delivery	*deliveries;	/* outbox rows */
 	size_t			 ndeliveries;
+	struct store_srow	*srows;		/* schedules, with the tasks */
+	size_t			 nsrows;
 	int64_t			 purge_cutoff;
 	int			 purge_batch;	/* 0: no purge */
 	int			 purged;
@@ -744,6 +812,8 @@ struct store_filter {
 	unsigned	 kinds;		/* bit per kind index; 0: any */
 	int		 has_before;
 	struct ulid	 before;	/* ids below this (page token) */
+	int		 has_schedule;
+	struct ulid	 schedule;	/* tasks of this schedule only */
 	int		 limit;
 };
 /* One stored task handed to a reader: its id and JSON document. */
@@ -767,6 +837,7 @@ struct store_ops {
 			    void *);
 	long		(*load)(store_row_cb *, void *, struct ulid *, char **);
 	long		(*outbox)(store_delivery_cb *, void *, char **);
+	long		(*load_schedules)(store_row_cb *, void *, char **);
 };
 /*
  * A batch is back: every change up to seq is stored (rc 0), or seq failed;
@@ -799,10 +870,12 @@ int	 store_get(const struct ulid *, char **);
 int	 store_find_idem(const char *, struct ulid *, char **);
 int	 store_list(const struct store_filter *, store_row_cb *, void *);
 long	 store_load(store_row_cb *, void *, struct ulid *, char **);
+long	 store_load_schedules(store_row_cb *, void *, char **);
+void	 store_schedule_put(const struct ulid *, char *);
 void	 store_start_purge(struct event_base *);
 
 /* store-sqlite.c */
-#define STORE_SCHEMA_VERSION	1
+#define STORE_SCHEMA_VERSION	2
 /*
  * unix-excl: the WAL index lives in our heap, not in a mapped -shm file
  * (a full disk or an unwritable -shm killed 0.1 with SIGBUS), and other
@@ -848,6 +921,8 @@ struct hub_waiter *hub_wait_commit(struct task *, hub_wake_cb *, void *,
 	    unsigned);
 struct hub_waiter *hub_wait_done(struct task *, int64_t, hub_wake_cb *,
 	    void *, unsigned);
+struct hub_waiter *hub_wait_commit_text(const struct ulid *, char *,
+	    hub_wake_cb *, void *, unsigned);
 void	 hub_waiter_cancel(struct hub_waiter *);
 void	 hub_seal(uint64_t);
 void	 hub_committed(uint64_t, int);
@@ -918,6 +993,13 @@ void	 api_tasks_create(struct http_request *);
 void	 api_tasks_get(struct http_request *);
 void	 api_tasks_list(struct http_request *);
 void	 api_tasks_cancel(struct http_request *);
+
+/* api-schedules.c */
+void	 api_schedules_create(struct http_request *);
+void	 api_schedules_list(struct http_request *);
+void	 api_schedules_get(struct http_request *);
+void	 api_schedules_patch(struct http_request *);
+void	 api_schedules_delete(struct http_request *);
 
 /* api-wait.c */
 void	 api_wait_commit(struct http_request *, struct task *, unsigned);

@@ -305,7 +305,8 @@ int
 http_content_type_ok(const char *ct)
 {
 	static const char *const ok[] = {
-		"application/json", "application/x-www-form-urlencoded"
+		"application/json", "application/x-www-form-urlencoded",
+		"application/merge-patch+json"
 	};
 	size_t i, n;
 

@@ -202,6 +202,27 @@ hub_wait_commit(struct task *t, hub_wake_cb *cb, void *arg, unsigned tag)
 	return w;
 }
 
+/*
+ * Call cb once this pass's changes are committed, with text (stolen) as
+ * the answer: a change that is no task's (a schedule's), under id.
+ */
+struct hub_waiter *
+hub_wait_commit_text(const struct ulid *id, char *text, hub_wake_cb *cb,
+    void *arg, unsigned tag)
+{
+	struct hub_waiter *w = xcalloc(1, sizeof *w);
+
+	w->cb = cb;
+	w->arg = arg;
+	w->tag = tag;
+	w->id = *id;
+	w->kind = HUB_WAIT_COMMIT;
+	w->text = text;
+	LIST_INSERT_HEAD(&hub_waiters, w, all);
+	TAILQ_INSERT_TAIL(&hub_commit_list, w, entry);
+	return w;
+}
+
 /* A long-poll reached its limit: wake with the task as it is. */
 static void
 hub_wait_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -248,6 +269,8 @@ hub_seal(uint64_t seq)
 			continue;
 		w->sealed = 1;
 		w->seq = seq;
+		if (w->task == NULL)
+			continue;	/* its text was given */
 		w->text = xstrdup(task_text(w->task));
 		hub_waiter_let_go(w);
 	}

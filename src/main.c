@@ -260,6 +260,7 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 	sdnotify_stopping();
 	main_stopping = 1;
 	api_stopping = 1;
+	schedule_stop();
 	task_hold();
 	registry_each(main_shutdown_task, NULL);
 	tv.tv_sec = (time_t)(cfg->shutdown_grace_ms / 1000);
@@ -327,6 +328,7 @@ main_recover(void)
 		exit(1);
 	}
 	registry_seed(&max);		/* new ids above every stored one */
+	schedule_recover();		/* after the tasks: overlap sees them */
 	store_drain();
 	if (n > 0)
 		log_info("recovered %ld tasks: %llu scheduled, %llu running, "
@@ -603,6 +605,7 @@ main(int argc, char **argv)
 	task_init(main_base);
 	hub_init(main_base);
 	kind_init(main_base);
+	schedule_init(main_base);
 	main_isolation();
 	/* Every change is stored, then published and waited on, then counted,
 	 * then an ending is logged. */
@@ -640,6 +643,7 @@ main(int argc, char **argv)
 	hub_shutdown();
 	http_stop();
 	store_close();
+	schedule_shutdown();
 	task_observe_clear();
 	registry_each(main_free_task, NULL);
 	log_info("stopped");

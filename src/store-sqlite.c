@@ -32,7 +32,8 @@ static const char sqlite_schema[] =
 	" finished_at INTEGER,"		/* ms; set when terminal */
 	" idem_key TEXT,"		/* Idempotency-Key */
 	" idem_body TEXT,"		/* the canonical request it keyed */
-	" doc TEXT NOT NULL);"		/* the task's JSON */
+	" doc TEXT NOT NULL,"		/* the task's JSON */
+	" schedule_id TEXT);"		/* the schedule that made it */
 	"CREATE INDEX IF NOT EXISTS tasks_kind_state ON tasks(kind, state, id);"
 	"CREATE UNIQUE INDEX IF NOT EXISTS tasks_idem ON tasks(idem_key)"
 	" WHERE idem_key IS NOT NULL;"
@@ -52,7 +53,17 @@ static const char sqlite_schema[] =
 	" body TEXT NOT NULL);"		/* what every attempt POSTs */
 	"CREATE INDEX IF NOT EXISTS outbox_task ON outbox(task_id);"
 	"CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(task_id)"
-	" WHERE state = 0;";
+	" WHERE state = 0;"
+	"CREATE TABLE IF NOT EXISTS schedules ("
+	" id TEXT PRIMARY KEY,"		/* ULID */
+	" doc TEXT NOT NULL);"		/* the schedule's JSON, state included */
+	"CREATE INDEX IF NOT EXISTS tasks_schedule ON tasks(schedule_id, id)"
+	" WHERE schedule_id IS NOT NULL;";
+
+/* What turns a store of version N into N + 1 (before the schema above). */
+static const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {
+	[1] = "ALTER TABLE tasks ADD COLUMN schedule_id TEXT;",
+};
 
 enum {
 	STMT_GET,
@@ -62,6 +73,8 @@ enum {
 	STMT_ACTIVE,
 	STMT_MAX_ID,
 	STMT_OUTBOX,
+	STMT_LIST_SCHED,
+	STMT_SCHEDULES,
 	STMT_COUNT
 };
 
@@ -78,6 +91,12 @@ static const char *const sqlite_sql[STMT_COUNT] = {
 	[STMT_MAX_ID] = "SELECT max(id) FROM tasks",
 	[STMT_OUTBOX] = "SELECT id, task_id, callback, attempts, next_at, body"
 	    " FROM outbox WHERE state = 0 ORDER BY id",
+	/* The tasks_schedule index: only the schedule's own rows are read. */
+	[STMT_LIST_SCHED] = "SELECT id, doc FROM tasks WHERE schedule_id = ?1"
+	    " AND id < ?2 AND (?3 = 0 OR ((1 << state) & ?3) != 0)"
+	    " AND (?4 = '' OR instr(?4, ',' || kind || ',') > 0)"
+	    " ORDER BY id DESC LIMIT ?5",
+	[STMT_SCHEDULES] = "SELECT id, doc FROM schedules ORDER BY id",
 };
 
 static sqlite3		*sqlite_db;		/* the loop's, for reading */
@@ -91,7 +110,25 @@ static struct event	*sqlite_efd_ev;
 
 static void	sqlite_close(void);
 
-/* Check the schema version: create, accept, or refuse a newer one. */
+/*
+ * Bring a store of an older version up to date, in the transaction that
+ * sets the new version (a new store, version 0, has nothing to migrate).
+ */
+static int
+sqlite_migrate(int version)
+{
+	int v;
+
+	for (v = version > 0 ? version : STORE_SCHEMA_VERSION;
+	    v < STORE_SCHEMA_VERSION; v++) {
+		if (sqlite_migrations[v] != NULL && sqlite3_exec(sqlite_db,
+		    sqlite_migrations[v], NULL, NULL, NULL) != SQLITE_OK)
+			return -1;
+	}
+	return 0;
+}
+
+/* Check the schema version: create, migrate, or refuse a newer one. */
 static int
 sqlite_check_schema(char **err)
 {
@@ -116,13 +153,20 @@ sqlite_check_schema(char **err)
 	}
 	snprintf(set, sizeof set, "PRAGMA user_version = %d",
 	    STORE_SCHEMA_VERSION);
-	if (sqlite3_exec(sqlite_db, sqlite_schema, NULL, NULL, NULL) !=
+	if (sqlite3_exec(sqlite_db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK || sqlite_migrate(version) != 0 ||
+	    sqlite3_exec(sqlite_db, sqlite_schema, NULL, NULL, NULL) !=
 	    SQLITE_OK || sqlite3_exec(sqlite_db, set, NULL, NULL, NULL) !=
+	    SQLITE_OK || sqlite3_exec(sqlite_db, "COMMIT", NULL, NULL, NULL) !=
 	    SQLITE_OK) {
 		*err = xasprintf("cannot create the schema: %s",
 		    sqlite3_errmsg(sqlite_db));
+		sqlite3_exec(sqlite_db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
+	if (version > 0 && version < STORE_SCHEMA_VERSION)
+		log_info("store: schema version %d upgraded to %d", version,
+		    STORE_SCHEMA_VERSION);
 	return 0;
 }
 
@@ -419,6 +463,31 @@ sqlite_cursor_open(struct sqlite_cursor *c, sqlite3_stmt *st,
 	c->rc = sqlite3_step(st);
 }
 
+/* The one cursor of a schedule's tasks, with state and kind in SQL. */
+static void
+sqlite_cursor_schedule(struct sqlite_cursor *c, const struct store_filter *f,
+    const char *before)
+{
+	sqlite3_stmt *st = sqlite_stmts[STMT_LIST_SCHED];
+	char id[ULID_LEN + 1], kinds[128] = ",";
+	size_t k;
+
+	ulid_format(&f->schedule, id);
+	for (k = 0; k < kind_count() && k < 8; k++) {
+		if (f->kinds & (1u << k))
+			snprintf(kinds + strlen(kinds), sizeof kinds -
+			    strlen(kinds), "%s,", kind_name(k));
+	}
+	c->st = st;
+	sqlite3_bind_text(st, 1, id, ULID_LEN, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, before, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 3, (int)f->states);
+	sqlite3_bind_text(st, 4, f->kinds != 0 ? kinds : "", -1,
+	    SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 5, f->limit + 1);
+	c->rc = sqlite3_step(st);
+}
+
 /* Open the cursors a filter needs: one per (kind, state) pair, or one. */
 static size_t
 sqlite_cursors(const struct store_filter *f, struct sqlite_cursor *cur,
@@ -427,6 +496,10 @@ sqlite_cursors(const struct store_filter *f, struct sqlite_cursor *cur,
 	size_t k, n = 0;
 	int s;
 
+	if (f->has_schedule) {
+		sqlite_cursor_schedule(&cur[n++], f, before);
+		return n;
+	}
 	if (f->states == 0 && f->kinds == 0) {
 		sqlite_cursor_open(&cur[n++], sqlite_stmts[STMT_LIST], NULL, 0,
 		    before, f->limit + 1);
@@ -571,6 +644,27 @@ sqlite_outbox(store_delivery_cb *fn, void *arg, char **err)
 	return -1;
 }
 
+/* At start: fn for every stored schedule, in id order. */
+static long
+sqlite_load_schedules(store_row_cb *fn, void *arg, char **err)
+{
+	sqlite3_stmt *st = sqlite_stmts[STMT_SCHEDULES];
+	long n = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		fn((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1), arg);
+		n++;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return n;
+	*err = xasprintf("cannot read the schedules: %s",
+	    sqlite3_errmsg(sqlite_db));
+	return -1;
+}
+
 const struct store_ops store_sqlite = {
 	.name = "sqlite",
 	.open = sqlite_open,
@@ -582,4 +676,5 @@ const struct store_ops store_sqlite = {
 	.list = sqlite_list,
 	.load = sqlite_load,
 	.outbox = sqlite_outbox,
+	.load_schedules = sqlite_load_schedules,
 };

@@ -31,6 +31,8 @@ enum {
 	WSTMT_OUTBOX_ADD,
 	WSTMT_OUTBOX_SET,
 	WSTMT_OUTBOX_PURGE,
+	WSTMT_SCHED_PUT,
+	WSTMT_SCHED_DEL,
 	WSTMT_COUNT
 };
 
@@ -39,7 +41,8 @@ static const char *const writer_sql[WSTMT_COUNT] = {
 	[WSTMT_COMMIT] = "COMMIT",
 	[WSTMT_ROLLBACK] = "ROLLBACK",
 	[WSTMT_UPSERT] = "INSERT INTO tasks(id, kind, state, finished_at,"
-	    " idem_key, idem_body, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+	    " idem_key, idem_body, doc, schedule_id)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
 	    " ON CONFLICT(id) DO UPDATE SET state = excluded.state,"
 	    " finished_at = excluded.finished_at, doc = excluded.doc",
 	/* A task whose callback is still pending stays until it is not. */
@@ -55,6 +58,9 @@ static const char *const writer_sql[WSTMT_COUNT] = {
 	[WSTMT_OUTBOX_SET] = "UPDATE outbox SET state = ?2, attempts = ?3,"
 	    " next_at = ?4 WHERE id = ?1",
 	[WSTMT_OUTBOX_PURGE] = "DELETE FROM outbox WHERE task_id = ?1",
+	[WSTMT_SCHED_PUT] = "INSERT INTO schedules(id, doc) VALUES (?1, ?2)"
+	    " ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+	[WSTMT_SCHED_DEL] = "DELETE FROM schedules WHERE id = ?1",
 };
 
 static sqlite3			*writer_db;
@@ -103,6 +109,27 @@ writer_row(const struct store_row *r)
 		sqlite3_bind_null(st, 6);
 	}
 	sqlite3_bind_text(st, 7, r->doc, -1, SQLITE_STATIC);
+	if (r->schedule_id[0] != '\0')
+		sqlite3_bind_text(st, 8, r->schedule_id, ULID_LEN,
+		    SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 8);
+	rc = writer_exec(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+/* Write or delete one schedule's row. */
+static int
+writer_srow(const struct store_srow *r)
+{
+	sqlite3_stmt *st = writer_stmts[r->doc != NULL ? WSTMT_SCHED_PUT :
+	    WSTMT_SCHED_DEL];
+	int rc;
+
+	sqlite3_bind_text(st, 1, r->id, ULID_LEN, SQLITE_STATIC);
+	if (r->doc != NULL)
+		sqlite3_bind_text(st, 2, r->doc, -1, SQLITE_STATIC);
 	rc = writer_exec(st);
 	sqlite3_clear_bindings(st);
 	return rc;
@@ -184,6 +211,10 @@ writer_batch(struct store_batch *b)
 	}
 	for (i = 0; i < b->ndeliveries; i++) {
 		if (writer_delivery(&b->deliveries[i]) != 0)
+			return -1;
+	}
+	for (i = 0; i < b->nsrows; i++) {
+		if (writer_srow(&b->srows[i]) != 0)
 			return -1;
 	}
 	if (b->retry && writer_exec(writer_stmts[WSTMT_PROBE]) != 0)

@@ -16,6 +16,7 @@
 
 #include "evtaskd.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,8 @@ static struct store_delivery	*store_outbox;		/* rows this pass */
 static size_t			 store_noutbox, store_outbox_cap;
 static size_t			 store_nrequeued;	/* first, older */
 static store_outbox_cb		*store_outbox_fn;
+static struct store_srow	*store_sdirty;		/* schedules changed */
+static size_t			 store_nsdirty, store_sdirty_cap;
 static struct store_key		*store_keys;		/* keys in flight */
 static size_t			 store_nkeys, store_keys_cap;
 static uint64_t			 store_submitted;	/* newest batch sent */
@@ -182,6 +185,11 @@ store_close(void)
 		free(store_keys[i].key);
 		free(store_keys[i].body);
 	}
+	for (i = 0; i < store_nsdirty; i++)
+		free(store_sdirty[i].doc);
+	free(store_sdirty);
+	store_sdirty = NULL;
+	store_nsdirty = store_sdirty_cap = 0;
 	free(store_keys);
 	free(store_dirty);
 	for (i = 0; i < store_noutbox; i++)
@@ -266,11 +274,68 @@ store_forget_key(struct task *t)
 	t->st_keyed = 0;
 }
 
+/* The pending row of a schedule, or NULL. */
+static struct store_srow *
+store_srow_find(const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < store_nsdirty; i++) {
+		if (strcmp(store_sdirty[i].id, id) == 0)
+			return &store_sdirty[i];
+	}
+	return NULL;
+}
+
+/* A schedule row waits for the batch (keep: an older one never wins). */
+static void
+store_srow_add(const char *id, char *doc, int keep)
+{
+	struct store_srow *r = store_srow_find(id);
+
+	if (r != NULL && keep) {
+		free(doc);
+		return;
+	}
+	if (r == NULL) {
+		if (store_nsdirty == store_sdirty_cap) {
+			store_sdirty_cap = store_sdirty_cap == 0 ? 16 :
+			    store_sdirty_cap * 2;
+			store_sdirty = xrealloc(store_sdirty, store_sdirty_cap *
+			    sizeof *store_sdirty);
+		}
+		r = &store_sdirty[store_nsdirty++];
+		snprintf(r->id, sizeof r->id, "%s", id);
+	} else
+		free(r->doc);
+	r->doc = doc;
+}
+
+/*
+ * A schedule changed: its JSON (stolen; NULL: it is deleted) goes out with
+ * this pass's batch, beside the task its run created.
+ */
+void
+store_schedule_put(const struct ulid *id, char *doc)
+{
+	char buf[ULID_LEN + 1];
+
+	ulid_format(id, buf);
+	store_srow_add(buf, doc, 0);
+}
+
+/* Are there changes of this pass not yet sent? */
+static int
+store_dirty_any(void)
+{
+	return store_ndirty > 0 || store_nsdirty > 0 || store_noutbox > 0;
+}
+
 /* The batch that will hold this pass's changes (or the newest sent). */
 uint64_t
 store_next_seq(void)
 {
-	return store_submitted + (store_ndirty > 0 || store_noutbox > 0);
+	return store_submitted + store_dirty_any();
 }
 
 /* Every batch up to this one is back. */
@@ -284,13 +349,14 @@ store_done_seq(void)
 int
 store_pending(void)
 {
-	return (store_ndirty > 0 || store_noutbox > 0) && !store_fault;
+	return store_dirty_any() && !store_fault;
 }
 
 /* One row of a batch from a task; the task's rendered JSON moves in. */
 static void
 store_fill_row(struct store_row *r, struct task *t)
 {
+	const struct task_policy *p = TASK_POL(t);
 	size_t k;
 
 	ulid_format(&t->id, r->id);
@@ -298,6 +364,8 @@ store_fill_row(struct store_row *r, struct task *t)
 	r->state = t->state;
 	r->finished_at = t->finished_at;
 	r->doc = task_text_take(t);
+	if (p != NULL && p->has_schedule)
+		ulid_format(&p->schedule_id, r->schedule_id);
 	if (t->st_keyed) {
 		k = store_key_of(t);
 		r->idem_key = xstrdup(store_keys[k].key);
@@ -330,6 +398,10 @@ store_send(int retry)
 	b->ndeliveries = store_noutbox;
 	store_outbox = NULL;
 	store_noutbox = store_outbox_cap = store_nrequeued = 0;
+	b->srows = store_sdirty;
+	b->nsrows = store_nsdirty;
+	store_sdirty = NULL;
+	store_nsdirty = store_sdirty_cap = 0;
 	b->retry = retry;
 	b->seq = ++store_submitted;
 	store_ops->submit(b);
@@ -343,7 +415,7 @@ store_send(int retry)
 void
 store_flush(void)
 {
-	if ((store_ndirty == 0 && store_noutbox == 0) || store_fault)
+	if (!store_dirty_any() || store_fault)
 		return;
 	store_send(0);
 }
@@ -438,6 +510,9 @@ store_batch_free(struct store_batch *b)
 	for (i = 0; i < b->ndeliveries; i++)
 		store_delivery_clear(&b->deliveries[i]);
 	free(b->deliveries);
+	for (i = 0; i < b->nsrows; i++)
+		free(b->srows[i].doc);
+	free(b->srows);
 	free(b->rows);
 	free(b->tasks);
 	free(b->purged_ids);
@@ -545,6 +620,10 @@ store_done(struct store_batch *b)
 			t->st_new = 0;
 		task_unref(t);
 	}
+	for (i = 0; b->rc != 0 && i < b->nsrows; i++) {
+		store_srow_add(b->srows[i].id, b->srows[i].doc, 1);
+		b->srows[i].doc = NULL;
+	}
 	for (i = 0; b->rc == 0 && store_purged_fn != NULL &&
 	    i < (size_t)b->purged; i++)
 		store_purged_fn(b->purged_ids[i], store_purged_arg);
@@ -564,8 +643,7 @@ store_drain(void)
 {
 	if (store_ops == NULL)
 		return 0;
-	if (store_fault && (store_ndirty > 0 || store_noutbox > 0) &&
-	    !store_retrying) {
+	if (store_fault && store_dirty_any() && !store_retrying) {
 		store_retrying = 1;
 		store_send(1);
 	}
@@ -629,6 +707,13 @@ store_load(store_row_cb *fn, void *arg, struct ulid *max, char **err)
 {
 	memset(max, 0, sizeof *max);
 	return store_ops->load(fn, arg, max, err);
+}
+
+/* At start: fn for every stored schedule, in id order; -1 with *err. */
+long
+store_load_schedules(store_row_cb *fn, void *arg, char **err)
+{
+	return store_ops->load_schedules(fn, arg, err);
 }
 
 /* Ask the backend to purge a batch of tasks older than retention_s. */

@@ -798,4 +798,26 @@ def test_health_and_metrics_validate():
         assert "# TYPE evtaskd_" in text, text[:300]
 
 
+def test_schedules_validate():
+    with Daemon() as d:
+        r = d.post("/v1/schedules", json={
+            "name": "nightly", "cron": "30 2 * * *",
+            "time_zone": "Europe/Berlin", "task": {"duration_ms": 1}})
+        s = check(r, "/v1/schedules", "POST", 201)
+        one = "/v1/schedules/{id}"
+        check(d.get("/v1/schedules"), "/v1/schedules", "GET", 200)
+        check(d.get("/v1/schedules/" + s["id"]), one, "GET", 200)
+        check(d.request("PATCH", "/v1/schedules/" + s["id"],
+                        json={"paused": True}), one, "PATCH", 200)
+        check_problem(d.request("PATCH", "/v1/schedules/" + s["id"],
+                                json={"cron": "bad"}), one, "PATCH", 422,
+                      "invalid-schedule")
+        check_problem(d.post("/v1/schedules", json={"task": 1}),
+                      "/v1/schedules", "POST", 422, "invalid-schedule")
+        check(d.delete("/v1/schedules/" + s["id"] + "?cancel_running=true"),
+              one, "DELETE", 200)
+        check_problem(d.get("/v1/schedules/" + s["id"]), one, "GET", 404,
+                      "schedule-not-found")
+
+
 harness.run(globals())

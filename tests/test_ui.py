@@ -333,9 +333,10 @@ def test_page_loads_clean_and_rows_follow_events():
         wait(b, row_state(quick["id"], "succeeded"), 2 * LIVE)
         wait(b, count_is("succeeded", 1), LIVE)
         print("  event to row: %.0f ms at most" % (took * 1000))
-        # Schedules: this daemon has no endpoint yet, and says so.
-        wait(b, lambda b: css(b, '#schedules[data-schedules="absent"]'))
-        # Nothing came from another host; no error but the schedules 404.
+        # Schedules: the endpoint is there (an older daemon's 404 shows
+        # "absent").
+        wait(b, lambda b: css(b, '#schedules[data-schedules="present"]'))
+        # Nothing came from another host; no console error.
         hosts = b.execute_script(
             "return performance.getEntriesByType('resource').map(e => new URL(e.name).host)"
             ".concat([location.host])")
@@ -408,6 +409,24 @@ def test_command_output_shows_while_it_runs():
         wait(b, lambda b: css(b, '#detail[data-detail-state="succeeded"]'), 5)
         wait(b, row_state(t["id"], "succeeded"))
         assert_clean(console(b), (NO_SCHEDULES,))
+
+
+def test_schedules_pause_and_resume():
+    with dashboard() as (b, d):
+        r = d.post("/v1/schedules", json={"name": "hourly", "every_ms": 3600000,
+                                          "task": {"duration_ms": 10}})
+        assert r.status == 201, r
+        sid = r.json()["id"]
+        open_page(b, d)
+        row = '#schedules [data-schedule-id="%s"]' % sid
+        wait(b, lambda b: css(b, row + '[data-paused="false"]'))
+        one(b, row + ' [data-action="pause"]').click()
+        wait(b, lambda b: css(b, row + '[data-paused="true"]'))
+        assert d.get("/v1/schedules/" + sid).json()["paused"] is True
+        one(b, row + ' [data-action="resume"]').click()
+        wait(b, lambda b: css(b, row + '[data-paused="false"]'))
+        assert d.get("/v1/schedules/" + sid).json()["paused"] is False
+        assert_clean(console(b), ())
 
 
 def test_create_form_is_built_from_the_jobs():
