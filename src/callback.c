@@ -20,7 +20,13 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
-#define CALLBACK_IN_FLIGHT_MAX	64
+/*
+ * Attempts in flight. bench/callbacks.sh (10 000 deliveries draining to a
+ * local receiver): 64 gave a GET p99 of 21 ms, 16 gave 6.5 ms, 8 gives
+ * 4.7 ms, and the outbox drains in the same 3.7 s each time: the loop, not
+ * the receiver, sets the pace.
+ */
+#define CALLBACK_IN_FLIGHT_MAX	8
 #define CALLBACK_BACKOFF_MS	1000
 #define CALLBACK_BACKOFF_MAX_MS	600000
 

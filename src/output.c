@@ -23,6 +23,7 @@
 
 #define OUTPUT_MAGIC	"EVTOUT1"
 #define OUTPUT_HEADER	32		/* magic[8], cap, total, reserved */
+#define OUTPUT_HEADER_EVERY (1024 * 1024)	/* bytes between header writes */
 
 static const char *const output_suffix[OUTPUT_NSTREAMS] = {
 	[OUTPUT_MAIN] = "out",
@@ -35,6 +36,7 @@ struct output {
 	int			 fd;
 	uint64_t		 cap;
 	uint64_t		 total;		/* bytes ever written */
+	uint64_t		 told;		/* the total the header says */
 	int			 ended;		/* no more bytes will come */
 	LIST_HEAD(, output_reader) readers;
 };
@@ -131,6 +133,7 @@ output_write_header(struct output *o)
 	memcpy(h + 16, &o->total, 8);
 	if (pwrite(o->fd, h, sizeof h, 0) != (ssize_t)sizeof h)
 		log_warn("output: cannot write a header: %s", strerror(errno));
+	o->told = o->total;
 }
 
 /*
@@ -184,6 +187,8 @@ output_unref(struct output *o)
 {
 	if (o == NULL || --o->refs > 0)
 		return;
+	if (o->told != o->total)
+		output_write_header(o);
 	close(o->fd);
 	free(o);
 }
@@ -238,7 +243,10 @@ output_append(struct output *o, const char *data, size_t n)
 	if (output_put(o, o->total, data, n) != 0)
 		log_warn("output: cannot write: %s", strerror(errno));
 	o->total += n;
-	output_write_header(o);
+	/* The count on disk lags by at most a MiB: output is not acknowledged
+	 * data, and one header write per read cost a third of the syscalls. */
+	if (o->total - o->told >= OUTPUT_HEADER_EVERY)
+		output_write_header(o);
 	output_wake(o);
 }
 
@@ -249,6 +257,8 @@ output_end(struct output *o)
 	if (o == NULL || o->ended)
 		return;
 	o->ended = 1;
+	if (o->told != o->total)
+		output_write_header(o);
 	output_wake(o);
 }
 

@@ -96,7 +96,7 @@ proc_keep(struct proc *p, const char *data, size_t n)
 static int
 proc_drain(struct proc *p)
 {
-	char buf[16384];
+	char buf[65536];	/* a whole pipe buffer at a time */
 	ssize_t n;
 
 	for (;;) {
