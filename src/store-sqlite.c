@@ -587,17 +587,17 @@ sqlite_max_id(struct ulid *max)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Recovery: fn for every active task, oldest first. */
+/*
+ * fn for every (id, doc) row a bound statement gives; the number, or -1
+ * with *err naming what could not be read.
+ */
 static long
-sqlite_load(store_row_cb *fn, void *arg, struct ulid *max, char **err)
+sqlite_rows(sqlite3_stmt *st, store_row_cb *fn, void *arg, const char *what,
+    char **err)
 {
-	sqlite3_stmt *st = sqlite_stmts[STMT_ACTIVE];
 	long n = 0;
 	int rc;
 
-	if (sqlite_max_id(max) != 0)
-		goto fail;
-	sqlite3_bind_int(st, 1, TASK_SUCCEEDED);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		fn((const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 1), arg);
@@ -606,10 +606,24 @@ sqlite_load(store_row_cb *fn, void *arg, struct ulid *max, char **err)
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
 		return n;
-fail:
-	*err = xasprintf("cannot read the tasks: %s",
+	*err = xasprintf("cannot read the %s: %s", what,
 	    sqlite3_errmsg(sqlite_db));
 	return -1;
+}
+
+/* Recovery: fn for every active task, oldest first. */
+static long
+sqlite_load(store_row_cb *fn, void *arg, struct ulid *max, char **err)
+{
+	sqlite3_stmt *st = sqlite_stmts[STMT_ACTIVE];
+
+	if (sqlite_max_id(max) != 0) {
+		*err = xasprintf("cannot read the tasks: %s",
+		    sqlite3_errmsg(sqlite_db));
+		return -1;
+	}
+	sqlite3_bind_int(st, 1, TASK_SUCCEEDED);
+	return sqlite_rows(st, fn, arg, "tasks", err);
 }
 
 /* Start-up: fn for every pending delivery, oldest first. */
@@ -648,21 +662,8 @@ sqlite_outbox(store_delivery_cb *fn, void *arg, char **err)
 static long
 sqlite_load_schedules(store_row_cb *fn, void *arg, char **err)
 {
-	sqlite3_stmt *st = sqlite_stmts[STMT_SCHEDULES];
-	long n = 0;
-	int rc;
-
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		fn((const char *)sqlite3_column_text(st, 0),
-		    (const char *)sqlite3_column_text(st, 1), arg);
-		n++;
-	}
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE)
-		return n;
-	*err = xasprintf("cannot read the schedules: %s",
-	    sqlite3_errmsg(sqlite_db));
-	return -1;
+	return sqlite_rows(sqlite_stmts[STMT_SCHEDULES], fn, arg, "schedules",
+	    err);
 }
 
 const struct store_ops store_sqlite = {
