@@ -4,8 +4,9 @@
  * (group commit). The backend commits batches off the loop and hands them
  * back; then whoever waits for them is told (through the callback given to
  * store_open) and terminal tasks the store no longer holds leave memory.
- * Reads go to the backend and return rows and errors, never JSON
- * envelopes: those are the API's.
+ * Reads go to the backend and answer rows and errors through a callback,
+ * at once or later (never blocking the loop), never JSON envelopes: those
+ * are the API's.
  *
  * A failed commit puts the store in fault: nothing more is sent until a
  * retry (with back-off) succeeds; changes wait in memory; new changes are
@@ -76,7 +77,15 @@ int
 store_open(struct event_base *base, const char *path, store_done_cb *done,
     void *arg, char **err)
 {
-	store_ops = &store_sqlite;
+	return store_open_ops(base, &store_sqlite, path, done, arg, err);
+}
+
+/* The same on a given backend. */
+int
+store_open_ops(struct event_base *base, const struct store_ops *ops,
+    const char *path, store_done_cb *done, void *arg, char **err)
+{
+	store_ops = ops;
 	store_done_fn = done;
 	store_done_arg = arg;
 	store_retry_ev = evtimer_new(base, store_retry_cb, NULL);
@@ -659,43 +668,55 @@ store_drain(void)
 	return -1;
 }
 
-/* The stored JSON of a task (to free): 1, 0 if unknown, -1 on error. */
-int
-store_get(const struct ulid *id, char **doc)
+/*
+ * The stored JSON of a task, through fn: at once (NULL) or later (the read,
+ * to drop if its caller goes first).
+ */
+struct store_read *
+store_get(const struct ulid *id, store_got_cb *fn, void *arg)
 {
-	*doc = NULL;
-	return store_ops->get(id, doc);
+	return store_ops->get(id, fn, arg);
 }
 
 /*
- * The task created with an Idempotency-Key: 1 with its id and the body it
- * was created from (to free), 0 if the key is new, -1 on error. Keys not
- * yet committed are found in memory.
+ * The task created with an Idempotency-Key, through fn: its id and the body
+ * it was created from, or 0 if the key is new. Keys not yet committed are
+ * found in memory, at once.
  */
-int
-store_find_idem(const char *key, struct ulid *id, char **body)
+struct store_read *
+store_find_idem(const char *key, store_idem_cb *fn, void *arg)
 {
 	size_t i;
 
 	for (i = 0; i < store_nkeys; i++) {
 		if (strcmp(store_keys[i].key, key) == 0) {
-			*id = store_keys[i].task->id;
-			*body = xstrdup(store_keys[i].body);
-			return 1;
+			fn(arg, 1, &store_keys[i].task->id,
+			    xstrdup(store_keys[i].body));
+			return NULL;
 		}
 	}
-	return store_ops->find_idem(key, id, body);
+	return store_ops->find_idem(key, fn, arg);
 }
 
 /*
- * A page of stored tasks, newest first: fn for each of at most f->limit
- * rows. 1 if more follow, 0 if not, -1 on error. The listing shows what is
+ * A page of stored tasks, newest first: row for each of at most f->limit
+ * rows, then done (1 if more follow, 0 if not, -1 on error). The backend
+ * reads f at once (the caller's copy may go). The listing shows what is
  * committed: a change is there once its answer went out.
  */
-int
-store_list(const struct store_filter *f, store_row_cb *fn, void *arg)
+struct store_read *
+store_list(const struct store_filter *f, store_row_cb *row,
+    store_listed_cb *done, void *arg)
 {
-	return store_ops->list(f, fn, arg);
+	return store_ops->list(f, row, done, arg);
+}
+
+/* A read not yet answered is of no more use: its callback never runs. */
+void
+store_read_drop(struct store_read *rd)
+{
+	if (rd != NULL)
+		store_ops->read_drop(rd);
 }
 
 /*
