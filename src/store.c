@@ -36,6 +36,18 @@ struct store_key {
 	char		*body;
 };
 
+/*
+ * A key's read out at the backend: a key noted while it was out (another
+ * create of the same key, answered meanwhile) wins over its "new".
+ */
+struct store_idem_wait {
+	char			*key;
+	store_idem_cb		*fn;
+	void			*arg;
+	struct store_read	*rd;		/* NULL: answering at once */
+	LIST_ENTRY(store_idem_wait) entry;
+};
+
 static const struct store_ops	*store_ops;
 static store_done_cb		*store_done_fn;
 static void			*store_done_arg;
@@ -53,6 +65,8 @@ static struct store_srow	*store_sdirty;		/* schedules changed */
 static size_t			 store_nsdirty, store_sdirty_cap;
 static struct store_key		*store_keys;		/* keys in flight */
 static size_t			 store_nkeys, store_keys_cap;
+static LIST_HEAD(, store_idem_wait) store_idem_waits =
+    LIST_HEAD_INITIALIZER(store_idem_waits);
 static uint64_t			 store_submitted;	/* newest batch sent */
 static uint64_t			 store_done_upto;	/* newest batch back */
 static struct event		*store_retry_ev;
@@ -64,6 +78,7 @@ static int64_t			 store_backoff_ms;
 static char			*store_fault_error;
 
 static void	store_changed(struct task *, enum task_change, enum task_state);
+static void	store_idem_wait_free(struct store_idem_wait *);
 static void	store_retry_cb(evutil_socket_t, short, void *);
 static void	store_remind_cb(evutil_socket_t, short, void *);
 
@@ -182,6 +197,8 @@ store_close(void)
 	store_drain();
 	store_ops->close();
 	store_ops = NULL;
+	while (!LIST_EMPTY(&store_idem_waits))	/* never to be answered */
+		store_idem_wait_free(LIST_FIRST(&store_idem_waits));
 	if (store_purge_ev != NULL)
 		event_free(store_purge_ev);
 	store_purge_ev = NULL;
@@ -678,24 +695,73 @@ store_get(const struct ulid *id, store_got_cb *fn, void *arg)
 	return store_ops->get(id, fn, arg);
 }
 
-/*
- * The task created with an Idempotency-Key, through fn: its id and the body
- * it was created from, or 0 if the key is new. Keys not yet committed are
- * found in memory, at once.
- */
-struct store_read *
-store_find_idem(const char *key, store_idem_cb *fn, void *arg)
+/* The in-flight key of this name, by its index, or -1. */
+static ssize_t
+store_key_find(const char *key)
 {
 	size_t i;
 
 	for (i = 0; i < store_nkeys; i++) {
-		if (strcmp(store_keys[i].key, key) == 0) {
-			fn(arg, 1, &store_keys[i].task->id,
-			    xstrdup(store_keys[i].body));
-			return NULL;
-		}
+		if (strcmp(store_keys[i].key, key) == 0)
+			return (ssize_t)i;
 	}
-	return store_ops->find_idem(key, fn, arg);
+	return -1;
+}
+
+/* The one place a key's wait is freed (out of the list if it was in). */
+static void
+store_idem_wait_free(struct store_idem_wait *w)
+{
+	if (w->rd != NULL)
+		LIST_REMOVE(w, entry);
+	free(w->key);
+	free(w);
+}
+
+/* The backend answered a key: "new" is checked against keys in flight. */
+static void
+store_idem_back_cb(void *arg, int rc, const struct ulid *id, char *body)
+{
+	struct store_idem_wait *w = arg;
+	store_idem_cb *fn = w->fn;
+	void *fn_arg = w->arg;
+	ssize_t k = rc == 0 ? store_key_find(w->key) : -1;
+
+	store_idem_wait_free(w);
+	if (k >= 0)
+		fn(fn_arg, 1, &store_keys[k].task->id,
+		    xstrdup(store_keys[k].body));
+	else
+		fn(fn_arg, rc, id, body);
+}
+
+/*
+ * The task created with an Idempotency-Key, through fn: its id and the body
+ * it was created from, or 0 if the key is new. Keys not yet committed are
+ * found in memory, at once, and again when the backend answers later (a
+ * create of the same key may have come first).
+ */
+struct store_read *
+store_find_idem(const char *key, store_idem_cb *fn, void *arg)
+{
+	struct store_idem_wait *w;
+	struct store_read *rd;
+	ssize_t k = store_key_find(key);
+
+	if (k >= 0) {
+		fn(arg, 1, &store_keys[k].task->id,
+		    xstrdup(store_keys[k].body));
+		return NULL;
+	}
+	w = xcalloc(1, sizeof *w);
+	w->key = xstrdup(key);
+	w->fn = fn;
+	w->arg = arg;
+	if ((rd = store_ops->find_idem(key, store_idem_back_cb, w)) == NULL)
+		return NULL;		/* answered (w is gone) */
+	w->rd = rd;
+	LIST_INSERT_HEAD(&store_idem_waits, w, entry);
+	return rd;
 }
 
 /*
@@ -715,8 +781,17 @@ store_list(const struct store_filter *f, store_row_cb *row,
 void
 store_read_drop(struct store_read *rd)
 {
-	if (rd != NULL)
-		store_ops->read_drop(rd);
+	struct store_idem_wait *w;
+
+	if (rd == NULL)
+		return;
+	LIST_FOREACH(w, &store_idem_waits, entry) {
+		if (w->rd == rd) {
+			store_idem_wait_free(w);
+			break;
+		}
+	}
+	store_ops->read_drop(rd);
 }
 
 /*

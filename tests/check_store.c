@@ -355,6 +355,31 @@ START_TEST(test_find_idem_in_flight)
 }
 END_TEST
 
+/*
+ * A key noted while its read was out (another create of the same key got
+ * there first) wins over the backend's "new": no second task for it.
+ */
+START_TEST(test_find_idem_noted_meanwhile)
+{
+	struct task *t = task_new(&kind_sleep);
+	struct heard h = { 0 };
+	char id[ULID_LEN + 1];
+
+	registry_next_id(&t->id);
+	ulid_format(&t->id, id);
+	ck_assert_ptr_nonnull(store_find_idem("racing", heard_idem_cb, &h));
+	store_note_key(t, xstrdup("racing"), xstrdup("{\"x\":3}"));
+	fake_answer();
+	ck_assert_int_eq(h.calls, 1);
+	ck_assert_int_eq(h.rc, 1);
+	ck_assert_str_eq(h.id, id);
+	ck_assert_str_eq(h.text, "{\"x\":3}");
+	free(h.text);
+	store_close();
+	task_free(t);
+}
+END_TEST
+
 static const struct {
 	int	limit;
 	int	rows;
@@ -387,9 +412,9 @@ END_TEST
 /* A dropped read never calls back; the others still do. */
 START_TEST(test_drop)
 {
-	struct heard gone = { 0 }, kept = { 0 }, listed = { 0 };
+	struct heard gone = { 0 }, kept = { 0 }, listed = { 0 }, key = { 0 };
 	struct store_filter f;
-	struct store_read *rd, *rl;
+	struct store_read *rd, *rl, *rk;
 	struct ulid id;
 
 	ulid_parse(FAKE_KNOWN, &id);
@@ -398,12 +423,15 @@ START_TEST(test_drop)
 	rd = store_get(&id, heard_got_cb, &gone);
 	ck_assert_ptr_nonnull(store_get(&id, heard_got_cb, &kept));
 	rl = store_list(&f, heard_row_cb, heard_listed_cb, &listed);
+	rk = store_find_idem("stored", heard_idem_cb, &key);
 	store_read_drop(rd);
 	store_read_drop(rl);
+	store_read_drop(rk);
 	store_read_drop(NULL);		/* one that answered already */
-	ck_assert_int_eq(fake_drops, 2);
+	ck_assert_int_eq(fake_drops, 3);
 	fake_answer();
 	ck_assert_int_eq(gone.calls, 0);
+	ck_assert_int_eq(key.calls, 0);
 	ck_assert_int_eq(listed.calls + listed.rows, 0);
 	ck_assert_int_eq(kept.calls, 1);
 	ck_assert_int_eq(kept.rc, 1);
@@ -423,6 +451,7 @@ store_suite(void)
 	tcase_add_loop_test(tc, test_find_idem_later, 0,
 	    (int)(sizeof idem_cases / sizeof idem_cases[0]));
 	tcase_add_test(tc, test_find_idem_in_flight);
+	tcase_add_test(tc, test_find_idem_noted_meanwhile);
 	tcase_add_loop_test(tc, test_list_later, 0,
 	    (int)(sizeof list_cases / sizeof list_cases[0]));
 	tcase_add_test(tc, test_drop);
