@@ -62,6 +62,7 @@ struct api_got {
 	api_known_cb	*then;
 };
 
+/* The one place a task read's context is freed. */
 static void
 api_got_free(void *arg)
 {
@@ -310,6 +311,7 @@ struct api_create {
 	char		*canonical;
 };
 
+/* The one place a create's context is freed (the spec, the key's body). */
 static void
 api_create_free(void *arg)
 {
@@ -528,6 +530,7 @@ struct api_page {
 	int		 n;
 };
 
+/* The one place a listing is freed (answered, or its client left). */
 static void
 api_page_free(void *arg)
 {
