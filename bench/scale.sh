@@ -11,7 +11,7 @@
 #    reads the timer lateness histogram from /metrics (p50, p99, max). The
 #    daemon is not pinned here: its store writer thread may use the other
 #    core once the client is done.
-# ONLY_LATENESS=1 runs step 3 alone.
+# ONLY_LATENESS=1 runs step 3 alone; NO_LATENESS=1 runs steps 1 and 2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${1:-1000000}
@@ -75,6 +75,7 @@ kill -TERM "$PID"; wait "$PID" || true
 rm -rf "$WORK/state"
 fi
 
+[ -n "${NO_LATENESS:-}" ] && exit 0
 start 0,1
 secs=$(create 40000 60000)
 echo "created $COUNT tasks due 40-100 s later in ${secs}s; waiting for them to fire"

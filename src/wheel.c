@@ -11,8 +11,10 @@
  * millisecond only, so a run fires whole slots without comparing. Later
  * entries hang in level 1, one slot per block, hashed: a slot holds its
  * block and the blocks 4096, 8192 ... after it (4.7 hours a round).
- * Entering a block takes the level-1 slot of the block after it and moves
- * that block down to level 0; the later rounds stay, so a far entry is
+ * Entering a block takes the level-1 slot of the block after it, and its
+ * entries move down to level 0 a few hundred a run while the wheel is in
+ * the block (all at once would stall the loop: a million tasks due within
+ * a minute are 70 000 a block); the later rounds go back, so a far entry is
  * looked at once in 4.7 hours. Entries added for a time already run wait
  * in a due list.
  */
@@ -26,11 +28,13 @@
 #define WHEEL_L0		(2 * WHEEL_BLOCK)	/* 1 ms slots */
 #define WHEEL_L1		((int64_t)4096)		/* block slots */
 #define WHEEL_WORDS		(WHEEL_L0 / 64)
+#define WHEEL_TRICKLE		256	/* entries moved down per run */
 
 struct wheel {
 	struct wheel_node	 l0[WHEEL_L0];	/* list heads, 1 ms each */
 	struct wheel_node	 l1[WHEEL_L1];	/* list heads, a block each */
 	struct wheel_node	 due;		/* added for a time already run */
+	struct wheel_node	 coming;	/* the next block's, moving down */
 	uint64_t		 bits[WHEEL_WORDS];	/* level-0 slots in use
 						 * (or emptied since) */
 	int64_t			 cur;		/* the first ms not yet run */
@@ -110,6 +114,7 @@ wheel_new(int64_t now, wheel_fire_cb *fire)
 	for (i = 0; i < WHEEL_L1; i++)
 		wheel_list_init(&w->l1[i]);
 	wheel_list_init(&w->due);
+	wheel_list_init(&w->coming);
 	w->cur = now;
 	w->block = wheel_block_of(now);
 	w->fire = fire;
@@ -138,6 +143,7 @@ wheel_free(struct wheel *w)
 	for (i = 0; i < WHEEL_L1; i++)
 		wheel_list_clear(&w->l1[i]);
 	wheel_list_clear(&w->due);
+	wheel_list_clear(&w->coming);
 	if (w->ev != NULL)
 		event_free(w->ev);
 	free(w);
@@ -200,27 +206,26 @@ wheel_count(const struct wheel *w)
 	return w->n;
 }
 
-/* Place again every node of a level-1 slot: its block comes down. */
+/* Place up to max entries of the coming list where they now belong. */
 static void
-wheel_replace(struct wheel *w, struct wheel_node *h)
+wheel_trickle(struct wheel *w, size_t max)
 {
-	struct wheel_node tmp;
-
-	wheel_splice(h, &tmp);
-	while (!wheel_list_empty(&tmp)) {
-		struct wheel_node *n = tmp.next;
+	while (max-- > 0 && !wheel_list_empty(&w->coming)) {
+		struct wheel_node *n = w->coming.next;
 
 		wheel_unlink(n);
 		wheel_place(w, n);
 	}
 }
 
-/* The wheel enters block b: the block after it comes down to level 0. */
+/* The wheel enters block b: what is left of this block's coming list goes
+ * down now, and the level-1 slot of the block after it starts coming. */
 static void
 wheel_enter(struct wheel *w, int64_t b)
 {
+	wheel_trickle(w, SIZE_MAX);
 	w->block = b;
-	wheel_replace(w, &w->l1[(b + 1) & (WHEEL_L1 - 1)]);
+	wheel_splice(&w->l1[(b + 1) & (WHEEL_L1 - 1)], &w->coming);
 }
 
 /* The first ms in [from, to) whose level-0 slot has entries, or to. Bits
@@ -303,6 +308,7 @@ wheel_run(struct wheel *w, int64_t now)
 	wheel_fire_list(w, &tmp, now);
 	while (w->cur <= now)
 		wheel_step(w, now);
+	wheel_trickle(w, WHEEL_TRICKLE);
 }
 
 /* The earliest time in the due list. */
@@ -320,7 +326,8 @@ wheel_due_min(const struct wheel *w)
 
 /*
  * When the wheel must run next (ms), or WHEEL_NEVER if it is empty: the
- * first entry of level 0, else the next block (a block may come down).
+ * first entry of level 0, else the next block (a block may come down);
+ * every millisecond while entries are still coming down.
  */
 int64_t
 wheel_next(struct wheel *w)
@@ -333,7 +340,7 @@ wheel_next(struct wheel *w)
 	ms = wheel_find(w, w->cur, end);
 	if (ms == end)
 		ms = (w->block + 1) << WHEEL_BLOCK_BITS;
-	if (ms < w->cur)
+	if (ms < w->cur || !wheel_list_empty(&w->coming))
 		ms = w->cur;
 	return ms < next ? ms : next;
 }

@@ -225,6 +225,38 @@ START_TEST(test_random)
 }
 END_TEST
 
+/* A crowded block (more than a run moves down) comes down over the block
+ * before it: each entry still fires in the first run at or after it. */
+START_TEST(test_crowded_block)
+{
+	struct wheel *w = wheel_new(TB - 1, random_fire_cb);
+	int64_t first = TB + BLOCK;
+	size_t i, n = 5000, nfired = 0;
+
+	rnodes = xcalloc(n, sizeof *rnodes);
+	rfired = xcalloc(n, sizeof *rfired);
+	rbad = 0;
+	for (i = 0; i < n; i++)
+		wheel_add(w, &rnodes[i], first + (int64_t)(i * 7 % BLOCK));
+	wheel_add(w, &rnodes[0], first + 2 * BLOCK * BLOCK);	/* a later round */
+	run_now = TB + 1;			/* entered: coming down */
+	wheel_run(w, run_now);
+	ck_assert_int_eq(wheel_next(w), TB + 2);
+	for (rprev = run_now; rprev < first + 2 * BLOCK; rprev = run_now) {
+		run_now = rprev + 1 + (rprev % 5 == 0 ? 40 : 0);
+		wheel_run(w, run_now);
+	}
+	for (i = 0; i < n; i++)
+		nfired += rfired[i] == 1;
+	ck_assert_int_eq(rbad, 0);
+	ck_assert_uint_eq(nfired, n - 1);
+	ck_assert(wheel_pending(&rnodes[0]));
+	wheel_free(w);
+	free(rnodes);
+	free(rfired);
+}
+END_TEST
+
 /* The loop's fire: stop the loop. */
 static void
 loop_fire_cb(struct wheel_node *n)
@@ -265,6 +297,7 @@ wheel_suite(void)
 	    (int)(sizeof cases / sizeof cases[0]));
 	tcase_add_test(tc, test_readd_in_fire);
 	tcase_add_test(tc, test_random);
+	tcase_add_test(tc, test_crowded_block);
 	tcase_add_test(tc, test_loop);
 	suite_add_tcase(s, tc);
 	return s;
