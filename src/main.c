@@ -658,6 +658,7 @@ main(int argc, char **argv)
 	output_shutdown(main_opts.memory);
 	sdnotify_close();
 	journal_close();
+	task_shutdown();
 	event_base_free(main_base);
 	config_set(NULL);
 	free(main_opts.listen);
