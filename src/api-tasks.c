@@ -66,7 +66,7 @@ api_task_known(struct http_request *req, const struct ulid *id,
 
 	if (registry_find(id) != NULL)
 		return 0;
-	rc = store_get(id, &doc);
+	rc = store_get_now(id, &doc);
 	free(doc);
 	if (rc < 0)
 		api_store_failed(req);
@@ -155,7 +155,7 @@ api_reply_task(struct http_request *req, unsigned status, const struct ulid *id)
 		api_wait_commit(req, t, status);
 		return;
 	}
-	if (store_get(id, &doc) <= 0) {	/* it was found a moment ago */
+	if (store_get_now(id, &doc) <= 0) {	/* it was found a moment ago */
 		api_store_failed(req);
 		return;
 	}
@@ -174,7 +174,7 @@ api_idempotent_replay(struct http_request *req, const char *key,
 	char *prev;
 	int rc;
 
-	rc = store_find_idem(key, &id, &prev);
+	rc = store_find_idem_now(key, &id, &prev);
 	if (rc == 0)
 		return 0;
 	if (rc < 0)
@@ -299,7 +299,7 @@ static void
 api_reply_stored(struct http_request *req, const struct ulid *id)
 {
 	char *doc;
-	int rc = store_get(id, &doc);
+	int rc = store_get_now(id, &doc);
 
 	if (rc < 0)
 		api_store_failed(req);
@@ -458,7 +458,7 @@ api_tasks_list(struct http_request *req)
 	    api_list_filter(req, &f) != 0)
 		return;
 	buf_adds(&p.out, "{\"tasks\":[");
-	if ((more = store_list(&f, api_list_row_cb, &p)) < 0) {
+	if ((more = store_list_now(&f, api_list_row_cb, &p)) < 0) {
 		free(buf_steal(&p.out, NULL));
 		api_store_failed(req);
 		return;
@@ -479,7 +479,7 @@ api_cancel_stored(struct http_request *req, const struct ulid *id)
 {
 	json_t *v, *state;
 	char *doc;
-	int rc = store_get(id, &doc);
+	int rc = store_get_now(id, &doc);
 
 	if (rc <= 0) {
 		if (rc < 0)

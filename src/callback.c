@@ -635,7 +635,7 @@ callback_resume_cb(const struct store_delivery *row, void *arg)
 	d->next_at = row->next_at;
 	d->stored = 1;
 	/* The task shows how its delivery goes: keep it in memory. */
-	if (ulid_parse(row->task_id, &id) == 0 && store_get(&id, &text) > 0 &&
+	if (ulid_parse(row->task_id, &id) == 0 && store_get_now(&id, &text) > 0 &&
 	    (doc = json_loads(text, 0, NULL)) != NULL) {
 		d->task = task_from_json(doc);
 		json_decref(doc);

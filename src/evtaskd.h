@@ -183,6 +183,9 @@ struct config {
 	char		**allowed_origins;	/* NULL-terminated, or NULL */
 	char		**allowed_hosts;	/* NULL-terminated, or NULL */
 	char		*state_dir;
+	char		*store;		/* a postgresql:// URI, or NULL */
+	char		*node;		/* this node's name, or NULL (host) */
+	int64_t		 lease_ms;
 	int64_t		 retention_s;
 	int64_t		 shutdown_grace_ms;
 	enum on_shutdown on_shutdown;
@@ -207,6 +210,9 @@ void	 config_free(struct config *);
 void	 config_set(struct config *);
 struct job *config_job(const char *);
 const char *config_isolation_name(enum isolation);
+#define CONFIG_NODE_MAX		63
+int	 config_store_url(const char *);
+const char *config_node_check(const char *);
 
 /* config-pos.c */
 struct config_pos;
@@ -820,10 +826,19 @@ struct store_filter {
 typedef int store_row_cb(const char *, const char *, void *);
 /* One pending outbox row handed to a reader (start-up). */
 typedef void store_delivery_cb(const struct store_delivery *, void *);
+struct store_read;	/* a read in flight */
+/* A task: rc 1 (its document, to take), 0 no such task, -1 store error. */
+typedef void store_got_cb(void *, int, char *);
+/* An idempotency key: rc 1 (its task's id, and the create's body to take), 0, -1. */
+typedef void store_idem_cb(void *, int, const struct ulid *, char *);
+/* A list ended: rc 1 more rows past the limit, 0 no more, -1 store error (rows came first through store_row_cb). */
+typedef void store_listed_cb(void *, int);
 /*
  * A backend: the C form of the kind table. Reads answer 1 (found), 0 (not
- * there) or -1 (the store failed: a 500, never a 404). Writes are batches,
- * committed off the loop; the backend hands each back to store_done().
+ * there) or -1 (the store failed: a 500, never a 404), through their
+ * callback; each returns NULL when it has answered already. Writes are
+ * batches, committed off the loop; the backend hands each back to
+ * store_done().
  */
 struct store_ops {
 	const char	*name;
@@ -831,10 +846,11 @@ struct store_ops {
 	void		(*close)(void);
 	void		(*submit)(struct store_batch *);
 	void		(*wait)(void);		/* start and stop only: blocks */
-	int		(*get)(const struct ulid *, char **);
-	int		(*find_idem)(const char *, struct ulid *, char **);
-	int		(*list)(const struct store_filter *, store_row_cb *,
-			    void *);
+	struct store_read *(*get)(const struct ulid *, store_got_cb *, void *);
+	struct store_read *(*find_idem)(const char *, store_idem_cb *, void *);
+	struct store_read *(*list)(const struct store_filter *, store_row_cb *,
+			    store_listed_cb *, void *);
+	void		(*read_drop)(struct store_read *);
 	long		(*load)(store_row_cb *, void *, struct ulid *, char **);
 	long		(*outbox)(store_delivery_cb *, void *, char **);
 	long		(*load_schedules)(store_row_cb *, void *, char **);
@@ -866,9 +882,14 @@ int	 store_drain(void);
 int	 store_writable(void);
 int	 store_retry_after_s(void);
 void	 store_done(struct store_batch *);
-int	 store_get(const struct ulid *, char **);
-int	 store_find_idem(const char *, struct ulid *, char **);
-int	 store_list(const struct store_filter *, store_row_cb *, void *);
+struct store_read *store_get(const struct ulid *, store_got_cb *, void *);
+struct store_read *store_find_idem(const char *, store_idem_cb *, void *);
+struct store_read *store_list(const struct store_filter *, store_row_cb *, store_listed_cb *, void *);
+void	 store_read_drop(struct store_read *);	/* its callback never runs */
+/* Until the API answers reads asynchronously: wait for one (blocks). */
+int	 store_get_now(const struct ulid *, char **);
+int	 store_find_idem_now(const char *, struct ulid *, char **);
+int	 store_list_now(const struct store_filter *, store_row_cb *, void *);
 long	 store_load(store_row_cb *, void *, struct ulid *, char **);
 long	 store_load_schedules(store_row_cb *, void *, char **);
 void	 store_schedule_put(const struct ulid *, char *);
@@ -883,6 +904,64 @@ void	 store_start_purge(struct event_base *);
  */
 #define STORE_SQLITE_VFS	"unix-excl"
 extern const struct store_ops store_sqlite;
+
+/* pg-conn.c */
+struct pg_conn;		/* libpq's PGconn */
+struct pg_result;	/* libpq's PGresult */
+struct pgc;
+struct pgc_req;
+/* Issue a request's statements on the connection: 0, or -1. */
+typedef int pgc_send_cb(struct pg_conn *, void *);
+/* One statement's result (not to keep): its index in the request. */
+typedef void pgc_result_cb(void *, int, struct pg_result *);
+/* A request ended: NULL, or its first error. */
+typedef void pgc_done_cb(void *, const char *);
+/* The connection is (again) up. */
+typedef void pgc_up_cb(void *);
+struct pgc *pgc_new(struct event_base *, const char *, const char *,
+	    pgc_up_cb *, void *);
+int	 pgc_connect_now(struct pgc *, char **);
+int	 pgc_start(struct pgc *);
+int	 pgc_stop(struct pgc *);
+struct pg_result *pgc_exec(struct pgc *, const char *, int,
+	    const char *const *, char **);
+struct pgc_req *pgc_send(struct pgc *, pgc_send_cb *, pgc_result_cb *,
+	    pgc_done_cb *, void *);
+void	 pgc_drop(struct pgc_req *);
+int	 pgc_is_up(const struct pgc *);
+int	 pgc_idle(const struct pgc *);
+const char *pgc_error(const struct pgc *);
+void	 pgc_wait(struct pgc *);
+void	 pgc_free(struct pgc *);
+
+/* pg-node.c */
+int	 pg_node_claim(struct pgc *, const char *, int64_t, char **);
+void	 pg_node_start(struct event_base *, struct pgc *);
+void	 pg_node_renew(void);
+int	 pg_node_lost(void);
+const char *pg_node_name(void);
+const char *pg_node_epoch(void);
+void	 pg_node_release(struct pgc *);
+
+/* pg-schema.c */
+#define PG_SCHEMA_VERSION	1
+int	 pg_schema(struct pgc *, char **);
+
+/* pg-read.c */
+struct store_read *pg_get(const struct ulid *, store_got_cb *, void *);
+struct store_read *pg_find_idem(const char *, store_idem_cb *, void *);
+struct store_read *pg_list(const struct store_filter *, store_row_cb *,
+	    store_listed_cb *, void *);
+void	 pg_read_drop(struct store_read *);
+void	 pg_read_wait(struct store_read *, const int *);
+void	 pg_read_open(struct pgc *);
+long	 pg_load(store_row_cb *, void *, struct ulid *, char **);
+long	 pg_outbox(store_delivery_cb *, void *, char **);
+long	 pg_load_schedules(store_row_cb *, void *, char **);
+
+/* store-pg.c */
+extern const struct store_ops store_pg;
+char	*store_pg_redact(const char *);
 
 /* store-writer.c */
 int	 writer_start(const char *, int, int, char **);

@@ -401,43 +401,53 @@ sqlite_read_error(const char *what)
 	return -1;
 }
 
-/* The stored JSON of a task: 1 with *doc (to free), 0, or -1. */
-static int
-sqlite_get(const struct ulid *id, char **doc)
+/* The stored JSON of a task: 1 with its doc, 0, or -1; answered at once. */
+static struct store_read *
+sqlite_get(const struct ulid *id, store_got_cb *fn, void *arg)
 {
 	sqlite3_stmt *st = sqlite_stmts[STMT_GET];
-	char buf[ULID_LEN + 1];
+	char buf[ULID_LEN + 1], *doc = NULL;
 	int rc;
 
 	ulid_format(id, buf);
 	sqlite3_bind_text(st, 1, buf, ULID_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		*doc = xstrdup((const char *)sqlite3_column_text(st, 0));
+		doc = xstrdup((const char *)sqlite3_column_text(st, 0));
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return sqlite_read_error("a task");
-	return rc == SQLITE_ROW;
+		fn(arg, sqlite_read_error("a task"), NULL);
+	else
+		fn(arg, rc == SQLITE_ROW, doc);
+	return NULL;
 }
 
 /* The stored task of an Idempotency-Key: 1 with id and body, 0, or -1. */
-static int
-sqlite_find_idem(const char *key, struct ulid *id, char **body)
+static struct store_read *
+sqlite_find_idem(const char *key, store_idem_cb *fn, void *arg)
 {
 	sqlite3_stmt *st = sqlite_stmts[STMT_IDEM];
-	int rc, found = 0;
+	struct ulid id;
+	char *body = NULL;
+	int rc;
 
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && ulid_parse((const char *)
-	    sqlite3_column_text(st, 0), id) == 0) {
-		*body = xstrdup((const char *)sqlite3_column_text(st, 1));
-		found = 1;
-	}
+	    sqlite3_column_text(st, 0), &id) == 0)
+		body = xstrdup((const char *)sqlite3_column_text(st, 1));
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return sqlite_read_error("an Idempotency-Key");
-	return found;
+		fn(arg, sqlite_read_error("an Idempotency-Key"), NULL, NULL);
+	else
+		fn(arg, body != NULL, body != NULL ? &id : NULL, body);
+	return NULL;
+}
+
+/* SQLite answers every read at once: there is never one to drop. */
+static void
+sqlite_read_drop(struct store_read *r)
+{
 }
 
 /* One cursor of a listing: a statement and whether it has a row. */
@@ -544,9 +554,11 @@ sqlite_cursor_best(const struct sqlite_cursor *cur, size_t n)
 /*
  * A page, newest first: filters by kind and state run one indexed cursor
  * per (kind, state) pair and merge them, so no filter scans the table.
+ * Answered at once.
  */
-static int
-sqlite_list(const struct store_filter *f, store_row_cb *fn, void *arg)
+static struct store_read *
+sqlite_list(const struct store_filter *f, store_row_cb *fn,
+    store_listed_cb *done, void *arg)
 {
 	struct sqlite_cursor cur[SQLITE_MAX_CURSORS];
 	char before[ULID_LEN + 1];
@@ -569,7 +581,8 @@ sqlite_list(const struct store_filter *f, store_row_cb *fn, void *arg)
 		sqlite3_reset(cur[i].st);
 		sqlite3_clear_bindings(cur[i].st);
 	}
-	return rc;
+	done(arg, rc);
+	return NULL;
 }
 
 /* The highest id stored, into *max (left alone if none). */
@@ -675,6 +688,7 @@ const struct store_ops store_sqlite = {
 	.get = sqlite_get,
 	.find_idem = sqlite_find_idem,
 	.list = sqlite_list,
+	.read_drop = sqlite_read_drop,
 	.load = sqlite_load,
 	.outbox = sqlite_outbox,
 	.load_schedules = sqlite_load_schedules,

@@ -69,14 +69,16 @@ static void	store_remind_cb(evutil_socket_t, short, void *);
 const struct task_observer store_observer = { "store", store_changed };
 
 /*
- * Open the store at path (NULL: a private temporary one, for --memory).
+ * Open the store at path: a postgresql:// URI, a SQLite file, or NULL (a
+ * private temporary SQLite file, for --memory).
  * done hears of every batch that comes back. 0, or -1 with *err.
  */
 int
 store_open(struct event_base *base, const char *path, store_done_cb *done,
     void *arg, char **err)
 {
-	store_ops = &store_sqlite;
+	store_ops = path != NULL && (strncmp(path, "postgresql://", 13) == 0 ||
+	    strncmp(path, "postgres://", 11) == 0) ? &store_pg : &store_sqlite;
 	store_done_fn = done;
 	store_done_arg = arg;
 	store_retry_ev = evtimer_new(base, store_retry_cb, NULL);
@@ -659,43 +661,149 @@ store_drain(void)
 	return -1;
 }
 
-/* The stored JSON of a task (to free): 1, 0 if unknown, -1 on error. */
-int
-store_get(const struct ulid *id, char **doc)
+/* A task's stored JSON, through fn (NULL: answered already). */
+struct store_read *
+store_get(const struct ulid *id, store_got_cb *fn, void *arg)
 {
-	*doc = NULL;
-	return store_ops->get(id, doc);
+	return store_ops->get(id, fn, arg);
 }
 
 /*
- * The task created with an Idempotency-Key: 1 with its id and the body it
- * was created from (to free), 0 if the key is new, -1 on error. Keys not
- * yet committed are found in memory.
+ * The task created with an Idempotency-Key, through fn: 1 with its id and
+ * the body it was created from (to take), 0 if the key is new, -1 on
+ * error. Keys not yet committed are found in memory, answered at once.
  */
-int
-store_find_idem(const char *key, struct ulid *id, char **body)
+struct store_read *
+store_find_idem(const char *key, store_idem_cb *fn, void *arg)
 {
 	size_t i;
 
 	for (i = 0; i < store_nkeys; i++) {
 		if (strcmp(store_keys[i].key, key) == 0) {
-			*id = store_keys[i].task->id;
-			*body = xstrdup(store_keys[i].body);
-			return 1;
+			fn(arg, 1, &store_keys[i].task->id,
+			    xstrdup(store_keys[i].body));
+			return NULL;
 		}
 	}
-	return store_ops->find_idem(key, id, body);
+	return store_ops->find_idem(key, fn, arg);
 }
 
 /*
  * A page of stored tasks, newest first: fn for each of at most f->limit
- * rows. 1 if more follow, 0 if not, -1 on error. The listing shows what is
- * committed: a change is there once its answer went out.
+ * rows, then done with 1 if more follow, 0 if not, -1 on error. The
+ * listing shows what is committed: a change is there once its answer went
+ * out.
  */
-int
-store_list(const struct store_filter *f, store_row_cb *fn, void *arg)
+struct store_read *
+store_list(const struct store_filter *f, store_row_cb *fn,
+    store_listed_cb *done, void *arg)
 {
-	return store_ops->list(f, fn, arg);
+	return store_ops->list(f, fn, done, arg);
+}
+
+/* Forget a read in flight: its callback never runs. */
+void
+store_read_drop(struct store_read *r)
+{
+	if (r != NULL)
+		store_ops->read_drop(r);
+}
+
+/*
+ * TEMPORARY, until the API layer answers reads asynchronously (the seams
+ * branch): the synchronous forms its callers still use. SQLite answers at
+ * once; PostgreSQL's answer is waited for, blocking the loop.
+ */
+struct store_now {
+	int		 done;
+	int		 rc;
+	char		*text;
+	struct ulid	 id;
+	store_row_cb	*fn;		/* list: the caller's, with its arg */
+	void		*farg;
+};
+
+/* The answer of a synchronous get or find_idem. */
+static void
+store_now_cb(void *arg, int rc, char *text)
+{
+	struct store_now *n = arg;
+
+	n->done = 1;
+	n->rc = rc;
+	n->text = text;
+}
+
+/* The answer of a synchronous find_idem. */
+static void
+store_now_idem_cb(void *arg, int rc, const struct ulid *id, char *body)
+{
+	struct store_now *n = arg;
+
+	if (rc == 1)
+		n->id = *id;
+	store_now_cb(arg, rc, body);
+}
+
+/* A row of a synchronous listing: to the caller's fn. */
+static int
+store_now_row_cb(const char *id, const char *doc, void *arg)
+{
+	struct store_now *n = arg;
+
+	return n->fn(id, doc, n->farg);
+}
+
+/* The end of a synchronous listing. */
+static void
+store_now_listed_cb(void *arg, int rc)
+{
+	store_now_cb(arg, rc, NULL);
+}
+
+/* Wait for a read's answer (PostgreSQL only: SQLite has answered). */
+static int
+store_now_wait(struct store_read *r, struct store_now *n)
+{
+	if (r != NULL)
+		pg_read_wait(r, &n->done);
+	return n->rc;
+}
+
+/* The stored JSON of a task (to free): 1, 0 if unknown, -1 on error. */
+int
+store_get_now(const struct ulid *id, char **doc)
+{
+	struct store_now n = { 0 };
+	int rc = store_now_wait(store_get(id, store_now_cb, &n), &n);
+
+	*doc = n.text;
+	return rc;
+}
+
+/* A key's task: 1 with its id and body (to free), 0, -1. */
+int
+store_find_idem_now(const char *key, struct ulid *id, char **body)
+{
+	struct store_now n = { 0 };
+	int rc = store_now_wait(store_find_idem(key, store_now_idem_cb, &n),
+	    &n);
+
+	*id = n.id;
+	*body = n.text;
+	return rc;
+}
+
+/* A page of tasks: fn for each row; 1 more follow, 0, -1. */
+int
+store_list_now(const struct store_filter *f, store_row_cb *fn, void *arg)
+{
+	struct store_now n = { 0 };
+
+	n.fn = fn;
+	n.farg = arg;
+	return store_now_wait(store_list(f, store_now_row_cb,
+	    store_now_listed_cb, &n), &n);
 }
 
 /*
