@@ -58,6 +58,21 @@ struct pgc {
 	struct event		*fail_ev;
 };
 
+/*
+ * What every connection asks for unless the URI says otherwise (the URI
+ * comes last and wins): a dead peer is noticed in seconds, not hours,
+ * and the server's views name us.
+ */
+static const char *const pgc_keys[] = {
+	"connect_timeout", "keepalives_idle", "keepalives_interval",
+	"keepalives_count", "tcp_user_timeout", "application_name", "dbname",
+	NULL
+};
+static const char *const pgc_values[] = {
+	"10", "5", "2", "3", "10000", "evtaskd", NULL, NULL
+};
+#define PGC_URI	6	/* the index of dbname: the URI, expanded */
+
 static void	pgc_socket_cb(evutil_socket_t, short, void *);
 static void	pgc_poll_connect(struct pgc *);
 static void	pgc_fail_cb(evutil_socket_t, short, void *);
@@ -235,7 +250,11 @@ pgc_ready(struct pgc *c)
 int
 pgc_connect_now(struct pgc *c, char **err)
 {
-	c->conn = PQconnectdb(c->conninfo);
+	const char *values[sizeof pgc_values / sizeof pgc_values[0]];
+
+	memcpy(values, pgc_values, sizeof values);
+	values[PGC_URI] = c->conninfo;
+	c->conn = PQconnectdbParams(pgc_keys, values, 1);
 	if (PQstatus(c->conn) != CONNECTION_OK) {
 		*err = pgc_message(PQerrorMessage(c->conn));
 		PQfinish(c->conn);
@@ -278,7 +297,11 @@ pgc_exec(struct pgc *c, const char *sql, int n, const char *const *params,
 static void
 pgc_reconnect(struct pgc *c)
 {
-	c->conn = PQconnectStart(c->conninfo);
+	const char *values[sizeof pgc_values / sizeof pgc_values[0]];
+
+	memcpy(values, pgc_values, sizeof values);
+	values[PGC_URI] = c->conninfo;
+	c->conn = PQconnectStartParams(pgc_keys, values, 1);
 	if (c->conn == NULL || PQstatus(c->conn) == CONNECTION_BAD) {
 		c->state = PGC_CONNECTING;
 		pgc_broken(c, c->conn != NULL ? PQerrorMessage(c->conn) :

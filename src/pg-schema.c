@@ -26,7 +26,7 @@ static const char pg_schema_sql[] =
 	" started_at timestamptz NOT NULL,"
 	" jobs jsonb NOT NULL DEFAULT '[]');"	/* the job names it has */
 	"CREATE TABLE IF NOT EXISTS tasks ("
-	" id text PRIMARY KEY,"			/* ULID: time-ordered */
+	" id text COLLATE \"C\" PRIMARY KEY,"	/* ULID: time-ordered */
 	" node text,"				/* who runs it; NULL: nobody */
 	" epoch bigint,"			/* its lease when it wrote */
 	" kind text NOT NULL,"
@@ -34,7 +34,7 @@ static const char pg_schema_sql[] =
 	" finished_at bigint,"			/* ms; set when terminal */
 	" idem_key text,"			/* Idempotency-Key */
 	" idem_body text,"			/* the request it keyed */
-	" schedule_id text,"			/* the schedule that made it */
+	" schedule_id text COLLATE \"C\","	/* the schedule that made it */
 	" created_at timestamptz NOT NULL DEFAULT now(),"
 	" updated_at timestamptz NOT NULL DEFAULT now(),"
 	" doc text NOT NULL);"			/* the task's JSON */
@@ -56,7 +56,7 @@ static const char pg_schema_sql[] =
 	"CREATE INDEX IF NOT EXISTS events_at ON events(at);"
 	/* Callback deliveries (CONTRACT §9), as in the SQLite store. */
 	"CREATE TABLE IF NOT EXISTS outbox ("
-	" id text PRIMARY KEY,"
+	" id text COLLATE \"C\" PRIMARY KEY,"
 	" task_id text NOT NULL,"
 	" callback text NOT NULL,"
 	" state integer NOT NULL,"		/* enum callback_state */
@@ -67,7 +67,7 @@ static const char pg_schema_sql[] =
 	"CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(task_id)"
 	" WHERE state = 0;"
 	"CREATE TABLE IF NOT EXISTS schedules ("
-	" id text PRIMARY KEY,"
+	" id text COLLATE \"C\" PRIMARY KEY,"
 	" node text,"				/* who wrote it last */
 	" doc text NOT NULL);"
 	/*

@@ -1,0 +1,217 @@
+"""The PostgreSQL store (--store, CONTRACT §12), on a private PostgreSQL 15
+(tests/pg.py; skipped only where it is not installed): the schema and its
+version, node names and leases, acknowledged means committed (kill -9),
+PostgreSQL stopped under load (503, /healthz, recovery, nothing lost), and
+fencing (an epoch moved behind a node's back stops its writes)."""
+
+import os
+import signal
+import threading
+import time
+
+import harness
+import pg
+from harness import Daemon, create, eventually, run_daemon, wait_end
+
+pg.require()
+
+
+def node(url, name="a", *args, lease_ms=None, extra=None):
+    """A daemon on url's database, named name, its outputs in a temp dir."""
+    cfg = dict(extra or {})
+    if lease_ms is not None:
+        cfg["lease_ms"] = lease_ms
+    flags = ["--store", url, "--node", name, "-d", harness.tmpdir()]
+    if cfg:
+        flags += ["-c", harness.write_json(harness.tmpdir(), "c.json", cfg)]
+    return Daemon(*flags, *args)
+
+
+def sql(url, text):
+    """Run text on url's database; the output."""
+    return pg.server().psql(text, db=url.split("/")[3].split("?")[0])
+
+
+def lease_over(url, name):
+    return sql(url, "SELECT lease_until <= now() FROM nodes WHERE name = '%s'" % name) == "t"
+
+
+def test_schema_node_and_a_clean_stop_frees_the_name():
+    url = pg.fresh_url()
+    d = node(url, "a")
+    assert sql(url, "SELECT value FROM meta WHERE key = 'schema_version'") == "1"
+    for table in ("tasks", "nodes", "events", "outbox", "schedules"):
+        assert sql(url, "SELECT to_regclass('%s') IS NOT NULL" % table) == "t", table
+    assert sql(url, "SELECT epoch, lease_until > now() FROM nodes WHERE name = 'a'") == "1|t"
+    t = create(d, {"duration_ms": 60000, "name": "kept"})
+    # The row says who runs it, and with which lease; its change is an event.
+    assert sql(url, "SELECT node, epoch, kind FROM tasks WHERE id = '%s'" % t["id"]) == "a|1|sleep"
+    assert int(sql(url, "SELECT count(*) FROM events WHERE task_id = '%s'" % t["id"])) >= 1
+    assert d.stop() == 0
+    assert lease_over(url, "a")            # free at once, not in lease_ms
+    with node(url, "a") as d2:             # so the name is taken again now
+        assert sql(url, "SELECT epoch FROM nodes WHERE name = 'a'") == "2"
+        got = d2.get("/v1/tasks/" + t["id"]).json()
+        assert got["name"] == "kept" and got["state"] == "running", got
+
+
+def test_second_node_with_a_live_name_exits_1():
+    url = pg.fresh_url()
+    with node(url, "twin"):
+        code, _, err = run_daemon("--store", url, "--node", "twin", "-d",
+                                  harness.tmpdir(), "-l", "127.0.0.1:0")
+        assert code == 1, err
+        assert "a live node has the name twin" in err, err
+        with node(url, "other"):           # another name is welcome
+            assert sql(url, "SELECT count(*) FROM nodes") == "2"
+
+
+def test_newer_schema_refused():
+    url = pg.fresh_url()
+    with node(url):
+        pass
+    sql(url, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    code, _, err = run_daemon("--store", url, "-d", harness.tmpdir(), "-l", "127.0.0.1:0")
+    assert code == 1, err
+    assert "schema version 99" in err and "newer evtaskd" in err, err
+
+
+def test_password_never_logged():
+    base = pg.fresh_url()                  # trust auth: any password works
+    user, rest = base.split("://", 1)[1].split("@", 1)
+    url = "postgresql://%s:s3cr3t-pw@%s" % (user, rest)
+    with node(url + "&password=pw-too", "p") as d:
+        create(d, {"duration_ms": 0})
+        log = d.log()
+    assert "s3cr3t" not in log and "pw-too" not in log, log
+    assert "store: postgresql://%s@" % user in log, log
+
+
+def test_flags_and_config_checked():
+    code, _, err = run_daemon("--store", "sqlite:///x", "-l", "127.0.0.1:0")
+    assert code == 2 and "not a postgresql:// URI" in err, err
+    code, _, err = run_daemon("--store", pg.server().url(), "--memory")
+    assert code == 2 and "not both" in err, err
+    code, _, err = run_daemon("--node", "has space", "--memory")
+    assert code == 2 and "--node" in err, err
+    d = harness.tmpdir()
+    path = harness.write_file(d, "c.json", '{\n  "lease_ms": 999,\n'
+                              '  "store": "mysql://x",\n  "node": ""\n}\n')
+    code, _, err = run_daemon("-c", path, "--check-config")
+    assert code == 1, err
+    assert "c.json:2:" in err and "lease_ms" in err, err
+    assert "c.json:3:" in err and "postgresql://" in err, err
+    assert "c.json:4:" in err and "node" in err, err
+
+
+def test_unreachable_database_at_start_exits_1():
+    url = pg.server().url("no_such_db")
+    code, _, err = run_daemon("--store", url, "-d", harness.tmpdir(), "-l", "127.0.0.1:0")
+    assert code == 1 and "cannot open the store" in err, err
+    assert "no_such_db" in err, err
+
+
+def test_acknowledged_means_committed_kill_9():
+    url = pg.fresh_url()
+    d = node(url, "k", lease_ms=1000)
+    ids = []
+    lock = threading.Lock()
+
+    def client():
+        for _ in range(25):
+            r = d.post("/v1/tasks", json={"duration_ms": 60000})
+            assert r.status == 201, r
+            with lock:
+                ids.append(r.json()["id"])
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    d.proc.send_signal(signal.SIGKILL)     # right after the last 201
+    d.proc.wait()
+    stored = set(sql(url, "SELECT id FROM tasks").split())
+    assert set(ids) <= stored, set(ids) - stored
+    eventually(lambda: lease_over(url, "k"))
+    with node(url, "k", lease_ms=1000) as d2:
+        for tid in ids[:5] + ids[-5:]:
+            assert d2.get("/v1/tasks/" + tid).json()["state"] == "running"
+        assert sql(url, "SELECT epoch FROM nodes WHERE name = 'k'") == "2"
+
+
+def test_postgresql_stopped_under_load_503_then_recovers():
+    url = pg.fresh_url()
+    srv = pg.server()
+    d = node(url, "s")
+    acked, refused, stop = [], [], threading.Event()
+
+    def client():
+        while not stop.is_set():
+            try:
+                r = d.post("/v1/tasks", json={"duration_ms": 0}, timeout=10)
+            except OSError:
+                continue
+            if r.status == 201:
+                acked.append(r.json()["id"])
+            else:
+                assert r.status == 503, r
+                assert int(r.headers["retry-after"]) >= 1, r.headers
+                assert r.json()["type"].endswith("store-unavailable"), r
+                refused.append(r)
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        eventually(lambda: len(acked) > 20)
+        srv.stop()
+        eventually(lambda: len(refused) > 0)
+        h = d.get("/healthz")
+        assert h.status == 503 and h.json() == {"status": "store_unavailable"}, h
+        assert int(h.headers["retry-after"]) >= 1
+        time.sleep(3)                      # PostgreSQL stays away a while
+        srv.start()
+        eventually(lambda: d.get("/healthz").status == 200, timeout=30)
+        n = len(acked)
+        eventually(lambda: len(acked) > n + 10, timeout=30)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    stored = set(sql(url, "SELECT id FROM tasks").split())
+    assert set(acked) <= stored, set(acked) - stored
+    assert "writable again" in d.log(), d.log()
+    for tid in acked[-3:]:
+        wait_end(d, tid)
+    assert d.stop() == 0
+
+
+def test_fencing_an_epoch_moved_behind_the_nodes_back():
+    url = pg.fresh_url()
+    d = node(url, "f", lease_ms=1000)
+    before = create(d, {"duration_ms": 60000})
+    sql(url, "UPDATE nodes SET epoch = epoch + 1 WHERE name = 'f'")
+    d.wait_log(r"NODE f LOST ITS LEASE: epoch 1")
+    r = d.post("/v1/tasks", json={"duration_ms": 0})
+    assert r.status == 503, r
+    c = d.delete("/v1/tasks/" + before["id"])
+    assert c.status == 503, c
+    # Nothing of it reached the database: the task still runs there.
+    assert sql(url, "SELECT count(*) FROM tasks") == "1"
+    assert sql(url, "SELECT state FROM tasks WHERE id = '%s'" % before["id"]) == "1"
+    assert d.get("/healthz").status == 503
+    assert d.stop() == 1                   # its changes could not be stored
+    assert "not stored" in d.log()
+
+
+def test_fence_refuses_a_write_with_an_expired_lease():
+    url = pg.fresh_url()
+    d = node(url, "x", lease_ms=1000)
+    sql(url, "UPDATE nodes SET lease_until = now() - interval '1 hour' WHERE name = 'x'")
+    # Until the renewal comes the fence says no; then writes go on (same
+    # epoch: nobody adopted anything).
+    eventually(lambda: d.post("/v1/tasks", json={"duration_ms": 0}).status == 201)
+    assert sql(url, "SELECT lease_until > now() FROM nodes WHERE name = 'x'") == "t"
+    assert d.stop() == 0
+
+
+harness.run(globals())
