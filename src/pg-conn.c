@@ -33,8 +33,9 @@ enum pgc_state {
 /* One request in flight: its statements' results and its end. */
 struct pgc_req {
 	TAILQ_ENTRY(pgc_req)	 entry;
-	pgc_result_cb		*result;	/* NULL once dropped */
+	pgc_result_cb		*result;
 	pgc_done_cb		*done;
+	int			 dropped;	/* no callback runs */
 	void			*arg;
 	int			 index;		/* the next statement's */
 	char			*error;		/* the first */
@@ -85,19 +86,22 @@ pgc_notice_cb(void *arg, const char *message)
 	    message);
 }
 
-/* libpq's error text on one line, without its trailing newline. */
+/* libpq's error text on one line: its newlines and tabs one space. */
 static char *
 pgc_message(const char *m)
 {
 	char *s = xstrdup(m != NULL && *m != '\0' ? m : "unknown error");
-	size_t n = strlen(s);
+	size_t i, n = 0;
 
-	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
-		s[--n] = '\0';
-	for (n = 0; s[n] != '\0'; n++) {
-		if (s[n] == '\n')
-			s[n] = ' ';
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] == '\n' || s[i] == '\t' || s[i] == '\r')
+			s[i] = ' ';
+		if (s[i] != ' ' || (n > 0 && s[n - 1] != ' '))
+			s[n++] = s[i];
 	}
+	while (n > 0 && s[n - 1] == ' ')
+		n--;
+	s[n] = '\0';
 	return s;
 }
 
@@ -159,7 +163,7 @@ pgc_req_free(struct pgc_req *r)
 static void
 pgc_req_end(struct pgc_req *r)
 {
-	pgc_done_cb *done = r->result != NULL ? r->done : NULL;
+	pgc_done_cb *done = r->dropped ? NULL : r->done;
 	void *arg = r->arg;
 	char *error = r->error;
 
@@ -364,7 +368,7 @@ pgc_result(struct pgc *c, PGresult *res)
 	if (st == PGRES_FATAL_ERROR && r->error == NULL)
 		r->error = pgc_message(PQresultErrorMessage(res));
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-		if (r->result != NULL)
+		if (r->result != NULL && !r->dropped)
 			r->result(r->arg, r->index, res);
 	}
 	if (st != PGRES_PIPELINE_SYNC)
@@ -463,8 +467,7 @@ pgc_send(struct pgc *c, pgc_send_cb *send, pgc_result_cb *result,
 void
 pgc_drop(struct pgc_req *r)
 {
-	r->result = NULL;
-	r->done = NULL;
+	r->dropped = 1;
 	r->arg = NULL;
 }
 

@@ -43,42 +43,90 @@ static int			 pg_purge_at;	/* its statement's index */
 
 static void	pg_kick(void);
 
-static const char pg_upsert_sql[] =
-	"WITH t AS (INSERT INTO tasks(id, node, epoch, kind, state,"
-	" finished_at, idem_key, idem_body, schedule_id, doc)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-	" ON CONFLICT (id) DO UPDATE SET node = excluded.node,"
-	" epoch = excluded.epoch, state = excluded.state,"
-	" finished_at = excluded.finished_at, doc = excluded.doc,"
-	" updated_at = now() RETURNING id)"
-	" INSERT INTO events(task_id, node, doc) SELECT id, $2, $10 FROM t";
-static const char pg_outbox_add_sql[] =
-	"INSERT INTO outbox(id, task_id, callback, state, attempts, next_at,"
-	" body) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE"
-	" SET state = excluded.state, attempts = excluded.attempts,"
-	" next_at = excluded.next_at";
-static const char pg_outbox_set_sql[] =
-	"UPDATE outbox SET state = $2, attempts = $3, next_at = $4"
-	" WHERE id = $1";
-/* A task whose callback is still pending stays until it is not. */
-static const char pg_purge_sql[] =
-	"WITH p AS (DELETE FROM tasks WHERE id IN (SELECT id FROM tasks"
-	" WHERE finished_at < $1 AND id NOT IN (SELECT task_id FROM outbox"
-	" WHERE state = 0) LIMIT $2) RETURNING id),"
-	" o AS (DELETE FROM outbox WHERE task_id IN (SELECT id FROM p))"
-	" SELECT id FROM p";
-/* Events live as long as tasks do (phase 2 tails them). */
-static const char pg_purge_events_sql[] =
-	"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at <"
-	" to_timestamp($1 / 1000.0) LIMIT $2)";
+/* The write statements, prepared on every (re)connection. */
+enum {
+	PGS_FENCE,
+	PGS_UPSERT,
+	PGS_OUTBOX_ADD,
+	PGS_OUTBOX_SET,
+	PGS_SCHED_PUT,
+	PGS_SCHED_DEL,
+	PGS_PURGE,
+	PGS_PURGE_EVENTS,
+	PGS_COUNT
+};
 
-/* Send one statement of the transaction; 0 or -1. */
+static const struct {
+	const char	*name;
+	const char	*sql;
+} pg_stmts[PGS_COUNT] = {
+	[PGS_FENCE] = { "evtaskd_fence", "SELECT evtaskd_fence($1, $2)" },
+	/* A task's row and its events row. */
+	[PGS_UPSERT] = { "evtaskd_upsert",
+	    "WITH t AS (INSERT INTO tasks(id, node, epoch, kind, state,"
+	    " finished_at, idem_key, idem_body, schedule_id, doc)"
+	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+	    " ON CONFLICT (id) DO UPDATE SET node = excluded.node,"
+	    " epoch = excluded.epoch, state = excluded.state,"
+	    " finished_at = excluded.finished_at, doc = excluded.doc,"
+	    " updated_at = now() RETURNING id)"
+	    " INSERT INTO events(task_id, node, doc) SELECT id, $2, $10 FROM t" },
+	[PGS_OUTBOX_ADD] = { "evtaskd_outbox_add",
+	    "INSERT INTO outbox(id, task_id, callback, state, attempts,"
+	    " next_at, body) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+	    " ON CONFLICT (id) DO UPDATE SET state = excluded.state,"
+	    " attempts = excluded.attempts, next_at = excluded.next_at" },
+	[PGS_OUTBOX_SET] = { "evtaskd_outbox_set",
+	    "UPDATE outbox SET state = $2, attempts = $3, next_at = $4"
+	    " WHERE id = $1" },
+	[PGS_SCHED_PUT] = { "evtaskd_sched_put",
+	    "INSERT INTO schedules(id, node, doc) VALUES ($1, $2, $3)"
+	    " ON CONFLICT (id) DO UPDATE SET node = excluded.node,"
+	    " doc = excluded.doc" },
+	[PGS_SCHED_DEL] = { "evtaskd_sched_del",
+	    "DELETE FROM schedules WHERE id = $1" },
+	/* A task whose callback is still pending stays until it is not. */
+	[PGS_PURGE] = { "evtaskd_purge",
+	    "WITH p AS (DELETE FROM tasks WHERE id IN (SELECT id FROM tasks"
+	    " WHERE finished_at < $1 AND id NOT IN (SELECT task_id FROM outbox"
+	    " WHERE state = 0) LIMIT $2) RETURNING id),"
+	    " o AS (DELETE FROM outbox WHERE task_id IN (SELECT id FROM p))"
+	    " SELECT id FROM p" },
+	/* Events live as long as tasks do (the next step tails them). */
+	[PGS_PURGE_EVENTS] = { "evtaskd_purge_events",
+	    "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE"
+	    " at < to_timestamp($1 / 1000.0) LIMIT $2)" },
+};
+
+/* Send one prepared statement of the transaction; 0 or -1. */
 static int
-pg_send(PGconn *conn, const char *sql, int n, const char *const *params)
+pg_send(PGconn *conn, int stmt, int n, const char *const *params)
 {
 	pg_nstmts++;
-	return PQsendQueryParams(conn, sql, n, NULL, params, NULL, NULL, 0) ==
-	    1 ? 0 : -1;
+	return PQsendQueryPrepared(conn, pg_stmts[stmt].name, n, params, NULL,
+	    NULL, 0) == 1 ? 0 : -1;
+}
+
+/* Prepare the statements on a new connection. */
+static int
+pg_prepare_cb(PGconn *conn, void *arg)
+{
+	int i;
+
+	for (i = 0; i < PGS_COUNT; i++) {
+		if (PQsendPrepare(conn, pg_stmts[i].name, pg_stmts[i].sql, 0,
+		    NULL) != 1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Prepared, or not (then every batch fails and says why). */
+static void
+pg_prepared_cb(void *arg, const char *error)
+{
+	if (error != NULL)
+		log_error("store: cannot prepare the statements: %s", error);
 }
 
 /* A task's row, and its events row, in one statement. */
@@ -98,7 +146,7 @@ pg_send_row(PGconn *conn, const struct store_row *r)
 		p[7] = NULL;
 	if (r->schedule_id[0] != '\0')
 		p[8] = r->schedule_id;
-	return pg_send(conn, pg_upsert_sql, 10, p);
+	return pg_send(conn, PGS_UPSERT, 10, p);
 }
 
 /* One outbox row: a new delivery, or how an old one stands. */
@@ -113,8 +161,8 @@ pg_send_delivery(PGconn *conn, const struct store_delivery *d)
 	snprintf(state, sizeof state, "%d", d->state);
 	snprintf(attempts, sizeof attempts, "%d", d->attempts);
 	snprintf(next, sizeof next, "%" PRId64, d->next_at);
-	return d->body != NULL ? pg_send(conn, pg_outbox_add_sql, 7, add) :
-	    pg_send(conn, pg_outbox_set_sql, 4, set);
+	return d->body != NULL ? pg_send(conn, PGS_OUTBOX_ADD, 7, add) :
+	    pg_send(conn, PGS_OUTBOX_SET, 4, set);
 }
 
 /* One schedule's row, written or deleted. */
@@ -124,11 +172,8 @@ pg_send_srow(PGconn *conn, const struct store_srow *r)
 	const char *p[3] = { r->id, pg_node_name(), r->doc };
 
 	if (r->doc == NULL)
-		return pg_send(conn, "DELETE FROM schedules WHERE id = $1", 1,
-		    p);
-	return pg_send(conn, "INSERT INTO schedules(id, node, doc) VALUES"
-	    " ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET node = excluded.node,"
-	    " doc = excluded.doc", 3, p);
+		return pg_send(conn, PGS_SCHED_DEL, 1, p);
+	return pg_send(conn, PGS_SCHED_PUT, 3, p);
 }
 
 /* A purge: expired tasks (their ids come back) and old events. */
@@ -144,8 +189,8 @@ pg_send_purge(PGconn *conn, struct store_batch *b)
 	b->purged = 0;
 	pg_purge = b;
 	pg_purge_at = pg_nstmts;
-	return pg_send(conn, pg_purge_sql, 2, p) != 0 ||
-	    pg_send(conn, pg_purge_events_sql, 2, p) != 0 ? -1 : 0;
+	return pg_send(conn, PGS_PURGE, 2, p) != 0 ||
+	    pg_send(conn, PGS_PURGE_EVENTS, 2, p) != 0 ? -1 : 0;
 }
 
 /* One batch's statements. */
@@ -178,7 +223,7 @@ pg_send_cb(PGconn *conn, void *arg)
 
 	pg_nstmts = 0;
 	pg_purge = NULL;
-	if (pg_send(conn, "SELECT evtaskd_fence($1, $2)", 2, p) != 0)
+	if (pg_send(conn, PGS_FENCE, 2, p) != 0)
 		return -1;
 	STAILQ_FOREACH(b, &pg_inflight, entry) {
 		if (pg_send_batch(conn, b) != 0)
@@ -322,10 +367,14 @@ pg_submit(struct store_batch *b)
 	pg_kick();
 }
 
-/* The write connection is (again) up: the lease first, then batches. */
+/*
+ * The write connection is (again) up: its statements prepared, the lease
+ * renewed, then the batches.
+ */
 static void
 pg_up_cb(void *arg)
 {
+	pgc_send(pg_write, pg_prepare_cb, NULL, pg_prepared_cb, NULL);
 	pg_node_renew();
 	pg_kick();
 }
