@@ -298,6 +298,15 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(main_grace, &tv);
 }
 
+/* Do two optional strings differ? */
+static int
+main_changed(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
 /*
  * SIGHUP: reload jobs, limits and the auth token. A broken file keeps the
  * old config; running tasks keep the job they started with.
@@ -317,6 +326,10 @@ main_reload_cb(evutil_socket_t sig, short what, void *arg)
 	if (c->state_dir != NULL && (cfg->state_dir == NULL ||
 	    strcmp(c->state_dir, cfg->state_dir) != 0))
 		log_warn("state_dir changes take effect at the next start");
+	if (main_changed(c->store, cfg->store) || main_changed(c->node,
+	    cfg->node) || c->lease_ms != cfg->lease_ms)
+		log_warn("store, node and lease_ms changes take effect at the "
+		    "next start");
 	if (c->http.max_connections != cfg->http.max_connections ||
 	    c->http.max_connections_per_ip != cfg->http.max_connections_per_ip)
 		log_warn("connection limits change at the next start");

@@ -25,6 +25,8 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#define PG_CLOSE_WAIT_US	(5 * 1000000)	/* for a renewal out */
+
 STAILQ_HEAD(pg_batches, store_batch);
 
 static struct event_base	*pg_base;
@@ -471,8 +473,14 @@ pg_open(struct event_base *base, const char *url, char **err)
 static void
 pg_close(void)
 {
+	int64_t until = clock_mono_us() + PG_CLOSE_WAIT_US;
+
 	if (pg_write == NULL)
 		return;
+	/* A renewal may still be out: its answer first, then the release. */
+	while (!pgc_idle(pg_write) && pgc_is_up(pg_write) &&
+	    clock_mono_us() < until)
+		pgc_wait(pg_write);
 	pg_node_release(pgc_stop(pg_write) == 0 ? pg_write : NULL);
 	pg_read_open(NULL);
 	pgc_free(pg_write);

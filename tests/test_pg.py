@@ -168,6 +168,10 @@ def test_postgresql_stopped_under_load_503_then_recovers():
         h = d.get("/healthz")
         assert h.status == 503 and h.json() == {"status": "store_unavailable"}, h
         assert int(h.headers["retry-after"]) >= 1
+        # A read the store cannot answer is a 500, never a 404.
+        assert d.get("/v1/tasks/" + acked[0]).status in (200, 500)
+        eventually(lambda: d.get("/v1/tasks/" + acked[0]).status == 500)
+        assert d.get("/v1/tasks?limit=5").status == 500
         time.sleep(3)                      # PostgreSQL stays away a while
         srv.start()
         eventually(lambda: d.get("/healthz").status == 200, timeout=30)
@@ -212,6 +216,17 @@ def test_fence_refuses_a_write_with_an_expired_lease():
     eventually(lambda: d.post("/v1/tasks", json={"duration_ms": 0}).status == 201)
     assert sql(url, "SELECT lease_until > now() FROM nodes WHERE name = 'x'") == "t"
     assert d.stop() == 0
+
+
+def test_reload_says_store_settings_wait_for_a_restart():
+    url = pg.fresh_url()
+    tmp = harness.tmpdir()
+    path = harness.write_json(tmp, "c.json", {"lease_ms": 2000})
+    with Daemon("--store", url, "--node", "r", "-d", tmp, "-c", path) as d:
+        harness.write_json(tmp, "c.json", {"lease_ms": 3000})
+        d.send_signal(signal.SIGHUP)
+        d.wait_log("lease_ms changes take effect at the next start")
+        assert sql(url, "SELECT lease_until - now() < interval '2.5 s' FROM nodes") == "t"
 
 
 harness.run(globals())
