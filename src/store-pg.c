@@ -406,7 +406,9 @@ store_pg_redact(const char *url)
 		return xstrdup(url);
 	scheme += 3;
 	end = scheme + strcspn(scheme, "/?");
-	at = memchr(scheme, '@', (size_t)(end - scheme));
+	for (at = end; at > scheme && at[-1] != '@'; at--)
+		;		/* the last '@': a password may hold one */
+	at = at > scheme ? at - 1 : NULL;
 	colon = at != NULL ? memchr(scheme, ':', (size_t)(at - scheme)) : NULL;
 	s = colon != NULL ? xasprintf("%.*s%s", (int)(colon - url), url, at) :
 	    xstrdup(url);
