@@ -5,6 +5,12 @@
  * ends it at once. A renewal that finds the epoch changed means another
  * node took our name or adopted our tasks: said loudly, and from then on
  * nothing more is written (every batch fails, the API answers 503).
+ *
+ * A lease that ran out with the epoch unchanged (PostgreSQL was away for
+ * longer than lease_ms, or the node was paused) is renewed like any other:
+ * nobody adopted anything, since taking a name or adopting a node's tasks
+ * bumps its epoch first (the cluster's adoption must keep that rule).
+ * Until the renewal the fence refuses the node's writes.
  */
 
 #include "evtaskd.h"
