@@ -135,9 +135,9 @@ pg_read_drop(struct store_read *r)
 	pg_read_free(r);
 }
 
-/* Block until *done (the synchronous forms, and the loads at start). */
-void
-pg_read_wait(struct store_read *r, const int *done)
+/* Block until *done (the loads at start only). */
+static void
+pg_read_wait(const int *done)
 {
 	while (!*done)
 		pgc_wait(pg_read_conn);
@@ -417,8 +417,8 @@ pg_load_run(struct pg_load *l, const char *what, const char *sql, int n,
 	r->rows = rows;
 	r->answer = pg_load_answer;
 	r->arg = l;
-	if ((r = pg_read_start(r)) != NULL)
-		pg_read_wait(r, &l->done);
+	if (pg_read_start(r) != NULL)
+		pg_read_wait(&l->done);
 	if (l->rc >= 0)
 		return l->n;
 	*err = xasprintf("cannot read %s (see above)", what);

@@ -83,6 +83,8 @@ class Server:
         return self
 
     def start(self):
+        if self.running:
+            return self
         r = self._run(os.path.join(BIN, "pg_ctl"), "-D", self.data, "-l", self.log,
                       "-w", "-t", "60", "start", check=False)
         if r.returncode != 0:
@@ -113,8 +115,8 @@ class Server:
         r = subprocess.run([os.path.join(BIN, "psql"), "-X", "-q", "-A", "-t",
                             "-v", "ON_ERROR_STOP=1", "-h", self.sock,
                             "-p", str(self.port), "-U", self.user, "-d", db,
-                            "-c", sql], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE)
+                            "-f", "-"], input=sql.encode(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if r.returncode != 0:
             raise RuntimeError("psql %r: %s" % (sql, r.stderr.decode(errors="replace")))
         return r.stdout.decode().strip()

@@ -139,61 +139,74 @@ def test_acknowledged_means_committed_kill_9():
         assert sql(url, "SELECT epoch FROM nodes WHERE name = 'k'") == "2"
 
 
+class Load:
+    """Clients creating tasks in a loop, each named (the name tells the
+    client which create it was): the ids acknowledged, the names refused."""
+
+    def __init__(self, d, n=3):
+        self.d, self.acked, self.refused = d, [], []
+        self.stop_ev = threading.Event()
+        self.names = iter(range(10 ** 9))
+        self.threads = [threading.Thread(target=self.client) for _ in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def client(self):
+        while not self.stop_ev.is_set():
+            name = "k-%d" % next(self.names)
+            try:
+                r = self.d.post("/v1/tasks", timeout=10,
+                                json={"duration_ms": 0, "name": name})
+            except OSError:
+                continue
+            if r.status == 201:
+                self.acked.append(r.json()["id"])
+                continue
+            assert r.status == 503, r
+            assert int(r.headers["retry-after"]) >= 1, r.headers
+            assert r.json()["type"].endswith("store-unavailable"), r
+            self.refused.append(name)
+
+    def stop(self):
+        self.stop_ev.set()
+        for t in self.threads:
+            t.join()
+
+
 def test_postgresql_stopped_under_load_503_then_recovers():
     url = pg.fresh_url()
     srv = pg.server()
     d = node(url, "s")
-    acked, refused, stop = [], [], threading.Event()
-
-    keys = iter(range(10 ** 9))
-    refused_keys = []
-
-    def client():
-        while not stop.is_set():
-            key = "k-%d" % next(keys)     # a name, known to the client
-            try:
-                r = d.post("/v1/tasks", json={"duration_ms": 0, "name": key},
-                           timeout=10)
-            except OSError:
-                continue
-            if r.status == 201:
-                acked.append(r.json()["id"])
-            else:
-                refused_keys.append(key)
-                assert r.status == 503, r
-                assert int(r.headers["retry-after"]) >= 1, r.headers
-                assert r.json()["type"].endswith("store-unavailable"), r
-                refused.append(r)
-    threads = [threading.Thread(target=client) for _ in range(3)]
-    for t in threads:
-        t.start()
+    load = Load(d)
+    ok = False
     try:
-        eventually(lambda: len(acked) > 20)
+        eventually(lambda: len(load.acked) > 20)
         srv.stop()
-        eventually(lambda: len(refused) > 0)
+        eventually(lambda: len(load.refused) > 0)
         h = d.get("/healthz")
         assert h.status == 503 and h.json() == {"status": "store_unavailable"}, h
         assert int(h.headers["retry-after"]) >= 1
         # A read the store cannot answer is a 500, never a 404.
-        assert d.get("/v1/tasks/" + acked[0]).status in (200, 500)
-        eventually(lambda: d.get("/v1/tasks/" + acked[0]).status == 500)
+        eventually(lambda: d.get("/v1/tasks/" + load.acked[0]).status == 500)
         assert d.get("/v1/tasks?limit=5").status == 500
         time.sleep(3)                      # PostgreSQL stays away a while
         srv.start()
         eventually(lambda: d.get("/healthz").status == 200, timeout=30)
-        n = len(acked)
-        eventually(lambda: len(acked) > n + 10, timeout=30)
+        n = len(load.acked)
+        eventually(lambda: len(load.acked) > n + 10, timeout=30)
+        ok = True
     finally:
-        stop.set()
-        for t in threads:
-            t.join()
+        load.stop()
+        if not ok:                         # failed half way: clean up
+            srv.start()
+            d.kill()
     stored = set(sql(url, "SELECT id FROM tasks").split())
-    assert set(acked) <= stored, set(acked) - stored
+    assert set(load.acked) <= stored, set(load.acked) - stored
     # and nothing answered 503 is there (a commit in doubt is settled)
     assert sql(url, "SELECT count(*) FROM tasks WHERE doc::json->>'name' ="
-               " ANY('{%s}')" % ",".join(refused_keys)) == "0"
+               " ANY('{%s}')" % ",".join(load.refused)) == "0"
     assert "writable again" in d.log(), d.log()
-    for tid in acked[-3:]:
+    for tid in load.acked[-3:]:
         wait_end(d, tid)
     assert d.stop() == 0
 
