@@ -425,6 +425,10 @@ api_tasks_get(struct http_request *req)
 	if (t != NULL) {
 		if (wait_ms > 0 && !task_state_terminal(t->state))
 			api_wait_done(req, t, wait_ms);
+		else if (wait_ms > 0 && store_done_seq() < store_next_seq())
+			/* Ended, maybe not stored yet: as a waiter would be,
+			 * answered once it is (a listing then shows it). */
+			api_wait_commit(req, t, 200);
 		else
 			api_reply_text(req, 200, task_to_text(t));
 		return;
