@@ -189,6 +189,10 @@ def test_postgresql_stopped_under_load_503_then_recovers():
         # A read the store cannot answer is a 500, never a 404.
         eventually(lambda: d.get("/v1/tasks/" + load.acked[0]).status == 500)
         assert d.get("/v1/tasks?limit=5").status == 500
+        # A create that cannot check its Idempotency-Key is not created.
+        r = d.post("/v1/tasks", json={"duration_ms": 0},
+                   headers={"Idempotency-Key": "during-outage"})
+        assert r.status == 503 and int(r.headers["retry-after"]) >= 1, r
         time.sleep(3)                      # PostgreSQL stays away a while
         srv.start()
         eventually(lambda: d.get("/healthz").status == 200, timeout=30)
