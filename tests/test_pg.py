@@ -38,21 +38,21 @@ def lease_over(url, name):
 
 def test_schema_node_and_a_clean_stop_frees_the_name():
     url = pg.fresh_url()
-    d = node(url, "a")
-    assert sql(url, "SELECT value FROM meta WHERE key = 'schema_version'") == "1"
-    for table in ("tasks", "nodes", "events", "outbox", "schedules"):
-        assert sql(url, "SELECT to_regclass('%s') IS NOT NULL" % table) == "t", table
-    assert sql(url, "SELECT epoch, lease_until > now() FROM nodes WHERE name = 'a'") == "1|t"
-    t = create(d, {"duration_ms": 60000, "name": "kept"})
-    # The row says who runs it, and with which lease; its change is an event.
-    assert sql(url, "SELECT node, epoch, kind FROM tasks WHERE id = '%s'" % t["id"]) == "a|1|sleep"
-    assert int(sql(url, "SELECT count(*) FROM events WHERE task_id = '%s'" % t["id"])) >= 1
-    assert d.stop() == 0
-    assert lease_over(url, "a")            # free at once, not in lease_ms
-    with node(url, "a") as d2:             # so the name is taken again now
-        assert sql(url, "SELECT epoch FROM nodes WHERE name = 'a'") == "2"
-        got = d2.get("/v1/tasks/" + t["id"]).json()
-        assert got["name"] == "kept" and got["state"] == "running", got
+    with node(url, "a") as d:  # stopped even if a check fails
+        assert sql(url, "SELECT value FROM meta WHERE key = 'schema_version'") == "1"
+        for table in ("tasks", "nodes", "events", "outbox", "schedules"):
+            assert sql(url, "SELECT to_regclass('%s') IS NOT NULL" % table) == "t", table
+        assert sql(url, "SELECT epoch, lease_until > now() FROM nodes WHERE name = 'a'") == "1|t"
+        t = create(d, {"duration_ms": 60000, "name": "kept"})
+        # The row says who runs it, and with which lease; its change is an event.
+        assert sql(url, "SELECT node, epoch, kind FROM tasks WHERE id = '%s'" % t["id"]) == "a|1|sleep"
+        assert int(sql(url, "SELECT count(*) FROM events WHERE task_id = '%s'" % t["id"])) >= 1
+        assert d.stop() == 0
+        assert lease_over(url, "a")            # free at once, not in lease_ms
+        with node(url, "a") as d2:             # so the name is taken again now
+            assert sql(url, "SELECT epoch FROM nodes WHERE name = 'a'") == "2"
+            got = d2.get("/v1/tasks/" + t["id"]).json()
+            assert got["name"] == "kept" and got["state"] == "running", got
 
 
 def test_second_node_with_a_live_name_exits_1():
@@ -176,7 +176,11 @@ class Load:
 def test_postgresql_stopped_under_load_503_then_recovers():
     url = pg.fresh_url()
     srv = pg.server()
-    d = node(url, "s")
+    with node(url, "s") as d:      # stopped even if a check fails
+        _outage(url, srv, d)
+
+
+def _outage(url, srv, d):
     load = Load(d)
     ok = False
     try:
@@ -203,7 +207,6 @@ def test_postgresql_stopped_under_load_503_then_recovers():
         load.stop()
         if not ok:                         # failed half way: clean up
             srv.start()
-            d.kill()
     stored = set(sql(url, "SELECT id FROM tasks").split())
     assert set(load.acked) <= stored, set(load.acked) - stored
     # and nothing answered 503 is there (a commit in doubt is settled)
@@ -217,31 +220,31 @@ def test_postgresql_stopped_under_load_503_then_recovers():
 
 def test_fencing_an_epoch_moved_behind_the_nodes_back():
     url = pg.fresh_url()
-    d = node(url, "f", lease_ms=1000)
-    before = create(d, {"duration_ms": 60000})
-    sql(url, "UPDATE nodes SET epoch = epoch + 1 WHERE name = 'f'")
-    d.wait_log(r"NODE f LOST ITS LEASE: epoch 1")
-    r = d.post("/v1/tasks", json={"duration_ms": 0})
-    assert r.status == 503, r
-    c = d.delete("/v1/tasks/" + before["id"])
-    assert c.status == 503, c
-    # Nothing of it reached the database: the task still runs there.
-    assert sql(url, "SELECT count(*) FROM tasks") == "1"
-    assert sql(url, "SELECT state FROM tasks WHERE id = '%s'" % before["id"]) == "1"
-    assert d.get("/healthz").status == 503
-    assert d.stop() == 1                   # its changes could not be stored
-    d.wait_log("not stored")             # the reader may lag the exit
+    with node(url, "f", lease_ms=1000) as d:  # stopped even if a check fails
+        before = create(d, {"duration_ms": 60000})
+        sql(url, "UPDATE nodes SET epoch = epoch + 1 WHERE name = 'f'")
+        d.wait_log(r"NODE f LOST ITS LEASE: epoch 1")
+        r = d.post("/v1/tasks", json={"duration_ms": 0})
+        assert r.status == 503, r
+        c = d.delete("/v1/tasks/" + before["id"])
+        assert c.status == 503, c
+        # Nothing of it reached the database: the task still runs there.
+        assert sql(url, "SELECT count(*) FROM tasks") == "1"
+        assert sql(url, "SELECT state FROM tasks WHERE id = '%s'" % before["id"]) == "1"
+        assert d.get("/healthz").status == 503
+        assert d.stop() == 1                   # its changes could not be stored
+        d.wait_log("not stored")             # the reader may lag the exit
 
 
 def test_fence_refuses_a_write_with_an_expired_lease():
     url = pg.fresh_url()
-    d = node(url, "x", lease_ms=1000)
-    sql(url, "UPDATE nodes SET lease_until = now() - interval '1 hour' WHERE name = 'x'")
-    # Until the renewal comes the fence says no; then writes go on (same
-    # epoch: nobody adopted anything).
-    eventually(lambda: d.post("/v1/tasks", json={"duration_ms": 0}).status == 201)
-    assert sql(url, "SELECT lease_until > now() FROM nodes WHERE name = 'x'") == "t"
-    assert d.stop() == 0
+    with node(url, "x", lease_ms=1000) as d:  # stopped even if a check fails
+        sql(url, "UPDATE nodes SET lease_until = now() - interval '1 hour' WHERE name = 'x'")
+        # Until the renewal comes the fence says no; then writes go on (same
+        # epoch: nobody adopted anything).
+        eventually(lambda: d.post("/v1/tasks", json={"duration_ms": 0}).status == 201)
+        assert sql(url, "SELECT lease_until > now() FROM nodes WHERE name = 'x'") == "t"
+        assert d.stop() == 0
 
 
 def test_a_commit_in_doubt_is_settled_on_reconnect():
