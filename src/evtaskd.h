@@ -320,6 +320,26 @@ void	 hmac_sha256_hex(const char *, const void *, size_t, char *);
 const char *signame_of(int);
 int	 signame_parse(const char *);
 
+/* wheel.c */
+/* An entry of a timing wheel, embedded in what it times (a task). */
+struct wheel_node {
+	struct wheel_node	*next;		/* NULL: not on a wheel */
+	struct wheel_node	*prev;
+	int64_t			 at;		/* ms since the epoch */
+};
+struct wheel;
+#define WHEEL_NEVER INT64_MAX
+typedef void wheel_fire_cb(struct wheel_node *);
+struct wheel *wheel_new(int64_t, wheel_fire_cb *);
+void	 wheel_free(struct wheel *);
+void	 wheel_attach(struct wheel *, struct event_base *);
+void	 wheel_add(struct wheel *, struct wheel_node *, int64_t);
+void	 wheel_del(struct wheel *, struct wheel_node *);
+int	 wheel_pending(const struct wheel_node *);
+size_t	 wheel_count(const struct wheel *);
+int64_t	 wheel_next(struct wheel *);
+void	 wheel_run(struct wheel *, int64_t);
+
 /* registry.c */
 struct task;
 enum task_state {
@@ -480,7 +500,7 @@ struct task {
 	struct task_info	*info;		/* NULL: none of it */
 	struct task_extra	*x;
 	char			*text;		/* JSON, cached until a change */
-	struct event		 timer;
+	struct wheel_node	 timer;		/* task.c's, on its wheel */
 	int64_t			 data[];	/* the kind's, data_size bytes */
 };
 /* A kind: the C form of the coroutine. See kind-sleep.c. */
@@ -523,6 +543,7 @@ struct task_observer {
 			    enum task_state);
 };
 void	 task_init(struct event_base *);
+void	 task_shutdown(void);
 void	 task_observe(const struct task_observer *);
 void	 task_observe_clear(void);
 const char *task_state_name(enum task_state);

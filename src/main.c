@@ -716,6 +716,7 @@ main(int argc, char **argv)
 	output_shutdown(main_opts.memory);
 	sdnotify_close();
 	journal_close();
+	task_shutdown();
 	event_base_free(main_base);
 	config_set(NULL);
 	free(main_opts.listen);

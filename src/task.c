@@ -71,18 +71,28 @@ static const unsigned task_transitions[TASK_NSTATES] = {
 
 #define TASK_OBSERVERS_MAX 8
 
-static struct event_base *task_base;
+static struct wheel	*task_wheel;	/* every task's one timer */
 static int		 task_holding;	/* stopping: start nothing new */
 static const struct task_observer *task_observers[TASK_OBSERVERS_MAX];
 static size_t		 task_nobservers;
 
-static void	task_timer_cb(evutil_socket_t, short, void *);
+static void	task_timer_cb(struct wheel_node *);
 
-/* Remember the loop the task timers run on. */
+/* Put the task timers on a wheel driven by the loop. */
 void
 task_init(struct event_base *base)
 {
-	task_base = base;
+	task_shutdown();
+	task_wheel = wheel_new(clock_now_ms(), task_timer_cb);
+	wheel_attach(task_wheel, base);
+}
+
+/* Free the wheel (before the loop); timers still on it never fire. */
+void
+task_shutdown(void)
+{
+	wheel_free(task_wheel);
+	task_wheel = NULL;
 }
 
 /* Tell an observer of every change from now on (in registration order). */
@@ -210,7 +220,6 @@ task_alloc(const struct task_kind *kind)
 	t->created_at = t->start_at = TASK_TIME_NONE;
 	t->started_at = t->finished_at = TASK_TIME_NONE;
 	t->deadline = TASK_TIME_NONE;
-	event_assign(&t->timer, task_base, -1, 0, task_timer_cb, t);
 	return t;
 }
 
@@ -397,7 +406,7 @@ task_unref(struct task *t)
 void
 task_free(struct task *t)
 {
-	event_del(&t->timer);
+	wheel_del(task_wheel, &t->timer);
 	if (t->registered)
 		registry_remove(t);
 	t->registered = 0;
@@ -439,8 +448,7 @@ task_timeout_at(const struct task *t)
 static void
 task_arm(struct task *t)
 {
-	int64_t at = TASK_TIME_NONE, to, delay;
-	struct timeval tv;
+	int64_t at = TASK_TIME_NONE, to;
 
 	if (t->state == TASK_SCHEDULED && !t->queued)
 		at = t->start_at;
@@ -450,16 +458,10 @@ task_arm(struct task *t)
 	if (t->deadline != TASK_TIME_NONE && (at == TASK_TIME_NONE ||
 	    t->deadline < at))
 		at = t->deadline;
-	if (at == TASK_TIME_NONE) {
-		event_del(&t->timer);
-		return;
-	}
-	delay = at * 1000 - clock_now_us();
-	if (delay < 0)
-		delay = 0;
-	tv.tv_sec = (time_t)(delay / 1000000);
-	tv.tv_usec = (suseconds_t)(delay % 1000000);
-	event_add(&t->timer, &tv);
+	if (at == TASK_TIME_NONE || task_wheel == NULL)
+		wheel_del(task_wheel, &t->timer);
+	else
+		wheel_add(task_wheel, &t->timer, at);
 }
 
 /* Let the kind's work wake the task at a time (TASK_TIME_NONE: never). */
@@ -791,9 +793,10 @@ task_cleanup_done(struct task *t, enum cleanup_state how, const char *detail,
 
 /* The task's one timer: start time, timeout, or the kind's deadline. */
 static void
-task_timer_cb(evutil_socket_t fd, short what, void *arg)
+task_timer_cb(struct wheel_node *n)
 {
-	struct task *t = arg;
+	struct task *t = (struct task *)(void *)((char *)n -
+	    offsetof(struct task, timer));
 	int64_t now = clock_now_us(), at;
 
 	if (t->state == TASK_SCHEDULED && !t->queued &&
@@ -828,7 +831,7 @@ task_withdraw(struct task *t)
 	if (t->withdrawn)
 		return;
 	t->withdrawn = 1;
-	event_del(&t->timer);
+	wheel_del(task_wheel, &t->timer);
 	task_announce(t, TASK_WITHDRAWN, t->state);
 	if (t->registered)
 		registry_remove(t);

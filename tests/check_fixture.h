@@ -24,6 +24,7 @@ setup(void)
 static void
 teardown(void)
 {
+	task_shutdown();
 	event_base_free(base);
 	base = NULL;
 	config_set(NULL);

@@ -134,6 +134,12 @@ def test_counters_follow_the_tasks():
         assert value(fams, "evtaskd_cancel_latency_seconds_count") == 1
         assert value(fams, "evtaskd_cleanup_duration_seconds_sum") >= 0.015
         assert value(fams, "evtaskd_timer_lateness_seconds_count") >= 1
+        # Fine enough to show a 1 ms target: 0.25 ms steps up to 2 ms.
+        bounds = [float(x[1]["le"]) for x in fams["evtaskd_timer_lateness_seconds"]["samples"]
+                  if x[0] == "evtaskd_timer_lateness_seconds_bucket"]
+        fine = [b * 4000 for b in bounds if 0.0002 < b < 0.0021]
+        assert [round(q) for q in fine] == list(range(1, 9)), bounds
+        assert all(abs(q - round(q)) < 1e-6 for q in fine), bounds
         assert value(fams, "evtaskd_store_commit_duration_seconds_count") >= 1
         assert value(fams, "evtaskd_http_requests_total", code="2xx") >= 5
         d.get("/nope")
