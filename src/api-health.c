@@ -2,18 +2,29 @@
 
 #include "evtaskd.h"
 
-/* 200 while the loop runs, 503 once stopping; never needs auth. */
+#include <stdio.h>
+
+/*
+ * 200 while the loop runs; 503 once stopping, or while the store cannot
+ * be written (load balancers send elsewhere); never needs auth.
+ */
 void
 api_health_get(struct http_request *req)
 {
 	static const char *const none[] = { NULL };
+	char ra[16];
 
 	if (api_query_only(req, none) != 0)
 		return;
 	if (api_stopping)
 		http_reply_static(req, 503, "application/json",
 		    "{\"status\":\"stopping\"}");
-	else
+	else if (!store_writable()) {
+		snprintf(ra, sizeof ra, "%d", store_retry_after_s());
+		http_set_header(req, "Retry-After", ra);
+		http_reply_static(req, 503, "application/json",
+		    "{\"status\":\"store_unavailable\"}");
+	} else
 		http_reply_static(req, 200, "application/json",
 		    "{\"status\":\"ok\"}");
 }

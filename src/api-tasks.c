@@ -225,9 +225,14 @@ static void
 api_idempotent_replay(struct http_request *req, int rc, const struct ulid *id,
     const char *prev, const char *canonical)
 {
-	if (rc < 0)
-		api_store_failed(req);
-	else if (strcmp(prev, canonical) == 0)
+	char ra[16];
+
+	if (rc < 0) {	/* a create that cannot check its key: not created */
+		snprintf(ra, sizeof ra, "%d", store_retry_after_s());
+		http_set_header(req, "Retry-After", ra);
+		http_problem(req, 503, "store-unavailable", "the store cannot "
+		    "be read to check the Idempotency-Key; nothing was created");
+	} else if (strcmp(prev, canonical) == 0)
 		api_reply_task(req, 200, id);
 	else
 		http_problem_extra(req, 422, "idempotency-key-reused",
@@ -425,6 +430,10 @@ api_tasks_get(struct http_request *req)
 	if (t != NULL) {
 		if (wait_ms > 0 && !task_state_terminal(t->state))
 			api_wait_done(req, t, wait_ms);
+		else if (wait_ms > 0 && store_done_seq() < store_next_seq())
+			/* Ended, maybe not stored yet: as a waiter would be,
+			 * answered once it is (a listing then shows it). */
+			api_wait_commit(req, t, 200);
 		else
 			api_reply_text(req, 200, task_to_text(t));
 		return;

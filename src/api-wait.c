@@ -96,7 +96,10 @@ api_wait_wake_cb(void *arg, struct hub_wake *wk)
 		api_wait_answer(req, wk);
 		break;
 	case HUB_FAILED:
-		api_wait_failed(req, wk);
+		if (strcmp(http_method(req), "GET") == 0)
+			api_wait_answer(req, wk);  /* a read: as it is */
+		else
+			api_wait_failed(req, wk);
 		break;
 	case HUB_STOPPING:
 		http_problem(req, 503, "shutting-down", "the daemon is "

@@ -34,6 +34,7 @@ config_defaults(struct config *c)
 {
 	memset(c, 0, sizeof *c);
 	c->retention_s = 86400;
+	c->lease_ms = 10000;
 	c->shutdown_grace_ms = 10000;
 	c->on_shutdown = ON_SHUTDOWN_KEEP;
 	c->max_active_tasks = 1000000;
@@ -64,6 +65,8 @@ config_free(struct config *c)
 	xstrv_free(c->allowed_origins);
 	xstrv_free(c->allowed_hosts);
 	free(c->state_dir);
+	free(c->store);
+	free(c->node);
 	free(c->token_file);
 	free(c->token);
 	free(c);
@@ -291,6 +294,51 @@ config_listen(struct config_pos *pos, struct config *c, json_t *root)
 	}
 }
 
+/* Does url name a PostgreSQL database (a libpq URI)? */
+int
+config_store_url(const char *url)
+{
+	return strncmp(url, "postgresql://", 13) == 0 ||
+	    strncmp(url, "postgres://", 11) == 0;
+}
+
+/* What is wrong with a node name, or NULL. */
+const char *
+config_node_check(const char *name)
+{
+	const char *p;
+
+	if (*name == '\0' || strlen(name) > CONFIG_NODE_MAX)
+		return "must be 1 to 63 characters";
+	for (p = name; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+			return "must be printable ASCII without spaces";
+	}
+	return NULL;
+}
+
+/* "store", "node" and "lease_ms": the cluster (CONTRACT §12). */
+static void
+config_cluster(struct config_pos *pos, struct config *c, json_t *root)
+{
+	const char *why = NULL;
+
+	if (config_pos_str(pos, root, "store", &c->store) > 0 &&
+	    !config_store_url(c->store)) {
+		config_pos_push(pos, "store", 0);
+		config_pos_error(pos, "must be a postgresql:// URI (the SQLite "
+		    "store is state_dir's)");
+		config_pos_pop(pos);
+	}
+	if (config_pos_str(pos, root, "node", &c->node) > 0 &&
+	    (why = config_node_check(c->node)) != NULL) {
+		config_pos_push(pos, "node", 0);
+		config_pos_error(pos, "%s", why);
+		config_pos_pop(pos);
+	}
+	config_pos_int(pos, root, "lease_ms", 1000, 600000, &c->lease_ms);
+}
+
 /* "listen", "on_shutdown", "isolation" and the other top-level scalars. */
 static void
 config_top(struct config_pos *pos, struct config *c, json_t *root)
@@ -299,6 +347,7 @@ config_top(struct config_pos *pos, struct config *c, json_t *root)
 
 	config_listen(pos, c, root);
 	config_pos_str(pos, root, "state_dir", &c->state_dir);
+	config_cluster(pos, c, root);
 	config_pos_int(pos, root, "retention_s", 0, INT64_MAX / 2000,
 	    &c->retention_s);
 	config_pos_int(pos, root, "shutdown_grace_ms", 0, 3600000,
@@ -371,7 +420,8 @@ config_root(struct config_pos *pos, struct config *c, json_t *root)
 	static const char *const keys[] = {
 		"listen", "state_dir", "retention_s", "shutdown_grace_ms",
 		"on_shutdown", "isolation", "auth", "limits", "jobs",
-		"allowed_origins", "allowed_hosts", "callbacks", NULL
+		"allowed_origins", "allowed_hosts", "callbacks", "store",
+		"node", "lease_ms", NULL
 	};
 
 	if (!json_is_object(root)) {

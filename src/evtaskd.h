@@ -183,6 +183,9 @@ struct config {
 	char		**allowed_origins;	/* NULL-terminated, or NULL */
 	char		**allowed_hosts;	/* NULL-terminated, or NULL */
 	char		*state_dir;
+	char		*store;		/* a postgresql:// URI, or NULL */
+	char		*node;		/* this node's name, or NULL (host) */
+	int64_t		 lease_ms;
 	int64_t		 retention_s;
 	int64_t		 shutdown_grace_ms;
 	enum on_shutdown on_shutdown;
@@ -207,6 +210,9 @@ void	 config_free(struct config *);
 void	 config_set(struct config *);
 struct job *config_job(const char *);
 const char *config_isolation_name(enum isolation);
+#define CONFIG_NODE_MAX		63
+int	 config_store_url(const char *);
+const char *config_node_check(const char *);
 
 /* config-pos.c */
 struct config_pos;
@@ -924,6 +930,68 @@ void	 store_start_purge(struct event_base *);
  */
 #define STORE_SQLITE_VFS	"unix-excl"
 extern const struct store_ops store_sqlite;
+
+/* pg-conn.c */
+struct pg_conn;		/* libpq's PGconn */
+struct pg_result;	/* libpq's PGresult */
+struct pgc;
+struct pgc_req;
+/* Issue a request's statements on the connection: 0, or -1. */
+typedef int pgc_send_cb(struct pg_conn *, void *);
+/* One statement's result (not to keep): its index in the request. */
+typedef void pgc_result_cb(void *, int, struct pg_result *);
+/* A request ended: NULL, or its first error. */
+typedef void pgc_done_cb(void *, const char *);
+/* The connection is (again) up. */
+typedef void pgc_up_cb(void *);
+struct pgc *pgc_new(struct event_base *, const char *, const char *,
+	    pgc_up_cb *, void *);
+int	 pgc_connect_now(struct pgc *, char **);
+int	 pgc_start(struct pgc *);
+int	 pgc_stop(struct pgc *);
+struct pg_result *pgc_exec(struct pgc *, const char *, int,
+	    const char *const *, char **);
+struct pgc_req *pgc_send(struct pgc *, pgc_send_cb *, pgc_result_cb *,
+	    pgc_done_cb *, void *);
+void	 pgc_drop(struct pgc_req *);
+int	 pgc_is_up(const struct pgc *);
+int	 pgc_idle(const struct pgc *);
+const char *pgc_error(const struct pgc *);
+void	 pgc_wait(struct pgc *);
+void	 pgc_free(struct pgc *);
+
+/* pg-doubt.c */
+void	 pg_doubt_note(const struct store_batch *);
+void	 pg_doubt_resolve(struct pgc *);
+void	 pg_doubt_free(void);
+
+/* pg-node.c */
+int	 pg_node_claim(struct pgc *, const char *, int64_t, char **);
+void	 pg_node_start(struct event_base *, struct pgc *);
+void	 pg_node_renew(void);
+int	 pg_node_lost(void);
+const char *pg_node_name(void);
+const char *pg_node_epoch(void);
+void	 pg_node_release(struct pgc *);
+
+/* pg-schema.c */
+#define PG_SCHEMA_VERSION	1
+int	 pg_schema(struct pgc *, char **);
+
+/* pg-read.c */
+struct store_read *pg_get(const struct ulid *, store_got_cb *, void *);
+struct store_read *pg_find_idem(const char *, store_idem_cb *, void *);
+struct store_read *pg_list(const struct store_filter *, store_row_cb *,
+	    store_listed_cb *, void *);
+void	 pg_read_drop(struct store_read *);
+void	 pg_read_open(struct pgc *);
+long	 pg_load(store_row_cb *, void *, struct ulid *, char **);
+long	 pg_outbox(store_delivery_cb *, void *, char **);
+long	 pg_load_schedules(store_row_cb *, void *, char **);
+
+/* store-pg.c */
+extern const struct store_ops store_pg;
+char	*store_pg_redact(const char *);
 
 /* store-writer.c */
 int	 writer_start(const char *, int, int, char **);

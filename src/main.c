@@ -25,6 +25,8 @@ struct main_opts {
 	const char	 *state_dir;
 	const char	 *config_file;	/* -c, or the default if it exists */
 	int		  memory;
+	const char	 *store;	/* --store URI */
+	const char	 *node;		/* --node NAME */
 	int		  check_config;
 };
 
@@ -39,8 +41,8 @@ static void
 main_usage(FILE *f)
 {
 	fprintf(f,
-"usage: evtaskd [-c FILE] [-l ADDR]... [-d DIR | --memory] [--log-level LEVEL]\n"
-"               [--check-config] [-V] [-h]\n"
+"usage: evtaskd [-c FILE] [-l ADDR]... [-d DIR | --memory] [--store URI]\n"
+"               [--node NAME] [--log-level LEVEL] [--check-config] [-V] [-h]\n"
 "  -c, --config FILE    JSON config; flags override it. Default:\n"
 "                       " MAIN_DEFAULT_CONFIG " if it exists\n"
 "  -l, --listen ADDR    HOST:PORT, [V6]:PORT or unix:/PATH; repeatable;\n"
@@ -49,6 +51,9 @@ main_usage(FILE *f)
 "                       Default: $STATE_DIRECTORY, else the configured one,\n"
 "                       else " MAIN_DEFAULT_STATE_DIR "\n"
 "      --memory         no store: nothing survives a restart\n"
+"      --store URI      keep tasks in PostgreSQL (postgresql://...), a node\n"
+"                       of a cluster; -d DIR then holds the outputs only\n"
+"      --node NAME      this node's name in the cluster (default: host name)\n"
 "      --log-level L    error | warn | info | debug   (default info)\n"
 "      --check-config   validate the config, print what is wrong, exit 0/1\n"
 "  -V, --version        print the version and exit\n"
@@ -83,6 +88,8 @@ main_parse(int argc, char **argv, struct main_opts *opts)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "memory", no_argument, NULL, 'm' },
+		{ "store", required_argument, NULL, 'S' },
+		{ "node", required_argument, NULL, 'N' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -111,6 +118,18 @@ main_parse(int argc, char **argv, struct main_opts *opts)
 		case 'm':
 			opts->memory = 1;
 			break;
+		case 'S':
+			if (!config_store_url(optarg))
+				main_usage_error("--store: '%s' is not a "
+				    "postgresql:// URI", optarg);
+			opts->store = optarg;
+			break;
+		case 'N':
+			if (config_node_check(optarg) != NULL)
+				main_usage_error("--node: '%s' %s", optarg,
+				    config_node_check(optarg));
+			opts->node = optarg;
+			break;
 		case 'L':
 			level = log_level_parse(optarg);
 			if (level < 0)
@@ -136,6 +155,8 @@ main_parse(int argc, char **argv, struct main_opts *opts)
 		main_usage_error("unexpected argument '%s'", argv[optind]);
 	if (opts->memory && opts->state_dir != NULL)
 		main_usage_error("give --state-dir or --memory, not both");
+	if (opts->memory && opts->store != NULL)
+		main_usage_error("give --store or --memory, not both");
 	for (c = 0; c < opts->nlisten; c++) {
 		struct listen_addr addr;
 		char *err;
@@ -176,6 +197,14 @@ main_load_config(int reload)
 	if (main_opts.state_dir != NULL) {
 		free(c->state_dir);
 		c->state_dir = xstrdup(main_opts.state_dir);
+	}
+	if (main_opts.store != NULL) {
+		free(c->store);
+		c->store = xstrdup(main_opts.store);
+	}
+	if (main_opts.node != NULL) {
+		free(c->node);
+		c->node = xstrdup(main_opts.node);
 	}
 	return c;
 }
@@ -269,6 +298,15 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(main_grace, &tv);
 }
 
+/* Do two optional strings differ? */
+static int
+main_changed(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
 /*
  * SIGHUP: reload jobs, limits and the auth token. A broken file keeps the
  * old config; running tasks keep the job they started with.
@@ -288,6 +326,10 @@ main_reload_cb(evutil_socket_t sig, short what, void *arg)
 	if (c->state_dir != NULL && (cfg->state_dir == NULL ||
 	    strcmp(c->state_dir, cfg->state_dir) != 0))
 		log_warn("state_dir changes take effect at the next start");
+	if (main_changed(c->store, cfg->store) || main_changed(c->node,
+	    cfg->node) || c->lease_ms != cfg->lease_ms)
+		log_warn("store, node and lease_ms changes take effect at the "
+		    "next start");
 	if (c->http.max_connections != cfg->http.max_connections ||
 	    c->http.max_connections_per_ip != cfg->http.max_connections_per_ip)
 		log_warn("connection limits change at the next start");
@@ -474,35 +516,51 @@ main_open_output(const char *state_dir)
 	store_on_purge(main_purged_cb, NULL);
 }
 
-/* Open the store: --memory, -d, $STATE_DIRECTORY, or the default. */
+/* The state directory: -d, $STATE_DIRECTORY, the config's, the default. */
+static const char *
+main_state_dir(void)
+{
+	const char *dir = main_opts.state_dir;
+
+	if (dir == NULL)
+		dir = getenv("STATE_DIRECTORY");
+	if (dir == NULL)
+		dir = cfg->state_dir;
+	if (dir != NULL && strchr(dir, ':') != NULL)
+		dir = xstrndup(dir, strcspn(dir, ":")); /* the first */
+	if (dir == NULL || *dir == '\0')
+		dir = MAIN_DEFAULT_STATE_DIR;
+	if (main_mkdirs(dir) != 0) {
+		log_error("cannot create the state directory %s: %s",
+		    dir, strerror(errno));
+		exit(1);
+	}
+	return dir;
+}
+
+/*
+ * Open the store: PostgreSQL (--store, "store"; outputs stay in the
+ * state directory), else SQLite: --memory, or in the state directory.
+ */
 static void
 main_open_store(void)
 {
-	const char *dir = main_opts.state_dir;
-	char *path = NULL, *err;
+	const char *dir = NULL;
+	char *path = NULL, *shown, *err;
 
-	if (!main_opts.memory) {
-		if (dir == NULL)
-			dir = getenv("STATE_DIRECTORY");
-		if (dir == NULL)
-			dir = cfg->state_dir;
-		if (dir != NULL && strchr(dir, ':') != NULL)
-			dir = xstrndup(dir, strcspn(dir, ":")); /* the first */
-		if (dir == NULL || *dir == '\0')
-			dir = MAIN_DEFAULT_STATE_DIR;
-		if (main_mkdirs(dir) != 0) {
-			log_error("cannot create the state directory %s: %s",
-			    dir, strerror(errno));
-			exit(1);
-		}
+	if (!main_opts.memory)
+		dir = main_state_dir();
+	if (cfg->store != NULL && !main_opts.memory)
+		path = xstrdup(cfg->store);
+	else if (dir != NULL)
 		path = xasprintf("%s/evtaskd.db", dir);
-	}
+	shown = path != NULL ? store_pg_redact(path) : xstrdup("(temporary)");
 	if (store_open(main_base, path, main_stored_cb, NULL, &err) != 0) {
-		log_error("cannot open the store %s: %s",
-		    path != NULL ? path : "(temporary)", err);
+		log_error("cannot open the store %s: %s", shown, err);
 		exit(1);
 	}
-	log_info("store: %s", path != NULL ? path : "in memory (--memory)");
+	log_info("store: %s", path != NULL ? shown : "in memory (--memory)");
+	free(shown);
 	free(path);
 	main_open_output(main_opts.memory ? NULL : dir);
 }

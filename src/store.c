@@ -85,14 +85,20 @@ static void	store_remind_cb(evutil_socket_t, short, void *);
 const struct task_observer store_observer = { "store", store_changed };
 
 /*
- * Open the store at path (NULL: a private temporary one, for --memory).
+ * Open the store at path: a postgresql:// URI, a SQLite file, or NULL (a
+ * private temporary SQLite file, for --memory).
  * done hears of every batch that comes back. 0, or -1 with *err.
  */
 int
 store_open(struct event_base *base, const char *path, store_done_cb *done,
     void *arg, char **err)
 {
-	return store_open_ops(base, &store_sqlite, path, done, arg, err);
+	const struct store_ops *ops = &store_sqlite;
+
+	if (path != NULL && (strncmp(path, "postgresql://", 13) == 0 ||
+	    strncmp(path, "postgres://", 11) == 0))
+		ops = &store_pg;
+	return store_open_ops(base, ops, path, done, arg, err);
 }
 
 /* The same on a given backend. */

@@ -162,6 +162,9 @@ START_TEST(test_defaults)
 	ck_assert_ptr_null(c->listen);
 	ck_assert_ptr_null(c->state_dir);
 	ck_assert_int_eq(c->retention_s, 86400);
+	ck_assert_ptr_null(c->store);
+	ck_assert_ptr_null(c->node);
+	ck_assert_int_eq(c->lease_ms, 10000);
 	ck_assert_int_eq(c->shutdown_grace_ms, 10000);
 	ck_assert_int_eq(c->on_shutdown, ON_SHUTDOWN_KEEP);
 	ck_assert_ptr_null(c->token_file);
@@ -580,6 +583,19 @@ static const struct check_config_row check_config_rows[] = {
 	{ "{\"jobs\": {\"a\": {\"argv\": [\"/bin/echo\", \"--n={n}\"], "
 	    "\"args\": {\"n\": {\"pattern\": \"[0-9]+\", \"required\": "
 	    "false}}}}}", NULL },
+	/* The PostgreSQL store (CONTRACT §12). */
+	{ "{\"store\": \"postgresql://u@db/x\", \"node\": \"n-1\","
+	    " \"lease_ms\": 1000}", NULL },
+	{ "{\"store\": \"postgres://db/x\", \"lease_ms\": 600000}", NULL },
+	{ "{\n\"store\": \"sqlite:///x\"}",
+	    "2:1: store: must be a postgresql:// URI" },
+	{ "{\"store\": 5}", "1:2: store: must be a string" },
+	{ "{\"node\": \"\"}", "1:2: node: must be 1 to 63 characters" },
+	{ "{\"node\": \"a b\"}",
+	    "1:2: node: must be printable ASCII without spaces" },
+	{ "{\"lease_ms\": 999}", "1:2: lease_ms: must be between 1000 and 600000" },
+	{ "{\"lease_ms\": 600001}",
+	    "1:2: lease_ms: must be between 1000 and 600000" },
 	/* A misspelled top-level key, on the first line and after others. */
 	{ "{\"jobz\": {}}",
 	    "1:2: jobz: unknown key" },

@@ -3,6 +3,8 @@
 #
 # 1. make distcheck: the normal build, make check (unit suites and
 #    black-box tests), install/uninstall, and a build from the tarball;
+#    then the black-box suite once more with every daemon on a private
+#    PostgreSQL 15 (tests/pg-suite.sh);
 # 2. the unit suites under valgrind (--leak-check=full) and a black-box
 #    suite with the daemon itself under valgrind;
 # 3. the whole make check again with ASan and UBSan;
@@ -20,6 +22,10 @@ autoreconf -fi
 step "make distcheck"
 ./configure --enable-werror
 make -j"$JOBS" distcheck
+
+step "black-box suite on PostgreSQL"
+make -j"$JOBS"
+tests/pg-suite.sh -j"$JOBS" || [ $? -eq 77 ]
 
 step "OpenAPI lint"
 if command -v npx >/dev/null 2>&1; then

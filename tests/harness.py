@@ -8,6 +8,9 @@ Environment:
   EVTASKD          the daemon binary (set by make check)
   EVTASKCTL        the client (default: evtaskctl beside the daemon)
   EVTASKD_WRAPPER  a command to run it under, e.g. "valgrind -q --error-exitcode=99"
+  EVTASKD_TEST_STORE=pg  a daemon that would run --memory runs on a fresh
+                   PostgreSQL database instead (tests/pg.py), its outputs in
+                   a temporary -d; tests about SQLite files keep their flags
 """
 
 import http.client
@@ -28,6 +31,7 @@ EVTASKD = os.environ.get("EVTASKD", os.path.join(os.path.dirname(__file__), ".."
 EVTASKCTL = os.environ.get("EVTASKCTL", os.path.join(os.path.dirname(EVTASKD), "evtaskctl"))
 WRAPPER = shlex.split(os.environ.get("EVTASKD_WRAPPER", ""))
 SLOW = 4 if WRAPPER else 1          # valgrind is slow: stretch every wait
+STORE = os.environ.get("EVTASKD_TEST_STORE", "")   # "pg": PostgreSQL
 LISTEN_RE = re.compile(r"listening on (\S+)")
 
 
@@ -69,8 +73,8 @@ class Daemon:
         for l in listen:
             self.args += ["-l", l]
         if memory and "--memory" not in self.args and not any(
-                a in ("-d", "--state-dir") for a in self.args):
-            self.args.append("--memory")
+                a in ("-d", "--state-dir", "--store") for a in self.args):
+            self.args += memory_args()
         self.env = dict(os.environ)
         self.env.pop("NOTIFY_SOCKET", None)
         self.env.pop("LISTEN_FDS", None)
@@ -382,6 +386,21 @@ def run_daemon(*args, timeout=10, env=None):
 
 def tmpdir():
     return tempfile.mkdtemp(prefix="evtaskd-test-")
+
+
+def memory_args():
+    """The flags of a throw-away store: --memory, or under
+    EVTASKD_TEST_STORE=pg a fresh PostgreSQL database."""
+    if STORE != "pg":
+        return ["--memory"]
+    import pg
+    return ["--store", pg.fresh_url(), "-d", tmpdir()]
+
+
+def skip_under_pg(why):
+    """A test about the SQLite store itself: skipped in the pg suite."""
+    if STORE == "pg":
+        raise SkipTest("EVTASKD_TEST_STORE=pg: " + why)
 
 
 def eventually(fn, timeout=10, interval=0.01):

@@ -80,6 +80,7 @@ def test_memory_dir_removed_when_listen_fails():
 
 
 def test_memory_dir_removed_on_stop():
+    harness.skip_under_pg("about --memory's directory")
     tmp = harness.tmpdir()
     d = Daemon(env={"TMPDIR": tmp})
     assert len(memory_dirs(tmp)) == 1

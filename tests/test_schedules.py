@@ -37,6 +37,13 @@ def runs_of(d, sid):
     return list(reversed(r.json()["tasks"]))
 
 
+def stored_runs(d, sid, n):
+    """runs_of once n runs are listed: a run counted in memory is listed
+    once its batch is committed (a moment later on PostgreSQL)."""
+    return harness.eventually(lambda: (lambda t: len(t) >= n and t)(
+        runs_of(d, sid)))
+
+
 def until_runs(ev, sid, n, state):
     """Read events until n tasks of schedule sid reached state; their ids."""
     seen = []
@@ -78,13 +85,6 @@ def test_every_second_runs_on_time_and_listed():
         assert d.get("/v1/tasks?schedule=nope").status == 400
 
 
-def runs_stored(d, sid, n):
-    """At least n runs of schedule sid, once the store lists them (a run
-    is counted before its task's row is committed)."""
-    return harness.eventually(
-        lambda: (lambda ts: len(ts) >= n and ts)(runs_of(d, sid)))
-
-
 def test_overlap_skip_queue_replace_allow():
     with Daemon() as d:
         ev = EventStream(d)
@@ -108,7 +108,7 @@ def test_overlap_skip_queue_replace_allow():
             d.get("/v1/schedules/" + sk["id"]).json()))
         assert g["skipped_runs"] >= 1, g
         assert metric(d, "evtaskd_schedule_skipped_runs_total") >= 1
-        ts = runs_stored(d, sk["id"], 2)
+        ts = stored_runs(d, sk["id"], 2)
         assert ms(ts[1]["started_at"]) >= ms(ts[0]["finished_at"]), ts
         # queue: the second waits for the first; never two at once
         a, b = until_runs(ev, qu["id"], 2, "succeeded")
@@ -116,7 +116,7 @@ def test_overlap_skip_queue_replace_allow():
         assert ms(tb["started_at"]) >= ms(ta["finished_at"]), (ta, tb)
         assert ms(tb["start_at"]) < ms(ta["finished_at"]), (ta, tb)
         # allow: they overlap
-        ts = runs_stored(d, al["id"], 2)
+        ts = stored_runs(d, al["id"], 2)
         assert ms(ts[1]["started_at"]) < ms(wait_end(d, ts[0]["id"])[
             "finished_at"]), ts
 

@@ -215,8 +215,14 @@ def test_list_bad_query_400():
 def test_pagination_walks_every_task_once():
     with Daemon() as d:
         ids = set()
+        ended = []
         for i in range(57):
-            ids.add(create(d, {"duration_ms": 60000 if i % 2 else 0})["id"])
+            tid = create(d, {"duration_ms": 60000 if i % 2 else 0})["id"]
+            ids.add(tid)
+            if i % 2 == 0:
+                ended.append(tid)
+        for tid in ended:       # their endings are stored (a commit later)
+            wait_end(d, tid)
         seen = []
         token = None
         pages = 0

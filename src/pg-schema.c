@@ -1,0 +1,178 @@
+/*
+ * pg-schema.c -- the PostgreSQL store's tables, created or migrated at
+ * start under an advisory lock (several nodes may start at once); a
+ * database of a newer version is refused. The shape is the cluster's
+ * (CONTRACT §12): tasks carry the node that runs them and that node's
+ * lease epoch, every change of a task leaves a row in events (one
+ * cluster-wide sequence), and every write is fenced by evtaskd_fence().
+ */
+
+#include "evtaskd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+/* pg_advisory_lock's key: "evtskd" in ASCII, the same for every node. */
+#define PG_SCHEMA_LOCK	"111546203136868"
+
+static const char pg_schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS nodes ("
+	" name text PRIMARY KEY,"
+	" epoch bigint NOT NULL,"		/* +1 at every claim */
+	" lease_until timestamptz NOT NULL,"
+	" started_at timestamptz NOT NULL,"
+	" jobs jsonb NOT NULL DEFAULT '[]');"	/* the job names it has */
+	"CREATE TABLE IF NOT EXISTS tasks ("
+	" id text COLLATE \"C\" PRIMARY KEY,"	/* ULID: time-ordered */
+	" node text,"				/* who runs it; NULL: nobody */
+	" epoch bigint,"			/* its lease when it wrote */
+	" kind text NOT NULL,"
+	" state integer NOT NULL,"		/* enum task_state */
+	" finished_at bigint,"			/* ms; set when terminal */
+	" idem_key text,"			/* Idempotency-Key */
+	" idem_body text,"			/* the request it keyed */
+	" schedule_id text COLLATE \"C\","	/* the schedule that made it */
+	" created_at timestamptz NOT NULL DEFAULT now(),"
+	" updated_at timestamptz NOT NULL DEFAULT now(),"
+	" doc text NOT NULL);"			/* the task's JSON */
+	"CREATE INDEX IF NOT EXISTS tasks_kind_state ON tasks(kind, state, id);"
+	"CREATE INDEX IF NOT EXISTS tasks_node_state ON tasks(node, state);"
+	"CREATE UNIQUE INDEX IF NOT EXISTS tasks_idem ON tasks(idem_key)"
+	" WHERE idem_key IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS tasks_finished ON tasks(finished_at)"
+	" WHERE finished_at IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS tasks_schedule ON tasks(schedule_id, id)"
+	" WHERE schedule_id IS NOT NULL;"
+	/* Every change of a task, in commit transactions: the event id. */
+	"CREATE TABLE IF NOT EXISTS events ("
+	" seq bigserial PRIMARY KEY,"
+	" task_id text NOT NULL,"
+	" node text NOT NULL,"
+	" at timestamptz NOT NULL DEFAULT now(),"
+	" doc text NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS events_at ON events(at);"
+	/* Callback deliveries (CONTRACT §9), as in the SQLite store. */
+	"CREATE TABLE IF NOT EXISTS outbox ("
+	" id text COLLATE \"C\" PRIMARY KEY,"
+	" task_id text NOT NULL,"
+	" callback text NOT NULL,"
+	" state integer NOT NULL,"		/* enum callback_state */
+	" attempts integer NOT NULL,"
+	" next_at bigint NOT NULL,"		/* ms: the next attempt */
+	" body text NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS outbox_task ON outbox(task_id);"
+	"CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(task_id)"
+	" WHERE state = 0;"
+	"CREATE TABLE IF NOT EXISTS schedules ("
+	" id text COLLATE \"C\" PRIMARY KEY,"
+	" node text,"				/* who wrote it last */
+	" doc text NOT NULL);"
+	/*
+	 * The fence, first in every write transaction: the writer's row in
+	 * nodes must still carry its epoch and a lease; locked until the
+	 * commit, so an adoption (which bumps the epoch) waits for it or
+	 * makes it fail. Failing raises, and the whole transaction goes.
+	 */
+	"CREATE OR REPLACE FUNCTION evtaskd_fence(n text, e bigint)"
+	" RETURNS void LANGUAGE plpgsql AS $f$ BEGIN"
+	" PERFORM 1 FROM nodes WHERE name = n AND epoch = e"
+	" AND lease_until > now() FOR UPDATE;"
+	" IF NOT FOUND THEN RAISE EXCEPTION"
+	" 'node % (epoch %) holds no lease: its writes are fenced off', n, e"
+	" USING ERRCODE = 'EV001'; END IF; END $f$;";
+
+/* What turns a database of version N into N + 1 (before the above). */
+static const char *const pg_migrations[PG_SCHEMA_VERSION] = {
+	[0] = NULL,
+};
+
+/* Run sql (no parameters); 0, or -1 with *err. */
+static int
+pg_schema_exec(struct pgc *c, const char *sql, char **err)
+{
+	PGresult *res = pgc_exec(c, sql, 0, NULL, err);
+
+	PQclear(res);
+	return res != NULL ? 0 : -1;
+}
+
+/* The stored version: 0 for a new database; -1 with *err. */
+static int
+pg_schema_version(struct pgc *c, char **err)
+{
+	PGresult *res;
+	int v = 0;
+
+	if (pg_schema_exec(c, "CREATE TABLE IF NOT EXISTS meta ("
+	    " key text PRIMARY KEY, value text NOT NULL)", err) != 0)
+		return -1;
+	res = pgc_exec(c, "SELECT value FROM meta WHERE key ="
+	    " 'schema_version'", 0, NULL, err);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) > 0)
+		v = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return v;
+}
+
+/* Create or migrate, in one transaction, to PG_SCHEMA_VERSION. */
+static int
+pg_schema_update(struct pgc *c, int version, char **err)
+{
+	char set[160], *why = NULL;
+	int v;
+
+	if (pg_schema_exec(c, "BEGIN", err) != 0)
+		return -1;
+	for (v = version > 0 ? version : PG_SCHEMA_VERSION;
+	    v < PG_SCHEMA_VERSION; v++) {
+		if (pg_migrations[v] != NULL &&
+		    pg_schema_exec(c, pg_migrations[v], err) != 0)
+			goto fail;
+	}
+	snprintf(set, sizeof set, "INSERT INTO meta(key, value) VALUES"
+	    " ('schema_version', '%d') ON CONFLICT (key) DO UPDATE"
+	    " SET value = excluded.value", PG_SCHEMA_VERSION);
+	if (pg_schema_exec(c, pg_schema_sql, err) != 0 ||
+	    pg_schema_exec(c, set, err) != 0 ||
+	    pg_schema_exec(c, "COMMIT", err) != 0)
+		goto fail;
+	if (version > 0 && version < PG_SCHEMA_VERSION)
+		log_info("store: schema version %d upgraded to %d", version,
+		    PG_SCHEMA_VERSION);
+	return 0;
+fail:
+	if (pg_schema_exec(c, "ROLLBACK", &why) != 0)
+		free(why);
+	return -1;
+}
+
+/*
+ * Make sure the schema is there and current (blocking: start-up only).
+ * 0, or -1 with *err (a newer schema is refused).
+ */
+int
+pg_schema(struct pgc *c, char **err)
+{
+	char *e2 = NULL;
+	int v, rc = -1;
+
+	if (pg_schema_exec(c, "SELECT pg_advisory_lock(" PG_SCHEMA_LOCK ")",
+	    err) != 0)
+		return -1;
+	v = pg_schema_version(c, err);
+	if (v > PG_SCHEMA_VERSION)
+		*err = xasprintf("the database has schema version %d; this "
+		    "evtaskd knows %d at most (was it written by a newer "
+		    "evtaskd?)", v, PG_SCHEMA_VERSION);
+	else if (v >= 0)
+		rc = v == PG_SCHEMA_VERSION ? 0 : pg_schema_update(c, v, err);
+	if (pg_schema_exec(c, "SELECT pg_advisory_unlock(" PG_SCHEMA_LOCK ")",
+	    &e2) != 0)
+		free(e2);
+	return rc;
+}
