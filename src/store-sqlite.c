@@ -657,7 +657,7 @@ sqlite_load(struct store_walk *w, int limit, store_row_cb *fn, void *arg,
 	int rc;
 
 	sqlite3_bind_int64(st, 1, w->due_at);
-	sqlite3_bind_text(st, 2, w->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, w->id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 3, limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		w->due_at = sqlite3_column_int64(st, 2);
