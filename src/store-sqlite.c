@@ -70,12 +70,25 @@ static const char sqlite_schema[] =
 _Static_assert(TASK_SUCCEEDED == 3, "tasks_due's WHERE names the first "
     "terminal state");
 
+/* A time of the task's JSON (RFC 3339, UTC) as ms since the epoch. */
+#define SQLITE_MS(path)	"CAST(round((julianday(json_extract(doc, " path \
+	")) - 2440587.5) * 86400000.0) AS INTEGER)"
+
 /* What turns a store of version N into N + 1 (before the schema above). */
 static const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {
 	[1] = "ALTER TABLE tasks ADD COLUMN schedule_id TEXT;",
-	/* Version 2's active tasks wake at once: recovery reads them first. */
+	/*
+	 * Version 2's active tasks get the wake-up store.c would write: the
+	 * start of a scheduled one, the end of a running sleep (or its
+	 * timeout, if sooner); 0 (read back before READY) for the others.
+	 */
 	[2] = "ALTER TABLE tasks ADD COLUMN due_at INTEGER;"
-	    " UPDATE tasks SET due_at = 0 WHERE state < 3;",
+	    " UPDATE tasks SET due_at = CASE"
+	    " WHEN state = 0 THEN " SQLITE_MS("'$.start_at'")
+	    " WHEN state = 1 AND kind = 'sleep' THEN " SQLITE_MS("'$.started_at'")
+	    " + min(json_extract(doc, '$.duration_ms'),"
+	    " coalesce(json_extract(doc, '$.timeout_ms'), 9e18))"
+	    " ELSE 0 END WHERE state < 3;",
 };
 
 enum {

@@ -380,8 +380,9 @@ store_pending(void)
 
 /*
  * When a task next wakes, for recovery's order: a scheduled task at its
- * start, a running one at its kind's deadline or its timeout; one that
- * waits for nothing timed (queued, cancelling, a running command) at once.
+ * start, a running one at its kind's deadline or its timeout. 0: one that
+ * waits for nothing timed (cancelling, a running command), read back
+ * before READY; 1: a queued one, read back first after READY.
  */
 static int64_t
 store_due(const struct task *t)
@@ -391,7 +392,7 @@ store_due(const struct task *t)
 	if (task_state_terminal(t->state))
 		return TASK_TIME_NONE;
 	if (t->state == TASK_SCHEDULED)
-		return t->queued ? 0 : t->start_at;
+		return t->queued ? 1 : t->start_at;
 	if (t->state == TASK_RUNNING)
 		at = t->deadline;
 	if (at != TASK_TIME_NONE && to != TASK_TIME_NONE &&

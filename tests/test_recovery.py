@@ -110,13 +110,14 @@ def test_v2_store_migrated_to_v3():
         d.wait_log("schema version 2 upgraded to 3")
         d.wait_log("recovered 2 tasks: 1 scheduled, 1 running")
         assert d.get("/v1/tasks/" + run["id"]).json()["state"] == "running"
-        assert d.delete("/v1/tasks/" + sch["id"]).json()["state"] == "cancelled"
+        assert d.get("/v1/tasks/" + sch["id"]).json()["state"] == "scheduled"
     db = sqlite3.connect(os.path.join(sd, "evtaskd.db"))
     assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     dues = dict(db.execute("SELECT id, due_at FROM tasks"))
     db.close()
-    assert dues[done["id"]] is None and dues[sch["id"]] is None, dues
-    assert dues[run["id"]] == 0, dues     # migrated: read back first
+    assert dues[done["id"]] is None, dues
+    assert dues[sch["id"]] == ms(sch["start_at"]), dues
+    assert dues[run["id"]] == ms(run["started_at"]) + 600000, dues
 
 
 if __name__ == "__main__":
