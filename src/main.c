@@ -14,7 +14,9 @@
 
 #include <event2/event.h>
 
-#define MAIN_LOAD_CHUNK	1000	/* stored tasks read back per loop pass */
+#define MAIN_LOAD_CHUNK	1000	/* stored tasks read back per loop pass, */
+#define MAIN_LOAD_US	3000	/* or fewer if they take longer than this */
+#define MAIN_LOAD_CHECK	16	/* the clock is read once per this many */
 #define MAIN_DEFAULT_LISTEN "127.0.0.1:8080"
 #define MAIN_DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/evtaskd"
 #define MAIN_DEFAULT_CONFIG SYSCONFDIR "/evtaskd/evtaskd.json"
@@ -315,6 +317,7 @@ static struct event		*main_load_ev;	/* NULL: all are loaded */
 static struct ulid		 main_load_max;	/* the newest id stored */
 static long			 main_loaded;
 static int64_t			 main_load_us;	/* when recovery began */
+static int64_t			 main_pass_us;	/* when this chunk began */
 
 /* Read back one task that had not ended, and resume it (once). */
 static int
@@ -336,22 +339,29 @@ main_recover_cb(const char *id, const char *text, void *arg)
 	}
 	task_recover(t);
 	main_loaded++;
-	return 0;
+	/* This pass's time is up: the requests waiting go first. */
+	return main_loaded % MAIN_LOAD_CHECK == 0 &&
+	    clock_mono_us() - main_pass_us > MAIN_LOAD_US;
 }
 
-/* Read one chunk; 1 if more may follow. A read error ends the daemon. */
+/*
+ * Read one chunk (MAIN_LOAD_CHUNK tasks, or MAIN_LOAD_US of them); 1 if
+ * more may follow. A read error ends the daemon.
+ */
 static int
 main_load_chunk(void)
 {
 	char *err;
-	long n = store_load(&main_walk, MAIN_LOAD_CHUNK, main_recover_cb, NULL,
-	    &err);
+	long n;
 
+	main_pass_us = clock_mono_us();
+	n = store_load(&main_walk, MAIN_LOAD_CHUNK, main_recover_cb, NULL,
+	    &err);
 	if (n < 0) {
 		log_error("cannot recover the tasks: %s", err);
 		exit(1);
 	}
-	return n == MAIN_LOAD_CHUNK;
+	return n > 0;
 }
 
 /* Stop loading (done, or stopping: the rest stays stored as it was). */

@@ -658,8 +658,9 @@ sqlite_rows(sqlite3_stmt *st, store_row_cb *fn, void *arg, const char *what,
 
 /*
  * Recovery, a chunk at a time: fn for at most limit active tasks after
- * *w in (due_at, id) order, earliest wake-up first; *w moves past them.
- * The number read (0: no more), or -1 with *err.
+ * *w in (due_at, id) order, earliest wake-up first (fn returns non-zero:
+ * no more this time); *w moves past them. The number read (0: no more),
+ * or -1 with *err.
  */
 static long
 sqlite_load(struct store_walk *w, int limit, store_row_cb *fn, void *arg,
@@ -675,8 +676,11 @@ sqlite_load(struct store_walk *w, int limit, store_row_cb *fn, void *arg,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		w->due_at = sqlite3_column_int64(st, 2);
 		snprintf(w->id, sizeof w->id, "%s", sqlite3_column_text(st, 0));
-		fn(w->id, (const char *)sqlite3_column_text(st, 1), arg);
 		n++;
+		if (fn(w->id, (const char *)sqlite3_column_text(st, 1), arg)) {
+			rc = SQLITE_DONE;
+			break;
+		}
 	}
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)

@@ -829,7 +829,8 @@ store_max_id(struct ulid *max)
 /*
  * Recovery, a chunk at a time: fn for at most limit tasks that had not
  * ended, after *w (start with due_at TASK_TIME_NONE), earliest wake-up
- * first. The number read (0: all are), or -1 with *err.
+ * first, until fn returns non-zero. The number read (0: all are), or -1
+ * with *err.
  */
 long
 store_load(struct store_walk *w, int limit, store_row_cb *fn, void *arg,
