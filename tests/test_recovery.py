@@ -117,6 +117,8 @@ def test_v2_store_migrated_to_v3():
         assert d.get("/v1/tasks/" + sch["id"]).json()["state"] == "scheduled"
     db = sqlite3.connect(os.path.join(sd, "evtaskd.db"))
     assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    sql, = db.execute("SELECT sql FROM sqlite_master WHERE name = 'tasks'").fetchone()
+    assert sql.endswith("WITHOUT ROWID"), sql
     dues = dict(db.execute("SELECT id, due_at FROM tasks"))
     db.close()
     assert dues[done["id"]] is None, dues
