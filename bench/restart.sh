@@ -42,6 +42,7 @@ start() {
 	    -c "$WORK/config.json" --log-level warn 2>>"$WORK/log" &
 	PID=$!
 	until curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz"; do
+		kill -0 "$PID" 2>/dev/null || { cat "$WORK/log" >&2; exit 1; }
 		sleep 0.01
 	done
 }
@@ -112,7 +113,7 @@ one() {
 }
 
 # Room for a million and those created on top of them.
-echo '{"max_active_tasks": 10000000}' >"$WORK/config.json"
+echo '{"limits": {"max_active_tasks": 10000000}}' >"$WORK/config.json"
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs; GET and create: wrk 64 connections, ${SECS}s"
 printf '| binary | stored | answers after | all loaded after | probe late | GET req/s | create req/s |\n'
