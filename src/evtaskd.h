@@ -796,8 +796,10 @@ struct store_row {
 };
 /* Where recovery's walk of the active tasks stands: the last row read. */
 struct store_walk {
+	int		 by_id;		/* in id order (else earliest first) */
+	int64_t		 until;		/* earliest first: due by then only */
 	int64_t		 due_at;	/* TASK_TIME_NONE: before the first */
-	char		 id[ULID_LEN + 1];
+	char		 id[ULID_LEN + 1];	/* "": before the first */
 };
 /* One schedule's row: its JSON, or NULL when it is deleted. */
 struct store_srow {

@@ -17,6 +17,7 @@
 #define MAIN_LOAD_CHUNK	1000	/* stored tasks read back per loop pass, */
 #define MAIN_LOAD_US	3000	/* or fewer if they take longer than this */
 #define MAIN_LOAD_CHECK	16	/* the clock is read once per this many */
+#define MAIN_LOAD_AHEAD_MS 10000 /* tasks due this soon are read first */
 #define MAIN_DEFAULT_LISTEN "127.0.0.1:8080"
 #define MAIN_DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/evtaskd"
 #define MAIN_DEFAULT_CONFIG SYSCONFDIR "/evtaskd/evtaskd.json"
@@ -307,17 +308,21 @@ main_reload_cb(evutil_socket_t sig, short what, void *arg)
 
 /*
  * Recovery reads the stored tasks that had not ended a chunk per loop
- * pass, earliest wake-up first, after READY: a million take seconds, and
- * a task due soon is among the first. Until all are in memory, a task
- * asked for by id is loaded first (registry_find), and what walks every
- * task (a schedule's DELETE, on_shutdown "cancel") loads the rest.
+ * pass after READY: first those due within MAIN_LOAD_AHEAD_MS, earliest
+ * first (a task due soon after a restart is on time), then the rest in id
+ * order (the table's own order: a million take seconds). Until all are in
+ * memory, a task asked for by id is loaded first (registry_find), and what
+ * walks every task (a schedule's DELETE, on_shutdown "cancel") loads the
+ * rest. A task already loaded is skipped by the walk that meets it again.
  */
-static struct store_walk	 main_walk;
+static struct store_walk	 main_near;	/* earliest first, due soon */
+static struct store_walk	 main_rest;	/* every one, in id order */
 static struct event		*main_load_ev;	/* NULL: all are loaded */
 static struct ulid		 main_load_max;	/* the newest id stored */
 static long			 main_loaded;
 static int64_t			 main_load_us;	/* when recovery began */
-static int64_t			 main_pass_us;	/* when this chunk began */
+static int64_t			 main_pass_us;	/* when this pass's chunk began */
+static int			 main_pass_full;	/* its time is up */
 
 /* Read back one task that had not ended, and resume it (once). */
 static int
@@ -328,7 +333,7 @@ main_recover_cb(const char *id, const char *text, void *arg)
 	struct task *t;
 
 	if (ulid_parse(id, &uid) == 0 && registry_has(&uid) != NULL)
-		return 0;		/* loaded by id already */
+		return 0;		/* loaded already */
 	doc = json_loads(text, 0, NULL);
 	t = doc != NULL ? task_from_json(doc) : NULL;
 	json_decref(doc);
@@ -340,28 +345,41 @@ main_recover_cb(const char *id, const char *text, void *arg)
 	task_recover(t);
 	main_loaded++;
 	/* This pass's time is up: the requests waiting go first. */
-	return main_loaded % MAIN_LOAD_CHECK == 0 &&
-	    clock_mono_us() - main_pass_us > MAIN_LOAD_US;
+	if (main_loaded % MAIN_LOAD_CHECK == 0 &&
+	    clock_mono_us() - main_pass_us > MAIN_LOAD_US)
+		main_pass_full = 1;
+	return main_pass_full;
 }
 
-/*
- * Read one chunk (MAIN_LOAD_CHUNK tasks, or MAIN_LOAD_US of them); 1 if
- * more may follow. A read error ends the daemon.
- */
-static int
-main_load_chunk(void)
+/* One chunk of a walk: the number read. A read error ends the daemon. */
+static long
+main_load_walk(struct store_walk *w)
 {
 	char *err;
-	long n;
+	long n = store_load(w, MAIN_LOAD_CHUNK, main_recover_cb, NULL, &err);
 
-	main_pass_us = clock_mono_us();
-	n = store_load(&main_walk, MAIN_LOAD_CHUNK, main_recover_cb, NULL,
-	    &err);
 	if (n < 0) {
 		log_error("cannot recover the tasks: %s", err);
 		exit(1);
 	}
-	return n > 0;
+	return n;
+}
+
+/*
+ * One pass's chunk (MAIN_LOAD_CHUNK tasks of each walk, or MAIN_LOAD_US of
+ * them): the tasks due soon, then the rest. 1 if more may follow.
+ */
+static int
+main_load_chunk(void)
+{
+	main_pass_us = clock_mono_us();
+	main_pass_full = 0;
+	main_near.until = clock_now_ms() + MAIN_LOAD_AHEAD_MS;
+	main_load_walk(&main_near);
+	if (main_pass_full)
+		return 1;
+	/* The walk in id order has met every task once it ends. */
+	return main_load_walk(&main_rest) > 0;
 }
 
 /* Stop loading (done, or stopping: the rest stays stored as it was). */
@@ -418,8 +436,8 @@ main_load_all(void)
 }
 
 /*
- * Recovery, before listening: the tasks that wake at once (running
- * commands, cleanups: never many) are resumed now, the rest from the
+ * Recovery, before listening: the tasks that wake at once (due 0: running
+ * commands, cleanups; never many) are resumed now, the rest from the
  * first loop pass on.
  */
 static void
@@ -433,9 +451,13 @@ main_recover(void)
 		exit(1);
 	}
 	registry_seed(&main_load_max);	/* new ids above every stored one */
-	main_walk.due_at = TASK_TIME_NONE;
-	while (main_load_chunk() && main_walk.due_at <= 0)
-		;
+	main_near.due_at = TASK_TIME_NONE;
+	main_near.until = 0;
+	main_rest.by_id = 1;
+	do {
+		main_pass_us = clock_mono_us();
+		main_pass_full = 0;
+	} while (main_load_walk(&main_near) > 0);
 	main_load_ev = evtimer_new(main_base, main_load_cb, NULL);
 	registry_on_miss(main_load_miss, main_load_all);
 	schedule_recover();		/* after the tasks: overlap sees them */

@@ -112,6 +112,7 @@ enum {
 	STMT_LIST,
 	STMT_LIST_KS,
 	STMT_DUE,
+	STMT_SCAN,
 	STMT_ACTIVE_ONE,
 	STMT_MAX_ID,
 	STMT_OUTBOX,
@@ -128,8 +129,14 @@ static const char *const sqlite_sql[STMT_COUNT] = {
 	[STMT_LIST_KS] = "SELECT id, doc FROM tasks WHERE kind = ?1 AND"
 	    " state = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4",
 	/* The next chunk of active tasks after (?1, ?2), by the tasks_due index. */
+	/* The next active tasks after (?1, ?2) due by ?4 (tasks_due). */
 	[STMT_DUE] = "SELECT id, doc, due_at FROM tasks WHERE state < 3"
-	    " AND (due_at, id) > (?1, ?2) ORDER BY due_at, id LIMIT ?3",
+	    " AND (due_at, id) > (?1, ?2) AND due_at <= ?4"
+	    " ORDER BY due_at, id LIMIT ?3",
+	/* The next active tasks after ?2 in id order: the table read in its
+	 * own order (state + 0: not by the tasks_due index). ?1 is unused. */
+	[STMT_SCAN] = "SELECT id, doc, due_at FROM tasks"
+	    " WHERE state + 0 < 3 AND id > ?2 ORDER BY id LIMIT ?3",
 	[STMT_ACTIVE_ONE] = "SELECT id, doc FROM tasks WHERE id = ?1"
 	    " AND state < 3",
 	[STMT_MAX_ID] = "SELECT max(id) FROM tasks",
@@ -673,21 +680,23 @@ sqlite_rows(sqlite3_stmt *st, store_row_cb *fn, void *arg, const char *what,
 
 /*
  * Recovery, a chunk at a time: fn for at most limit active tasks after
- * *w in (due_at, id) order, earliest wake-up first (fn returns non-zero:
- * no more this time); *w moves past them. The number read (0: no more),
- * or -1 with *err.
+ * *w, in id order or earliest wake-up first (fn returns non-zero: no more
+ * this time); *w moves past them. The number read (0: no more), or -1
+ * with *err.
  */
 static long
 sqlite_load(struct store_walk *w, int limit, store_row_cb *fn, void *arg,
     char **err)
 {
-	sqlite3_stmt *st = sqlite_stmts[STMT_DUE];
+	sqlite3_stmt *st = sqlite_stmts[w->by_id ? STMT_SCAN : STMT_DUE];
 	long n = 0;
 	int rc;
 
 	sqlite3_bind_int64(st, 1, w->due_at);
 	sqlite3_bind_text(st, 2, w->id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 3, limit);
+	if (!w->by_id)
+		sqlite3_bind_int64(st, 4, w->until);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		w->due_at = sqlite3_column_int64(st, 2);
 		snprintf(w->id, sizeof w->id, "%s", sqlite3_column_text(st, 0));
