@@ -885,6 +885,7 @@ struct store_ops {
 	struct store_read *(*list)(const struct store_filter *,
 			    store_row_cb *, store_listed_cb *, void *);
 	void		(*read_drop)(struct store_read *);
+	/* Start-up's, and a miss while loading: these three block. */
 	int		(*max_id)(struct ulid *);
 	long		(*load)(struct store_walk *, int, store_row_cb *, void *,
 			    char **);
