@@ -99,6 +99,20 @@ def test_restart_with_many_tasks_loads_after_ready():
         assert d.get("/v1/tasks/" + last).json()["state"] == "cancelled"
 
 
+def test_stop_while_loading_cancels_all_on_shutdown_cancel():
+    sd = harness.tmpdir()
+    cfg = harness.write_json(sd, "c.json", {"on_shutdown": "cancel"})
+    with Daemon("-d", sd) as d:
+        create(d, {"duration_ms": 600000})
+    add_copies(sd, COPIES)
+    d = Daemon("-d", sd, "-c", cfg)
+    assert d.stop() == 0    # at once: most are not loaded yet
+    db = sqlite3.connect(os.path.join(sd, "evtaskd.db"))
+    states = db.execute("SELECT state, count(*) FROM tasks GROUP BY state").fetchall()
+    db.close()
+    assert states == [(5, COPIES + 1)], states      # all cancelled
+
+
 def test_v2_store_migrated_to_v3():
     sd = harness.tmpdir()
     with Daemon("-d", sd) as d:
