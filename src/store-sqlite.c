@@ -88,13 +88,16 @@ static const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {
 	[1] = "ALTER TABLE tasks ADD COLUMN schedule_id TEXT;",
 	/*
 	 * Version 2's active tasks get the wake-up store.c would write: the
-	 * start of a scheduled one, the end of a running sleep (or its
-	 * timeout, if sooner); 0 (read back before READY) for the others.
+	 * start of a scheduled one, the end of a running sleep without a
+	 * concurrency key (or its timeout, if sooner); 0 (read back before
+	 * READY) for the others.
 	 */
 	[2] = "ALTER TABLE tasks ADD COLUMN due_at INTEGER;"
 	    " UPDATE tasks SET due_at = CASE"
 	    " WHEN state = 0 THEN " SQLITE_MS("'$.start_at'")
-	    " WHEN state = 1 AND kind = 'sleep' THEN " SQLITE_MS("'$.started_at'")
+	    " WHEN state = 1 AND kind = 'sleep' AND"
+	    " json_extract(doc, '$.concurrency_key') IS NULL"
+	    " THEN " SQLITE_MS("'$.started_at'")
 	    " + min(json_extract(doc, '$.duration_ms'),"
 	    " coalesce(json_extract(doc, '$.timeout_ms'), 9e18))"
 	    " ELSE 0 END WHERE state < 3;"

@@ -381,18 +381,23 @@ store_pending(void)
 /*
  * When a task next wakes, for recovery's order: a scheduled task at its
  * start, a running one at its kind's deadline or its timeout. 0: one that
- * waits for nothing timed (cancelling, a running command), read back
- * before READY; 1: a queued one, read back first after READY.
+ * waits for nothing timed (cancelling, a running command) or holds what
+ * others wait for (a slot, a key), read back before READY; 1: a queued
+ * one, read back first after READY.
  */
 static int64_t
 store_due(const struct task *t)
 {
+	const struct task_policy *p = TASK_POL(t);
 	int64_t at = TASK_TIME_NONE, to = task_timeout_ms(t);
 
 	if (task_state_terminal(t->state))
 		return TASK_TIME_NONE;
 	if (t->state == TASK_SCHEDULED)
 		return t->queued ? 1 : t->start_at;
+	/* What holds a job slot or a concurrency key is back before READY. */
+	if (p != NULL && (p->key != NULL || p->has_slot || p->counted))
+		return 0;
 	if (t->state == TASK_RUNNING)
 		at = t->deadline;
 	if (at != TASK_TIME_NONE && to != TASK_TIME_NONE &&

@@ -99,6 +99,26 @@ def test_restart_with_many_tasks_loads_after_ready():
         assert d.get("/v1/tasks/" + last).json()["state"] == "cancelled"
 
 
+def test_key_holder_back_before_ready():
+    sd = harness.tmpdir()
+    with Daemon("-d", sd) as d:
+        create(d, {"duration_ms": 600000})
+    add_copies(sd, COPIES)
+    with Daemon("-d", sd) as d:
+        holder = create(d, {"duration_ms": 600000, "concurrency_key": "k"})
+    d = Daemon("-d", sd)
+    try:
+        # The holder was created last (its id is the highest), yet it is
+        # back before the daemon answers: a new task with its key waits.
+        t = create(d, {"duration_ms": 0, "concurrency_key": "k"})
+        assert t["state"] == "scheduled", t
+        assert d.get("/v1/tasks/" + holder["id"]).json()["state"] == "running"
+        d.wait_log(r"recovered %d tasks: " % (COPIES + 2), timeout=60)
+        assert d.stop() == 0
+    finally:
+        d.kill()
+
+
 def test_stop_while_loading_cancels_all_on_shutdown_cancel():
     sd = harness.tmpdir()
     cfg = harness.write_json(sd, "c.json", {"on_shutdown": "cancel"})
