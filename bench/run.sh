@@ -4,10 +4,17 @@
 #   bench/run.sh [RUNS] [SECONDS]
 #
 # Starts nginx (Debian's, worker_processes 1) answering `return 200` with a
-# JSON body the size of a task, and evtaskd (durable store in a temp dir,
-# and --memory), both pinned to CPU 0, wrk pinned to CPU 1 with 64
-# connections. Prints the median of RUNS runs (default 3) of SECONDS
-# (default 5) per scenario, and each evtaskd figure as a ratio of nginx's.
+# JSON body the size of a task, Redis 7 (Debian's redis-server, durable:
+# appendonly, appendfsync always, no snapshots) and evtaskd (durable store
+# in a temp dir, and --memory), all pinned to CPU 0, wrk and
+# redis-benchmark pinned to CPU 1 with 64 connections. Prints the median of
+# RUNS runs (default 3) of SECONDS (default 5) per scenario, each evtaskd
+# figure as a ratio of nginx's, and the durable writes as a ratio of
+# Redis's durable SET rate (a value the size of our task JSON).
+#
+# EVTASKD names the binary (default src/evtaskd); BASELINE, if set, names
+# another (say main's) measured in the same run right after the first, so
+# that both see the same machine (run twice, and compare the medians).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
@@ -19,6 +26,9 @@ WORK=$(mktemp -d)
 NGINX_PORT=18601
 EV_PORT=18602
 MEM_PORT=18603
+REDIS_PORT=18604
+BASE_PORT=18605
+BASE_MEM_PORT=18606
 PIDS=()
 
 cleanup() {
@@ -30,6 +40,8 @@ trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "wrk not found (apt-get install wrk)"; exit 1; }
 command -v nginx >/dev/null || { echo "nginx not found (apt-get install nginx-light)"; exit 1; }
+command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null ||
+    { echo "redis not found (apt-get install redis-server redis-tools)"; exit 1; }
 
 # One wrk run; prints requests/s.
 wrk_rps() {
@@ -58,14 +70,20 @@ wait_port() {
 }
 
 start_evtaskd() {
-	taskset -c 0 "$EVTASKD" -l "127.0.0.1:$1" --log-level warn "${@:2}" &
+	local bin=$1
+	shift
+	taskset -c 0 "$bin" -l "127.0.0.1:$1" --log-level warn "${@:2}" &
 	PIDS+=($!)
 	wait_port "$1"
 }
 
 # evtaskd, durable and in memory; a task to GET.
-start_evtaskd $EV_PORT -d "$WORK/state"
-start_evtaskd $MEM_PORT --memory
+start_evtaskd "$EVTASKD" $EV_PORT -d "$WORK/state"
+start_evtaskd "$EVTASKD" $MEM_PORT --memory
+if [ -n "${BASELINE:-}" ]; then
+	start_evtaskd "$BASELINE" $BASE_PORT -d "$WORK/base-state"
+	start_evtaskd "$BASELINE" $BASE_MEM_PORT --memory
+fi
 TASK=$(curl -s "http://127.0.0.1:$EV_PORT/v1/tasks" -d '{"duration_ms":3600000,"name":"bench"}')
 ID=$(printf '%s' "$TASK" | sed 's/.*"id":"\([0-9A-Z]*\)".*/\1/')
 BODY_LEN=$(curl -s "http://127.0.0.1:$EV_PORT/v1/tasks/$ID" | wc -c)
@@ -99,23 +117,77 @@ taskset -c 0 nginx -c "$WORK/nginx/nginx.conf" &
 PIDS+=($!)
 wait_port $NGINX_PORT
 
+# Redis, as durable as we are: every SET fsynced before its answer.
+mkdir -p "$WORK/redis"
+taskset -c 0 redis-server --port $REDIS_PORT --bind 127.0.0.1 \
+    --dir "$WORK/redis" --appendonly yes --appendfsync always --save '' \
+    --daemonize no --logfile "$WORK/redis/log" &
+PIDS+=($!)
+for ((i = 0; i < 100; i++)); do
+	redis-cli -p $REDIS_PORT ping >/dev/null 2>&1 && break
+	sleep 0.05
+done
+
+# One redis-benchmark run of about SECS seconds; prints SETs/s.
+redis_rps() {
+	taskset -c 1 redis-benchmark -p $REDIS_PORT -c "$CONNS" -t set \
+	    -d "$BODY_LEN" -n $((SECS * 40000)) -q 2>/dev/null |
+	    tr '\r' '\n' | awk '/^SET: [0-9.]+ requests per second/ { v = $2 } END { print v }'
+}
+
+# The median of RUNS runs of a command printing one figure.
+median_of() {
+	local i vals=()
+	for ((i = 0; i < RUNS; i++)); do
+		vals+=("$("$@")")
+	done
+	printf '%s\n' "${vals[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $CONNS connections, median of $RUNS x ${SECS}s"
-echo "# task JSON $BODY_LEN bytes; nginx answers the same size"
+echo "# task JSON $BODY_LEN bytes; nginx answers the same size, Redis SETs the same size"
 NGINX=$(median "http://127.0.0.1:$NGINX_PORT/v1/tasks/$ID")
-GET=$(median "http://127.0.0.1:$EV_PORT/v1/tasks/$ID")
-CREATE=$(median -s "$BENCH/create.lua" "http://127.0.0.1:$EV_PORT/v1/tasks")
-CREATE_MEM=$(median -s "$BENCH/create.lua" "http://127.0.0.1:$MEM_PORT/v1/tasks")
-PAIRS=$(median -s "$BENCH/create_cancel.lua" "http://127.0.0.1:$EV_PORT/v1/tasks")
-LP_TASK=$(curl -s "http://127.0.0.1:$EV_PORT/v1/tasks" -d '{"duration_ms":3600000}' |
-    sed 's/.*"id":"\([0-9A-Z]*\)".*/\1/')
-LONGPOLL=$(TASK_ID=$LP_TASK median -s "$BENCH/longpoll.lua" "http://127.0.0.1:$EV_PORT/")
+REDIS=$(median_of redis_rps)
+
+# Every evtaskd scenario of one daemon pair (durable port, --memory port):
+# sets GET CREATE CREATE_MEM PAIRS LONGPOLL with a prefix.
+measure() {
+	local p=$1 ev=$2 mem=$3 id lp
+	id=$(curl -s "http://127.0.0.1:$ev/v1/tasks" -d '{"duration_ms":3600000,"name":"bench"}' |
+	    sed 's/.*"id":"\([0-9A-Z]*\)".*/\1/')
+	eval "${p}GET=$(median "http://127.0.0.1:$ev/v1/tasks/$id")"
+	eval "${p}CREATE=$(median -s "$BENCH/create.lua" "http://127.0.0.1:$ev/v1/tasks")"
+	eval "${p}CREATE_MEM=$(median -s "$BENCH/create.lua" "http://127.0.0.1:$mem/v1/tasks")"
+	eval "${p}PAIRS=$(median -s "$BENCH/create_cancel.lua" "http://127.0.0.1:$ev/v1/tasks")"
+	lp=$(curl -s "http://127.0.0.1:$ev/v1/tasks" -d '{"duration_ms":3600000}' |
+	    sed 's/.*"id":"\([0-9A-Z]*\)".*/\1/')
+	eval "${p}LONGPOLL=$(TASK_ID=$lp median -s "$BENCH/longpoll.lua" "http://127.0.0.1:$ev/")"
+}
+
+measure "" $EV_PORT $MEM_PORT
+[ -n "${BASELINE:-}" ] && measure BASE_ $BASE_PORT $BASE_MEM_PORT
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
-printf '| scenario | req/s | vs nginx | target |\n|---|---:|---:|---:|\n'
-printf '| nginx, static JSON | %.0f | 100 %% | |\n' "$NGINX"
-printf '| GET /v1/tasks/ID | %.0f | %s | 90 %% |\n' "$GET" "$(ratio "$GET" "$NGINX")"
-printf '| POST /v1/tasks, durable | %.0f | %s | 70 %% |\n' "$CREATE" "$(ratio "$CREATE" "$NGINX")"
-printf '| POST /v1/tasks, --memory | %.0f | %s | |\n' "$CREATE_MEM" "$(ratio "$CREATE_MEM" "$NGINX")"
-printf '| create+cancel, durable (requests) | %.0f | %s | 60 %% |\n' "$PAIRS" "$(ratio "$PAIRS" "$NGINX")"
-printf '| long-poll, 10 ms limit | %.0f | | |\n' "$LONGPOLL"
-printf '\ndurable create is %s of --memory create (target 80 %%)\n' "$(ratio "$CREATE" "$CREATE_MEM")"
+times() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+
+# The table of one daemon: its figures with a prefix, under a title.
+report() {
+	local p=$1 get create mem pairs lp
+	eval "get=\$${p}GET create=\$${p}CREATE mem=\$${p}CREATE_MEM pairs=\$${p}PAIRS lp=\$${p}LONGPOLL"
+	printf '\n## %s\n\n' "$2"
+	printf '| scenario | req/s | vs nginx | vs Redis SET | target |\n|---|---:|---:|---:|---:|\n'
+	printf '| nginx, static JSON | %.0f | 100 %% | | |\n' "$NGINX"
+	printf '| Redis SET, appendfsync always | %.0f | | 1.00x | |\n' "$REDIS"
+	printf '| GET /v1/tasks/ID | %.0f | %s | | 95 %% |\n' "$get" "$(ratio "$get" "$NGINX")"
+	printf '| POST /v1/tasks, durable | %.0f | %s | %s | 1.00x Redis |\n' "$create" \
+	    "$(ratio "$create" "$NGINX")" "$(times "$create" "$REDIS")"
+	printf '| POST /v1/tasks, --memory | %.0f | %s | | |\n' "$mem" "$(ratio "$mem" "$NGINX")"
+	printf '| create+cancel, durable (requests) | %.0f | %s | %s | 0.90x Redis |\n' "$pairs" \
+	    "$(ratio "$pairs" "$NGINX")" "$(times "$pairs" "$REDIS")"
+	printf '| long-poll, 10 ms limit | %.0f | | | |\n' "$lp"
+	printf '\ndurable create is %s of --memory create\n' "$(ratio "$create" "$mem")"
+}
+
+report "" "$EVTASKD"
+[ -n "${BASELINE:-}" ] && report BASE_ "$BASELINE (baseline)"
+exit 0

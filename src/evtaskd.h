@@ -356,6 +356,10 @@ void	 registry_next_id(struct ulid *);
 void	 registry_seed(const struct ulid *);
 void	 registry_add(struct task *);
 struct task *registry_find(const struct ulid *);
+struct task *registry_has(const struct ulid *);
+typedef void registry_miss_cb(const struct ulid *);
+void	 registry_on_miss(registry_miss_cb *, void (*)(void));
+void	 registry_complete(void);
 void	 registry_remove(struct task *);
 void	 registry_count_move(enum task_state, enum task_state);
 uint64_t registry_count(enum task_state);
@@ -794,6 +798,14 @@ struct store_row {
 	char		*idem_body;
 	char		*doc;
 	char		 schedule_id[ULID_LEN + 1];	/* "": none */
+	int64_t		 due_at;	/* next wake-up; TASK_TIME_NONE: ended */
+};
+/* Where recovery's walk of the active tasks stands: the last row read. */
+struct store_walk {
+	int		 by_id;		/* in id order (else earliest first) */
+	int64_t		 until;		/* earliest first: due by then only */
+	int64_t		 due_at;	/* TASK_TIME_NONE: before the first */
+	char		 id[ULID_LEN + 1];	/* "": before the first */
 };
 /* One schedule's row: its JSON, or NULL when it is deleted. */
 struct store_srow {
@@ -879,7 +891,11 @@ struct store_ops {
 	struct store_read *(*list)(const struct store_filter *,
 			    store_row_cb *, store_listed_cb *, void *);
 	void		(*read_drop)(struct store_read *);
-	long		(*load)(store_row_cb *, void *, struct ulid *, char **);
+	/* Start-up's, and a miss while loading: these three block. */
+	int		(*max_id)(struct ulid *);
+	long		(*load)(struct store_walk *, int, store_row_cb *, void *,
+			    char **);
+	int		(*load_one)(const struct ulid *, store_row_cb *, void *);
 	long		(*outbox)(store_delivery_cb *, void *, char **);
 	long		(*load_schedules)(store_row_cb *, void *, char **);
 };
@@ -916,13 +932,15 @@ struct store_read *store_get(const struct ulid *, store_got_cb *, void *);
 struct store_read *store_find_idem(const char *, store_idem_cb *, void *);
 struct store_read *store_list(const struct store_filter *, store_row_cb *, store_listed_cb *, void *);
 void	 store_read_drop(struct store_read *);	/* its callback never runs */
-long	 store_load(store_row_cb *, void *, struct ulid *, char **);
+int	 store_max_id(struct ulid *);
+long	 store_load(struct store_walk *, int, store_row_cb *, void *, char **);
+int	 store_load_one(const struct ulid *, store_row_cb *, void *);
 long	 store_load_schedules(store_row_cb *, void *, char **);
 void	 store_schedule_put(const struct ulid *, char *);
 void	 store_start_purge(struct event_base *);
 
 /* store-sqlite.c */
-#define STORE_SCHEMA_VERSION	2
+#define STORE_SCHEMA_VERSION	3
 /*
  * unix-excl: the WAL index lives in our heap, not in a mapped -shm file
  * (a full disk or an unwritable -shm killed 0.1 with SIGBUS), and other

@@ -14,6 +14,10 @@
 
 #include <event2/event.h>
 
+#define MAIN_LOAD_CHUNK	1000	/* stored tasks read back per loop pass, */
+#define MAIN_LOAD_US	3000	/* or fewer if they take longer than this */
+#define MAIN_LOAD_CHECK	16	/* the clock is read once per this many */
+#define MAIN_LOAD_AHEAD_MS 10000 /* tasks due this soon are read first */
 #define MAIN_DEFAULT_LISTEN "127.0.0.1:8080"
 #define MAIN_DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/evtaskd"
 #define MAIN_DEFAULT_CONFIG SYSCONFDIR "/evtaskd/evtaskd.json"
@@ -34,6 +38,8 @@ static struct main_opts		 main_opts;
 static struct event_base	*main_base;
 static int			 main_done;
 static int			 main_stopping;	/* SIGTERM came: finishing */
+
+static void	main_load_stop(void);
 static struct event		*main_grace;
 
 /* Print the usage text to f. */
@@ -290,6 +296,9 @@ main_stop_cb(evutil_socket_t sig, short what, void *arg)
 	main_stopping = 1;
 	api_stopping = 1;
 	schedule_stop();
+	if (cfg->on_shutdown == ON_SHUTDOWN_CANCEL)
+		registry_complete();	/* every task is cancelled */
+	main_load_stop();		/* the rest stays stored, as it was */
 	task_hold();
 	registry_each(main_shutdown_task, NULL);
 	tv.tv_sec = (time_t)(cfg->shutdown_grace_ms / 1000);
@@ -339,13 +348,36 @@ main_reload_cb(evutil_socket_t sig, short what, void *arg)
 	sdnotify_ready();
 }
 
-/* Read back every task that had not ended, and resume it. */
+/*
+ * Recovery reads the stored tasks that had not ended a chunk per loop
+ * pass after READY: first those due within MAIN_LOAD_AHEAD_MS, earliest
+ * first (a task due soon after a restart is on time), then the rest in id
+ * order (the table's own order: a million take seconds). Until all are in
+ * memory, a task asked for by id is loaded first (registry_find), and what
+ * walks every task (a schedule's DELETE, on_shutdown "cancel") loads the
+ * rest. A task already loaded is skipped by the walk that meets it again.
+ */
+static struct store_walk	 main_near;	/* earliest first, due soon */
+static struct store_walk	 main_rest;	/* every one, in id order */
+static struct event		*main_load_ev;	/* NULL: all are loaded */
+static struct ulid		 main_load_max;	/* the newest id stored */
+static long			 main_loaded;
+static int64_t			 main_load_us;	/* when recovery began */
+static int64_t			 main_pass_us;	/* when this pass's chunk began */
+static int			 main_pass_full;	/* its time is up */
+
+/* Read back one task that had not ended, and resume it (once). */
 static int
 main_recover_cb(const char *id, const char *text, void *arg)
 {
-	json_t *doc = json_loads(text, 0, NULL);
-	struct task *t = doc != NULL ? task_from_json(doc) : NULL;
+	struct ulid uid;
+	json_t *doc;
+	struct task *t;
 
+	if (ulid_parse(id, &uid) == 0 && registry_has(&uid) != NULL)
+		return 0;		/* loaded already */
+	doc = json_loads(text, 0, NULL);
+	t = doc != NULL ? task_from_json(doc) : NULL;
 	json_decref(doc);
 	if (t == NULL) {
 		log_error("store: task %s cannot be read back; it stays in "
@@ -353,31 +385,127 @@ main_recover_cb(const char *id, const char *text, void *arg)
 		return 0;
 	}
 	task_recover(t);
-	return 0;
+	main_loaded++;
+	/* This pass's time is up: the requests waiting go first. */
+	if (main_loaded % MAIN_LOAD_CHECK == 0 &&
+	    clock_mono_us() - main_pass_us > MAIN_LOAD_US)
+		main_pass_full = 1;
+	return main_pass_full;
 }
 
-/* Recovery, before listening: the store's active tasks go on. */
-static void
-main_recover(void)
+/* One chunk of a walk: the number read. A read error ends the daemon. */
+static long
+main_load_walk(struct store_walk *w)
 {
-	struct ulid max;
 	char *err;
-	long n;
+	long n = store_load(w, MAIN_LOAD_CHUNK, main_recover_cb, NULL, &err);
 
-	n = store_load(main_recover_cb, NULL, &max, &err);
 	if (n < 0) {
 		log_error("cannot recover the tasks: %s", err);
 		exit(1);
 	}
-	registry_seed(&max);		/* new ids above every stored one */
-	schedule_recover();		/* after the tasks: overlap sees them */
-	store_drain();
-	if (n > 0)
+	return n;
+}
+
+/*
+ * One pass's chunk (MAIN_LOAD_CHUNK tasks of each walk, or MAIN_LOAD_US of
+ * them): the tasks due soon, then the rest. 1 if more may follow.
+ */
+static int
+main_load_chunk(void)
+{
+	main_pass_us = clock_mono_us();
+	main_pass_full = 0;
+	main_near.until = clock_now_ms() + MAIN_LOAD_AHEAD_MS;
+	main_load_walk(&main_near);
+	if (main_pass_full)
+		return 1;
+	/* The walk in id order has met every task once it ends. */
+	return main_load_walk(&main_rest) > 0;
+}
+
+/* Stop loading (done, or stopping: the rest stays stored as it was). */
+static void
+main_load_stop(void)
+{
+	registry_on_miss(NULL, NULL);
+	if (main_load_ev != NULL)
+		event_free(main_load_ev);
+	main_load_ev = NULL;
+}
+
+/* Every task is in memory: say so, and stop looking for more. */
+static void
+main_load_done(void)
+{
+	main_load_stop();
+	if (main_loaded > 0)
 		log_info("recovered %ld tasks: %llu scheduled, %llu running, "
-		    "%llu cancelling", n,
+		    "%llu cancelling (all loaded in %lld ms)", main_loaded,
 		    (unsigned long long)registry_count(TASK_SCHEDULED),
 		    (unsigned long long)registry_count(TASK_RUNNING),
-		    (unsigned long long)registry_count(TASK_CANCELLING));
+		    (unsigned long long)registry_count(TASK_CANCELLING),
+		    (long long)(clock_mono_us() - main_load_us) / 1000);
+}
+
+/* A loop pass: the next chunk, then the requests waiting. */
+static void
+main_load_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval now = { 0, 0 };
+
+	if (main_load_chunk())
+		evtimer_add(main_load_ev, &now);
+	else
+		main_load_done();
+}
+
+/* A task asked for by id that may not be loaded yet: load it now. */
+static void
+main_load_miss(const struct ulid *id)
+{
+	if (ulid_cmp(id, &main_load_max) <= 0)
+		store_load_one(id, main_recover_cb, NULL);
+}
+
+/* Load every task not loaded yet, now (blocks: a rare walk's cost). */
+static void
+main_load_all(void)
+{
+	while (main_load_chunk())
+		;
+	main_load_done();
+}
+
+/*
+ * Recovery, before listening: the tasks that wake at once (due 0: running
+ * commands, cleanups; never many) are resumed now, the rest from the
+ * first loop pass on.
+ */
+static void
+main_recover(void)
+{
+	struct timeval now = { 0, 0 };
+
+	main_load_us = clock_mono_us();
+	if (store_max_id(&main_load_max) != 0) {
+		log_error("cannot recover the tasks: cannot read the store");
+		exit(1);
+	}
+	registry_seed(&main_load_max);	/* new ids above every stored one */
+	main_near.due_at = TASK_TIME_NONE;
+	main_near.until = 0;
+	main_rest.by_id = 1;
+	do {
+		main_pass_us = clock_mono_us();
+		main_pass_full = 0;
+	} while (main_load_walk(&main_near) > 0);
+	main_load_ev = evtimer_new(main_base, main_load_cb, NULL);
+	registry_on_miss(main_load_miss, main_load_all);
+	schedule_recover();		/* after the tasks: overlap sees them */
+	store_drain();
+	if (main_load_ev != NULL)
+		evtimer_add(main_load_ev, &now);
 }
 
 /*
@@ -703,6 +831,7 @@ main(int argc, char **argv)
 	store_close();
 	schedule_shutdown();
 	task_observe_clear();
+	main_load_stop();
 	registry_each(main_free_task, NULL);
 	log_info("stopped");
 	log_flush();

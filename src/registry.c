@@ -17,6 +17,9 @@ static size_t		  registry_used;
 static uint64_t		  registry_counts[TASK_NSTATES];
 static struct ulid	  registry_last;	/* the newest id given out */
 static uint64_t		  registry_rng[2];	/* xorshift128+ state */
+static registry_miss_cb	 *registry_miss_fn;	/* recovery still loads */
+static void		(*registry_all_fn)(void);
+static int		  registry_missing;	/* inside registry_miss_fn */
 
 /* A fast PRNG for the random part: ids are unique, not secret. */
 static uint64_t
@@ -157,11 +160,48 @@ registry_add(struct task *t)
 
 /* Find a task in memory by id. */
 struct task *
-registry_find(const struct ulid *id)
+registry_has(const struct ulid *id)
 {
 	if (registry_slots == NULL)
 		return NULL;
 	return registry_slots[registry_slot(id)];
+}
+
+/*
+ * The task of an id, or NULL. While recovery still loads the stored
+ * tasks, a task not in memory yet is loaded first: "not in memory" still
+ * means "ended or unknown" to every caller.
+ */
+struct task *
+registry_find(const struct ulid *id)
+{
+	struct task *t = registry_has(id);
+
+	if (t != NULL || registry_miss_fn == NULL || registry_missing)
+		return t;
+	registry_missing = 1;
+	registry_miss_fn(id);
+	registry_missing = 0;
+	return registry_has(id);
+}
+
+/*
+ * While recovery loads: miss loads one task by id, all loads the rest
+ * (NULL, NULL: everything is in memory).
+ */
+void
+registry_on_miss(registry_miss_cb *miss, void (*all)(void))
+{
+	registry_miss_fn = miss;
+	registry_all_fn = all;
+}
+
+/* Every stored task that had not ended is in memory after this. */
+void
+registry_complete(void)
+{
+	if (registry_all_fn != NULL)
+		registry_all_fn();
 }
 
 /* Remove a task from the table (backward-shift deletion). */

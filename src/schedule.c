@@ -426,6 +426,7 @@ schedule_tasks(const struct schedule *s, struct task **out, size_t max)
 {
 	struct schedule_collect c = { s, out, max, 0 };
 
+	registry_complete();	/* recovery may still be loading */
 	registry_each(schedule_collect_cb, &c);
 	return c.n;
 }

@@ -24,16 +24,26 @@
 
 #define SQLITE_MAX_CURSORS	(TASK_NSTATES * 8)
 
+/*
+ * The tasks, clustered by id (WITHOUT ROWID: one b-tree less to write per
+ * task than a rowid table with a text key, and the indexes hold the id
+ * they name instead of a rowid beside it).
+ */
+#define SQLITE_TASKS(name)						\
+	"CREATE TABLE IF NOT EXISTS " name " ("				\
+	" id TEXT PRIMARY KEY,"		/* ULID: time-ordered */	\
+	" kind TEXT NOT NULL,"						\
+	" state INTEGER NOT NULL,"	/* enum task_state */		\
+	" finished_at INTEGER,"		/* ms; set when terminal */	\
+	" idem_key TEXT,"		/* Idempotency-Key */		\
+	" idem_body TEXT,"		/* the canonical request it keyed */ \
+	" doc TEXT NOT NULL,"		/* the task's JSON */		\
+	" schedule_id TEXT,"		/* the schedule that made it */	\
+	" due_at INTEGER"		/* ms: next wake-up (0: at once) */ \
+	") WITHOUT ROWID;"
+
 static const char sqlite_schema[] =
-	"CREATE TABLE IF NOT EXISTS tasks ("
-	" id TEXT PRIMARY KEY,"		/* ULID: time-ordered */
-	" kind TEXT NOT NULL,"
-	" state INTEGER NOT NULL,"	/* enum task_state */
-	" finished_at INTEGER,"		/* ms; set when terminal */
-	" idem_key TEXT,"		/* Idempotency-Key */
-	" idem_body TEXT,"		/* the canonical request it keyed */
-	" doc TEXT NOT NULL,"		/* the task's JSON */
-	" schedule_id TEXT);"		/* the schedule that made it */
+	SQLITE_TASKS("tasks")
 	"CREATE INDEX IF NOT EXISTS tasks_kind_state ON tasks(kind, state, id);"
 	"CREATE UNIQUE INDEX IF NOT EXISTS tasks_idem ON tasks(idem_key)"
 	" WHERE idem_key IS NOT NULL;"
@@ -58,11 +68,45 @@ static const char sqlite_schema[] =
 	" id TEXT PRIMARY KEY,"		/* ULID */
 	" doc TEXT NOT NULL);"		/* the schedule's JSON, state included */
 	"CREATE INDEX IF NOT EXISTS tasks_schedule ON tasks(schedule_id, id)"
-	" WHERE schedule_id IS NOT NULL;";
+	" WHERE schedule_id IS NOT NULL;"
+	/*
+	 * The tasks that have not ended, earliest wake-up first: recovery
+	 * walks it a chunk at a time (3 is TASK_SUCCEEDED, asserted below).
+	 */
+	"CREATE INDEX IF NOT EXISTS tasks_due ON tasks(due_at, id)"
+	" WHERE state < 3;";
+
+_Static_assert(TASK_SUCCEEDED == 3, "tasks_due's WHERE names the first "
+    "terminal state");
+
+/* A time of the task's JSON (RFC 3339, UTC) as ms since the epoch. */
+#define SQLITE_MS(path)	"CAST(round((julianday(json_extract(doc, " path \
+	")) - 2440587.5) * 86400000.0) AS INTEGER)"
 
 /* What turns a store of version N into N + 1 (before the schema above). */
 static const char *const sqlite_migrations[STORE_SCHEMA_VERSION] = {
 	[1] = "ALTER TABLE tasks ADD COLUMN schedule_id TEXT;",
+	/*
+	 * Version 2's active tasks get the wake-up store.c would write: the
+	 * start of a scheduled one, the end of a running sleep without a
+	 * concurrency key (or its timeout, if sooner); 0 (read back before
+	 * READY) for the others.
+	 */
+	[2] = "ALTER TABLE tasks ADD COLUMN due_at INTEGER;"
+	    " UPDATE tasks SET due_at = CASE"
+	    " WHEN state = 0 THEN " SQLITE_MS("'$.start_at'")
+	    " WHEN state = 1 AND kind = 'sleep' AND"
+	    " json_extract(doc, '$.concurrency_key') IS NULL"
+	    " THEN " SQLITE_MS("'$.started_at'")
+	    " + min(json_extract(doc, '$.duration_ms'),"
+	    " coalesce(json_extract(doc, '$.timeout_ms'), 9e18))"
+	    " ELSE 0 END WHERE state < 3;"
+	    /* and the table is rebuilt WITHOUT ROWID (its indexes follow) */
+	    SQLITE_TASKS("tasks_v3")
+	    " INSERT INTO tasks_v3 SELECT id, kind, state, finished_at,"
+	    " idem_key, idem_body, doc, schedule_id, due_at FROM tasks;"
+	    " DROP TABLE tasks;"
+	    " ALTER TABLE tasks_v3 RENAME TO tasks;",
 };
 
 enum {
@@ -70,7 +114,9 @@ enum {
 	STMT_IDEM,
 	STMT_LIST,
 	STMT_LIST_KS,
-	STMT_ACTIVE,
+	STMT_DUE,
+	STMT_SCAN,
+	STMT_ACTIVE_ONE,
 	STMT_MAX_ID,
 	STMT_OUTBOX,
 	STMT_LIST_SCHED,
@@ -85,9 +131,17 @@ static const char *const sqlite_sql[STMT_COUNT] = {
 	    " ORDER BY id DESC LIMIT ?2",
 	[STMT_LIST_KS] = "SELECT id, doc FROM tasks WHERE kind = ?1 AND"
 	    " state = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4",
-	/* ?1 is the first terminal state: the states below it are active. */
-	[STMT_ACTIVE] = "SELECT id, doc FROM tasks WHERE state < ?1"
-	    " ORDER BY id",
+	/* The next chunk of active tasks after (?1, ?2), by the tasks_due index. */
+	/* The next active tasks after (?1, ?2) due by ?4 (tasks_due). */
+	[STMT_DUE] = "SELECT id, doc, due_at FROM tasks WHERE state < 3"
+	    " AND (due_at, id) > (?1, ?2) AND due_at <= ?4"
+	    " ORDER BY due_at, id LIMIT ?3",
+	/* The next active tasks after ?2 in id order: the table read in its
+	 * own order (state + 0: not by the tasks_due index). ?1 is unused. */
+	[STMT_SCAN] = "SELECT id, doc, due_at FROM tasks"
+	    " WHERE state + 0 < 3 AND id > ?2 ORDER BY id LIMIT ?3",
+	[STMT_ACTIVE_ONE] = "SELECT id, doc FROM tasks WHERE id = ?1"
+	    " AND state < 3",
 	[STMT_MAX_ID] = "SELECT max(id) FROM tasks",
 	[STMT_OUTBOX] = "SELECT id, task_id, callback, attempts, next_at, body"
 	    " FROM outbox WHERE state = 0 ORDER BY id",
@@ -627,19 +681,59 @@ sqlite_rows(sqlite3_stmt *st, store_row_cb *fn, void *arg, const char *what,
 	return -1;
 }
 
-/* Recovery: fn for every active task, oldest first. */
+/*
+ * Recovery, a chunk at a time: fn for at most limit active tasks after
+ * *w, in id order or earliest wake-up first (fn returns non-zero: no more
+ * this time); *w moves past them. The number read (0: no more), or -1
+ * with *err.
+ */
 static long
-sqlite_load(store_row_cb *fn, void *arg, struct ulid *max, char **err)
+sqlite_load(struct store_walk *w, int limit, store_row_cb *fn, void *arg,
+    char **err)
 {
-	sqlite3_stmt *st = sqlite_stmts[STMT_ACTIVE];
+	sqlite3_stmt *st = sqlite_stmts[w->by_id ? STMT_SCAN : STMT_DUE];
+	long n = 0;
+	int rc;
 
-	if (sqlite_max_id(max) != 0) {
-		*err = xasprintf("cannot read the tasks: %s",
-		    sqlite3_errmsg(sqlite_db));
-		return -1;
+	sqlite3_bind_int64(st, 1, w->due_at);
+	sqlite3_bind_text(st, 2, w->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 3, limit);
+	if (!w->by_id)
+		sqlite3_bind_int64(st, 4, w->until);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		w->due_at = sqlite3_column_int64(st, 2);
+		snprintf(w->id, sizeof w->id, "%s", sqlite3_column_text(st, 0));
+		n++;
+		if (fn(w->id, (const char *)sqlite3_column_text(st, 1), arg)) {
+			rc = SQLITE_DONE;
+			break;
+		}
 	}
-	sqlite3_bind_int(st, 1, TASK_SUCCEEDED);
-	return sqlite_rows(st, fn, arg, "tasks", err);
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return n;
+	*err = xasprintf("cannot read the tasks: %s",
+	    sqlite3_errmsg(sqlite_db));
+	return -1;
+}
+
+/* One active task by id: fn for it, 1; 0 if it is not active; -1. */
+static int
+sqlite_load_one(const struct ulid *id, store_row_cb *fn, void *arg)
+{
+	sqlite3_stmt *st = sqlite_stmts[STMT_ACTIVE_ONE];
+	char buf[ULID_LEN + 1];
+	int rc;
+
+	ulid_format(id, buf);
+	sqlite3_bind_text(st, 1, buf, ULID_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		fn(buf, (const char *)sqlite3_column_text(st, 1), arg);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sqlite_read_error("a task");
+	return rc == SQLITE_ROW;
 }
 
 /* Start-up: fn for every pending delivery, oldest first. */
@@ -692,7 +786,9 @@ const struct store_ops store_sqlite = {
 	.find_idem = sqlite_find_idem,
 	.list = sqlite_list,
 	.read_drop = sqlite_read_drop,
+	.max_id = sqlite_max_id,
 	.load = sqlite_load,
+	.load_one = sqlite_load_one,
 	.outbox = sqlite_outbox,
 	.load_schedules = sqlite_load_schedules,
 };

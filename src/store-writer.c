@@ -41,10 +41,11 @@ static const char *const writer_sql[WSTMT_COUNT] = {
 	[WSTMT_COMMIT] = "COMMIT",
 	[WSTMT_ROLLBACK] = "ROLLBACK",
 	[WSTMT_UPSERT] = "INSERT INTO tasks(id, kind, state, finished_at,"
-	    " idem_key, idem_body, doc, schedule_id)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+	    " idem_key, idem_body, doc, schedule_id, due_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
 	    " ON CONFLICT(id) DO UPDATE SET state = excluded.state,"
-	    " finished_at = excluded.finished_at, doc = excluded.doc",
+	    " finished_at = excluded.finished_at, doc = excluded.doc,"
+	    " due_at = excluded.due_at",
 	/* A task whose callback is still pending stays until it is not. */
 	[WSTMT_PURGE] = "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks"
 	    " WHERE finished_at < ?1 AND id NOT IN (SELECT task_id FROM outbox"
@@ -114,6 +115,10 @@ writer_row(const struct store_row *r)
 		    SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 8);
+	if (r->due_at != TASK_TIME_NONE)
+		sqlite3_bind_int64(st, 9, r->due_at);
+	else
+		sqlite3_bind_null(st, 9);
 	rc = writer_exec(st);
 	sqlite3_clear_bindings(st);
 	return rc;

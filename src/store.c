@@ -384,6 +384,34 @@ store_pending(void)
 	return store_dirty_any() && !store_fault;
 }
 
+/*
+ * When a task next wakes, for recovery's order: a scheduled task at its
+ * start, a running one at its kind's deadline or its timeout. 0: one that
+ * waits for nothing timed (cancelling, a running command) or holds what
+ * others wait for (a slot, a key), read back before READY; 1: a queued
+ * one, read back first after READY.
+ */
+static int64_t
+store_due(const struct task *t)
+{
+	const struct task_policy *p = TASK_POL(t);
+	int64_t at = TASK_TIME_NONE, to = task_timeout_ms(t);
+
+	if (task_state_terminal(t->state))
+		return TASK_TIME_NONE;
+	if (t->state == TASK_SCHEDULED)
+		return t->queued ? 1 : t->start_at;
+	/* What holds a job slot or a concurrency key is back before READY. */
+	if (p != NULL && (p->key != NULL || p->has_slot || p->counted))
+		return 0;
+	if (t->state == TASK_RUNNING)
+		at = t->deadline;
+	if (at != TASK_TIME_NONE && to != TASK_TIME_NONE &&
+	    t->started_at + to < at)
+		at = t->started_at + to;
+	return at != TASK_TIME_NONE ? at : 0;
+}
+
 /* One row of a batch from a task; the task's rendered JSON moves in. */
 static void
 store_fill_row(struct store_row *r, struct task *t)
@@ -395,6 +423,7 @@ store_fill_row(struct store_row *r, struct task *t)
 	r->kind = task_kind(t)->name;
 	r->state = t->state;
 	r->finished_at = t->finished_at;
+	r->due_at = store_due(t);
 	r->doc = task_text_take(t);
 	if (p != NULL && p->has_schedule)
 		ulid_format(&p->schedule_id, r->schedule_id);
@@ -800,15 +829,32 @@ store_read_drop(struct store_read *rd)
 	store_ops->read_drop(rd);
 }
 
-/*
- * Recovery: fn for every task that had not ended, oldest first; *max is
- * the highest id stored (zero if none). The number read, or -1 with *err.
- */
-long
-store_load(store_row_cb *fn, void *arg, struct ulid *max, char **err)
+/* The highest task id stored into *max (zero if none); 0 or -1. */
+int
+store_max_id(struct ulid *max)
 {
 	memset(max, 0, sizeof *max);
-	return store_ops->load(fn, arg, max, err);
+	return store_ops->max_id(max);
+}
+
+/*
+ * Recovery, a chunk at a time: fn for at most limit tasks that had not
+ * ended, after *w (start with due_at TASK_TIME_NONE), earliest wake-up
+ * first, until fn returns non-zero. The number read (0: all are), or -1
+ * with *err.
+ */
+long
+store_load(struct store_walk *w, int limit, store_row_cb *fn, void *arg,
+    char **err)
+{
+	return store_ops->load(w, limit, fn, arg, err);
+}
+
+/* One task that had not ended, by id: fn for it and 1, 0 if none, -1. */
+int
+store_load_one(const struct ulid *id, store_row_cb *fn, void *arg)
+{
+	return store_ops->load_one(id, fn, arg);
 }
 
 /* At start: fn for every stored schedule, in id order; -1 with *err. */

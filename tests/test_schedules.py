@@ -226,12 +226,12 @@ def test_v1_store_migrated():
     db.commit()
     db.close()
     with Daemon("-d", sd) as d:
-        d.wait_log("schema version 1 upgraded to 2")
+        d.wait_log("schema version 1 upgraded to 3")
         s = add(d, {"every_ms": 1000, "task": {"duration_ms": 1}})
     with Daemon("-d", sd) as d:
         assert d.get("/v1/schedules/" + s["id"]).json()["id"] == s["id"]
     db = sqlite3.connect(os.path.join(sd, "evtaskd.db"))
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     db.close()
 
 
