@@ -1003,7 +1003,9 @@ struct store_read *pg_list(const struct store_filter *, store_row_cb *,
 	    store_listed_cb *, void *);
 void	 pg_read_drop(struct store_read *);
 void	 pg_read_open(struct pgc *);
-long	 pg_load(store_row_cb *, void *, struct ulid *, char **);
+int	 pg_max_id(struct ulid *);
+long	 pg_load(struct store_walk *, int, store_row_cb *, void *, char **);
+int	 pg_load_one(const struct ulid *, store_row_cb *, void *);
 long	 pg_outbox(store_delivery_cb *, void *, char **);
 long	 pg_load_schedules(store_row_cb *, void *, char **);
 

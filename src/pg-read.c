@@ -435,25 +435,55 @@ pg_max_rows(struct store_read *r, PGresult *res)
 		ulid_parse(PQgetvalue(res, 0, 0), l->max);
 }
 
+/* Start-up: the highest id stored (new ids go above it). 0, or -1. */
+int
+pg_max_id(struct ulid *max)
+{
+	struct pg_load l = { .max = max };
+	char *err = NULL;
+
+	if (pg_load_run(&l, "the tasks", "SELECT max(id) FROM tasks", 0, NULL,
+	    pg_max_rows, &err) < 0) {
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
 /*
- * Recovery: fn for every active task this node runs (or that no node
- * has claimed), oldest first; *max is the highest id of all.
+ * Recovery: fn for every active task this node runs (or that no node has
+ * claimed), oldest first, all in the first walk before listening (a
+ * start-up read blocks, and PostgreSQL's round trips would make a walk in
+ * chunks cost more than it saves); every later walk finds nothing.
  */
 long
-pg_load(store_row_cb *fn, void *arg, struct ulid *max, char **err)
+pg_load(struct store_walk *w, int limit, store_row_cb *fn, void *arg,
+    char **err)
 {
+	static int loaded;
 	char first[16];
 	const char *p[2] = { first, pg_node_name() };
-	struct pg_load l = { .row = fn, .arg = arg, .max = max };
+	struct pg_load l = { .row = fn, .arg = arg };
 
+	(void)w;
+	(void)limit;
+	if (loaded)
+		return 0;
+	loaded = 1;
 	snprintf(first, sizeof first, "%d", TASK_SUCCEEDED);
-	if (pg_load_run(&l, "the tasks", "SELECT max(id) FROM tasks", 0, NULL,
-	    pg_max_rows, err) < 0)
-		return -1;
-	l.done = 0;
 	return pg_load_run(&l, "the tasks", "SELECT id, doc FROM tasks"
 	    " WHERE state < $1 AND (node = $2 OR node IS NULL) ORDER BY id",
 	    2, p, pg_load_rows, err);
+}
+
+/* A task asked for while loading: every one was loaded at once. */
+int
+pg_load_one(const struct ulid *id, store_row_cb *fn, void *arg)
+{
+	(void)id;
+	(void)fn;
+	(void)arg;
+	return 0;
 }
 
 /* The pending deliveries' rows. */

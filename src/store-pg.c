@@ -511,7 +511,9 @@ const struct store_ops store_pg = {
 	.find_idem = pg_find_idem,
 	.list = pg_list,
 	.read_drop = pg_read_drop,
+	.max_id = pg_max_id,
 	.load = pg_load,
+	.load_one = pg_load_one,
 	.outbox = pg_outbox,
 	.load_schedules = pg_load_schedules,
 };
