@@ -24,29 +24,35 @@ static const struct api_source api_events_source = {
 	api_events_read, api_events_free, 0
 };
 
+/* Stream the events of one task (known to exist) or, id NULL, all. */
+static void
+api_events_start(struct http_request *req, const struct ulid *id)
+{
+	struct api_stream *s = api_stream_new(req);
+	struct hub_sub *sub;
+
+	sub = hub_subscribe(id, http_header(req, "Last-Event-ID"),
+	    api_stream_ready, api_stream_drop, s);
+	api_stream_start(s, sub, &api_events_source, "text/event-stream");
+}
+
 /* GET /v1/events[?task=ID] with an optional Last-Event-ID header. */
 void
 api_events_get(struct http_request *req)
 {
 	static const char *const allowed[] = { "task", NULL };
 	const char *task = http_query(req, "task");
-	struct api_stream *s;
-	struct hub_sub *sub;
 	struct ulid id;
 
 	if (api_query_only(req, allowed) != 0)
 		return;
-	if (task != NULL) {
-		if (ulid_parse(task, &id) != 0) {
-			http_problem(req, 400, "bad-query", "task is a task id");
-			return;
-		}
-		if (api_task_known(req, &id, task) != 0)
-			return;
+	if (task == NULL) {
+		api_events_start(req, NULL);
+		return;
 	}
-	s = api_stream_new(req);
-	sub = hub_subscribe(task != NULL ? &id : NULL,
-	    http_header(req, "Last-Event-ID"), api_stream_ready,
-	    api_stream_drop, s);
-	api_stream_start(s, sub, &api_events_source, "text/event-stream");
+	if (ulid_parse(task, &id) != 0) {
+		http_problem(req, 400, "bad-query", "task is a task id");
+		return;
+	}
+	api_task_known(req, &id, task, api_events_start);
 }

@@ -81,20 +81,48 @@ api_output_stream(struct http_request *req, enum output_stream *stream)
 
 /*
  * The live output of a task still in memory and not over (NULL: read the
- * file it left). 0, or -1 when answered (404 unknown, 500 store error).
+ * file it left).
  */
-static int
-api_output_live(struct http_request *req, const struct ulid *id,
-    enum output_stream stream, struct output **live)
+static struct output *
+api_output_live(const struct ulid *id, enum output_stream stream)
 {
 	struct task *t = registry_find(id);
 
-	*live = NULL;
-	if (t == NULL)
-		return api_task_known(req, id, http_param(req));
-	if (!task_state_terminal(t->state) && task_kind(t)->output != NULL)
-		*live = task_kind(t)->output(t, stream);
-	return 0;
+	if (t == NULL || task_state_terminal(t->state) ||
+	    task_kind(t)->output == NULL)
+		return NULL;
+	return task_kind(t)->output(t, stream);
+}
+
+/*
+ * The task is known (in memory, or stored: perhaps answered later): stream
+ * its output. The query was checked already.
+ */
+static void
+api_output_known(struct http_request *req, const struct ulid *id)
+{
+	enum output_stream stream;
+	struct output_reader *r;
+	struct api_stream *s;
+	uint64_t offset;
+	char start[32], *err = NULL;
+	int follow;
+
+	api_output_offset(req, &offset);
+	api_output_follow(req, &follow);
+	api_output_stream(req, &stream);
+	s = api_stream_new(req);
+	r = output_reader_new(id, stream, api_output_live(id, stream), offset,
+	    follow, api_stream_ready, s, &err);
+	if (r == NULL) {
+		log_error("task output: %s", err);
+		free(err);
+		api_store_failed(req);
+		return;
+	}
+	snprintf(start, sizeof start, "%" PRIu64, output_reader_start(r));
+	http_set_header(req, "Evtaskd-Output-Start", start);
+	api_stream_start(s, r, &api_output_source, "text/plain; charset=utf-8");
 }
 
 /* GET /v1/tasks/ID/output[?offset=N][&follow=true][&stream=cleanup] */
@@ -105,30 +133,14 @@ api_output_get(struct http_request *req)
 		"offset", "follow", "stream", NULL
 	};
 	enum output_stream stream;
-	struct output_reader *r;
-	struct api_stream *s;
-	struct output *live;
 	struct ulid id;
 	uint64_t offset;
-	char start[32], *err = NULL;
 	int follow;
 
 	if (api_task_id(req, &id) != 0 || api_query_only(req, allowed) != 0 ||
 	    api_output_offset(req, &offset) != 0 ||
 	    api_output_follow(req, &follow) != 0 ||
-	    api_output_stream(req, &stream) != 0 ||
-	    api_output_live(req, &id, stream, &live) != 0)
+	    api_output_stream(req, &stream) != 0)
 		return;
-	s = api_stream_new(req);
-	r = output_reader_new(&id, stream, live, offset, follow,
-	    api_stream_ready, s, &err);
-	if (r == NULL) {
-		log_error("task output: %s", err);
-		free(err);
-		api_store_failed(req);
-		return;
-	}
-	snprintf(start, sizeof start, "%" PRIu64, output_reader_start(r));
-	http_set_header(req, "Evtaskd-Output-Start", start);
-	api_stream_start(s, r, &api_output_source, "text/plain; charset=utf-8");
+	api_task_known(req, &id, http_param(req), api_output_known);
 }

@@ -53,26 +53,69 @@ api_task_not_found(struct http_request *req, const char *id)
 	http_problem(req, 404, "task-not-found", "no task with id '%s'", id);
 }
 
-/*
- * Is there a task with this id, in memory or in the store? 0, or -1 when
- * answered (404 with the id as the client wrote it, 500 on a store error).
- */
-int
-api_task_known(struct http_request *req, const struct ulid *id,
-    const char *as_written)
-{
-	char *doc;
-	int rc;
+/* A request waiting for a stored task (its read may answer later). */
+struct api_got {
+	struct api_read	 ar;
+	struct ulid	 id;
+	const char	*as_written;	/* the request's: lives as long */
+	unsigned	 status;
+	api_known_cb	*then;
+};
 
-	if (registry_find(id) != NULL)
-		return 0;
-	rc = store_get_now(id, &doc);
+/* The one place a task read's context is freed. */
+static void
+api_got_free(void *arg)
+{
+	free(arg);
+}
+
+/* Read task id from the store for req; fn answers (now or later). */
+static void
+api_got_read(struct http_request *req, const struct ulid *id,
+    store_got_cb *fn, struct api_got *c)
+{
+	c->ar.req = req;
+	c->ar.forget = api_got_free;
+	c->id = *id;
+	api_read_park(&c->ar, store_get(id, fn, c));
+}
+
+/* The store answered api_task_known: go on, or 404, or 500. */
+static void
+api_known_got_cb(void *arg, int rc, char *doc)
+{
+	struct api_got *c = arg;
+
 	free(doc);
 	if (rc < 0)
-		api_store_failed(req);
+		api_store_failed(c->ar.req);
 	else if (rc == 0)
-		api_task_not_found(req, as_written);
-	return rc > 0 ? 0 : -1;
+		api_task_not_found(c->ar.req, c->as_written);
+	else
+		c->then(c->ar.req, &c->id);
+	api_read_done(&c->ar);
+}
+
+/*
+ * Go on with then(req, id) once a task with this id is known, in memory
+ * (at once) or in the store (perhaps later: the request is parked);
+ * otherwise answer 404 with the id as the client wrote it (it lives as
+ * long as the request), or 500 on a store error.
+ */
+void
+api_task_known(struct http_request *req, const struct ulid *id,
+    const char *as_written, api_known_cb *then)
+{
+	struct api_got *c;
+
+	if (registry_find(id) != NULL) {
+		then(req, id);
+		return;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->as_written = as_written;
+	c->then = then;
+	api_got_read(req, id, api_known_got_cb, c);
 }
 
 /* The id in the path, or a 404 answer. */
@@ -141,6 +184,19 @@ api_idem_key_ok(const char *key)
 	return 1;
 }
 
+/* The store answered api_reply_task: the task it found a moment ago. */
+static void
+api_reply_task_got_cb(void *arg, int rc, char *doc)
+{
+	struct api_got *c = arg;
+
+	if (rc <= 0)			/* it was found a moment ago */
+		api_store_failed(c->ar.req);
+	else
+		api_reply_text(c->ar.req, c->status, doc);
+	api_read_done(&c->ar);
+}
+
 /*
  * Answer with a task wherever it lives: from memory once what it shows is
  * stored (it may still be in flight), or from the store.
@@ -149,47 +205,36 @@ static void
 api_reply_task(struct http_request *req, unsigned status, const struct ulid *id)
 {
 	struct task *t = registry_find(id);
-	char *doc;
+	struct api_got *c;
 
 	if (t != NULL) {
 		api_wait_commit(req, t, status);
 		return;
 	}
-	if (store_get_now(id, &doc) <= 0) {	/* it was found a moment ago */
-		api_store_failed(req);
-		return;
-	}
-	api_reply_text(req, status, doc);
+	c = xcalloc(1, sizeof *c);
+	c->status = status;
+	api_got_read(req, id, api_reply_task_got_cb, c);
 }
 
 /*
- * A repeated create with the same Idempotency-Key: the same body gets the
- * same task (200), another body 422. Returns 1 if answered.
+ * A repeated create with the same Idempotency-Key (rc 1: its task's id and
+ * the body it was created from): the same body gets the same task (200),
+ * another body 422; -1 is a store error.
  */
-static int
-api_idempotent_replay(struct http_request *req, const char *key,
-    const char *canonical)
+static void
+api_idempotent_replay(struct http_request *req, int rc, const struct ulid *id,
+    const char *prev, const char *canonical)
 {
-	struct ulid id;
-	char *prev;
-	int rc;
-
-	rc = store_find_idem_now(key, &id, &prev);
-	if (rc == 0)
-		return 0;
 	if (rc < 0)
 		api_store_failed(req);
 	else if (strcmp(prev, canonical) == 0)
-		api_reply_task(req, 200, &id);
+		api_reply_task(req, 200, id);
 	else
 		http_problem_extra(req, 422, "idempotency-key-reused",
 		    json_pack("{s:[{s:s,s:s}]}", "errors", "pointer", "",
 		    "detail", "this Idempotency-Key was used with another "
 		    "body"), "Idempotency-Key '%s' was used with another body",
-		    key);
-	if (rc > 0)
-		free(prev);
-	return 1;
+		    http_header(req, "Idempotency-Key"));
 }
 
 /*
@@ -214,32 +259,21 @@ api_refuse_conflict(struct http_request *req, struct task *t)
 	return -1;
 }
 
-/* POST /v1/tasks */
-void
-api_tasks_create(struct http_request *req)
+/*
+ * Create the task of a request whose Idempotency-Key (if any: canonical is
+ * its body, taken) is new. Stopping and the store are asked again: the
+ * key's read may have answered later.
+ */
+static void
+api_create_new(struct http_request *req, json_t *spec, char *canonical)
 {
-	static const char *const none[] = { NULL };
 	const char *key = http_header(req, "Idempotency-Key");
-	char *canonical = NULL;
-	json_t *spec, *errors;
+	json_t *errors;
 	struct task *t;
 
-	if (api_query_only(req, none) != 0 || api_refuse_if_stopping(req) != 0 ||
-	    api_refuse_if_unwritable(req) != 0 ||
-	    (spec = api_parse_body(req)) == NULL)
-		return;
-	if (key != NULL && !api_idem_key_ok(key)) {
-		http_problem(req, 400, "bad-idempotency-key", "an "
-		    "Idempotency-Key has 1 to %d visible ASCII characters",
-		    API_IDEM_KEY_MAX);
+	if (api_refuse_if_stopping(req) != 0 ||
+	    api_refuse_if_unwritable(req) != 0)
 		goto out;
-	}
-	if (key != NULL) {
-		canonical = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS |
-		    JSON_ENCODE_ANY);
-		if (api_idempotent_replay(req, key, canonical))
-			goto out;
-	}
 	errors = json_array();
 	t = spec_parse(spec, errors);
 	if (t == NULL) {
@@ -268,7 +302,73 @@ api_tasks_create(struct http_request *req)
 	api_wait_commit(req, t, 201);
 out:
 	free(canonical);
-	json_decref(spec);
+}
+
+/* A create waiting for its Idempotency-Key's read. */
+struct api_create {
+	struct api_read	 ar;
+	json_t		*spec;
+	char		*canonical;
+};
+
+/* The one place a create's context is freed (the spec, the key's body). */
+static void
+api_create_free(void *arg)
+{
+	struct api_create *c = arg;
+
+	json_decref(c->spec);
+	free(c->canonical);
+	free(c);
+}
+
+/* The store answered the key: a new one creates, a known one replays. */
+static void
+api_create_idem_cb(void *arg, int rc, const struct ulid *id, char *prev)
+{
+	struct api_create *c = arg;
+
+	if (rc == 0) {
+		api_create_new(c->ar.req, c->spec, c->canonical);
+		c->canonical = NULL;
+	} else
+		api_idempotent_replay(c->ar.req, rc, id, prev, c->canonical);
+	free(prev);
+	api_read_done(&c->ar);
+}
+
+/* POST /v1/tasks */
+void
+api_tasks_create(struct http_request *req)
+{
+	static const char *const none[] = { NULL };
+	const char *key = http_header(req, "Idempotency-Key");
+	struct api_create *c;
+	json_t *spec;
+
+	if (api_query_only(req, none) != 0 || api_refuse_if_stopping(req) != 0 ||
+	    api_refuse_if_unwritable(req) != 0 ||
+	    (spec = api_parse_body(req)) == NULL)
+		return;
+	if (key != NULL && !api_idem_key_ok(key)) {
+		http_problem(req, 400, "bad-idempotency-key", "an "
+		    "Idempotency-Key has 1 to %d visible ASCII characters",
+		    API_IDEM_KEY_MAX);
+		json_decref(spec);
+		return;
+	}
+	if (key == NULL) {
+		api_create_new(req, spec, NULL);
+		json_decref(spec);
+		return;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->ar.req = req;
+	c->ar.forget = api_create_free;
+	c->spec = spec;
+	c->canonical = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS |
+	    JSON_ENCODE_ANY);
+	api_read_park(&c->ar, store_find_idem(key, api_create_idem_cb, c));
 }
 
 /* ?wait=S: seconds 0-300, decimals allowed. -1 (answered 400) if bad. */
@@ -294,19 +394,19 @@ api_wait_ms(struct http_request *req, int64_t *ms)
 	return 0;
 }
 
-/* Answer 200 with a task no longer in memory: the store has it, or 404. */
+/* The store answered a GET of a task no longer in memory: 200 or 404. */
 static void
-api_reply_stored(struct http_request *req, const struct ulid *id)
+api_reply_stored_got_cb(void *arg, int rc, char *doc)
 {
-	char *doc;
-	int rc = store_get_now(id, &doc);
+	struct api_got *c = arg;
 
 	if (rc < 0)
-		api_store_failed(req);
+		api_store_failed(c->ar.req);
 	else if (rc == 0)
-		api_task_not_found(req, http_param(req));
+		api_task_not_found(c->ar.req, http_param(c->ar.req));
 	else
-		api_reply_text(req, 200, doc);
+		api_reply_text(c->ar.req, 200, doc);
+	api_read_done(&c->ar);
 }
 
 /* GET /v1/tasks/ID[?wait=S] */
@@ -329,7 +429,8 @@ api_tasks_get(struct http_request *req)
 			api_reply_text(req, 200, task_to_text(t));
 		return;
 	}
-	api_reply_stored(req, &id);
+	api_got_read(req, &id, api_reply_stored_got_cb,
+	    xcalloc(1, sizeof(struct api_got)));
 }
 
 /* Parse a comma-separated list of names into bits; -1 if one is unknown. */
@@ -423,10 +524,21 @@ api_list_filter(struct http_request *req, struct store_filter *f)
 
 /* A listing being written: the envelope and the last id given. */
 struct api_page {
+	struct api_read	 ar;
 	struct buf	 out;
 	char		 last[ULID_LEN + 1];
 	int		 n;
 };
+
+/* The one place a listing is freed (answered, or its client left). */
+static void
+api_page_free(void *arg)
+{
+	struct api_page *p = arg;
+
+	free(buf_steal(&p->out, NULL));
+	free(p);
+}
 
 /* One stored task into the page. */
 static int
@@ -441,6 +553,29 @@ api_list_row_cb(const char *id, const char *doc, void *arg)
 	return 0;
 }
 
+/* The listing ended (more: a next page): answer it, or 500. */
+static void
+api_list_done_cb(void *arg, int more)
+{
+	struct api_page *p = arg;
+	size_t len;
+	char *text;
+
+	if (more < 0)
+		api_store_failed(p->ar.req);
+	else {
+		if (more) {
+			buf_adds(&p->out, "],\"next_page_token\":\"");
+			buf_adds(&p->out, p->last);
+			buf_adds(&p->out, "\"}");
+		} else
+			buf_adds(&p->out, "],\"next_page_token\":null}");
+		text = buf_steal(&p->out, &len);
+		http_reply(p->ar.req, 200, "application/json", text, len);
+	}
+	api_read_done(&p->ar);
+}
+
 /* GET /v1/tasks?state=A,B&kind=K&schedule=ID&limit=N&page_token=T */
 void
 api_tasks_list(struct http_request *req)
@@ -448,38 +583,28 @@ api_tasks_list(struct http_request *req)
 	static const char *const allowed[] = {
 		"state", "kind", "limit", "page_token", "schedule", NULL
 	};
-	struct api_page p = { { NULL, 0, 0 }, "", 0 };
 	struct store_filter f;
-	size_t len;
-	char *text;
-	int more;
+	struct api_page *p;
 
 	if (api_query_only(req, allowed) != 0 ||
 	    api_list_filter(req, &f) != 0)
 		return;
-	buf_adds(&p.out, "{\"tasks\":[");
-	if ((more = store_list_now(&f, api_list_row_cb, &p)) < 0) {
-		free(buf_steal(&p.out, NULL));
-		api_store_failed(req);
-		return;
-	}
-	if (more) {
-		buf_adds(&p.out, "],\"next_page_token\":\"");
-		buf_adds(&p.out, p.last);
-		buf_adds(&p.out, "\"}");
-	} else
-		buf_adds(&p.out, "],\"next_page_token\":null}");
-	text = buf_steal(&p.out, &len);
-	http_reply(req, 200, "application/json", text, len);
+	p = xcalloc(1, sizeof *p);
+	p->ar.req = req;
+	p->ar.forget = api_page_free;
+	buf_adds(&p->out, "{\"tasks\":[");
+	api_read_park(&p->ar, store_list(&f, api_list_row_cb,
+	    api_list_done_cb, p));
 }
 
-/* DELETE of a task no longer in memory: it is terminal, in the store. */
+/*
+ * DELETE of a task no longer in memory: it is terminal, in the store. A
+ * cancelled one answers 200 (the cancel was done), another 409.
+ */
 static void
-api_cancel_stored(struct http_request *req, const struct ulid *id)
+api_cancel_stored(struct http_request *req, int rc, char *doc)
 {
 	json_t *v, *state;
-	char *doc;
-	int rc = store_get_now(id, &doc);
 
 	if (rc <= 0) {
 		if (rc < 0)
@@ -500,6 +625,16 @@ api_cancel_stored(struct http_request *req, const struct ulid *id)
 	http_problem_extra(req, 409, "task-finished", json_pack("{s:o}",
 	    "task", v), "the task already ended (%s); it cannot be cancelled",
 	    json_is_string(state) ? json_string_value(state) : "?");
+}
+
+/* The store answered a DELETE of a task no longer in memory. */
+static void
+api_cancel_stored_got_cb(void *arg, int rc, char *doc)
+{
+	struct api_got *c = arg;
+
+	api_cancel_stored(c->ar.req, rc, doc);
+	api_read_done(&c->ar);
 }
 
 /* ?wait=true|false on DELETE (default true). */
@@ -541,7 +676,8 @@ api_tasks_cancel(struct http_request *req)
 		return;
 	}
 	if ((t = registry_find(&id)) == NULL) {
-		api_cancel_stored(req, &id);
+		api_got_read(req, &id, api_cancel_stored_got_cb,
+		    xcalloc(1, sizeof(struct api_got)));
 		return;
 	}
 	switch (task_cancel(t, CANCEL_CLIENT, message)) {

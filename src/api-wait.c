@@ -1,6 +1,7 @@
 /*
  * api-wait.c -- answers that wait: a request is parked, and a hub waiter
- * answers it when the task's change is committed or the task ends.
+ * answers it when the task's change is committed or the task ends, or a
+ * store read answers it when the store does (PostgreSQL: later).
  */
 
 #include "evtaskd.h"
@@ -129,4 +130,43 @@ api_wait_done(struct http_request *req, struct task *t, int64_t limit_ms)
 	    req, 200);
 
 	http_suspend(req, api_wait_gone_cb, w);
+}
+
+/* The client left (or the daemon stops) before the read answered. */
+static void
+api_read_gone_cb(struct http_request *req, void *arg)
+{
+	struct api_read *ar = arg;
+
+	store_read_drop(ar->rd);	/* its callback never runs */
+	ar->forget(ar);
+}
+
+/*
+ * After starting a read with ar (first in its context) as the callback's
+ * argument: rd NULL, it has answered, and the context goes now; else the
+ * request is parked until the read's callback answers and calls
+ * api_read_done, or the client leaves and the read is dropped.
+ */
+void
+api_read_park(struct api_read *ar, struct store_read *rd)
+{
+	if (rd == NULL) {
+		ar->forget(ar);
+		return;
+	}
+	ar->rd = rd;
+	ar->parked = 1;
+	http_suspend(ar->req, api_read_gone_cb, ar);
+}
+
+/*
+ * The end of a read's callback (the request answered or handed on): a
+ * parked request's context goes; an unparked one's goes in api_read_park.
+ */
+void
+api_read_done(struct api_read *ar)
+{
+	if (ar->parked)
+		ar->forget(ar);
 }

@@ -40,6 +40,7 @@ struct callback_delivery {
 	int		 attempts;
 	int64_t		 next_at;	/* ms */
 	unsigned	 rows;		/* outbox rows in the store's hands */
+	struct store_read *read;	/* start-up: its task being read */
 	uint8_t		 stored;	/* its row is committed: may be sent */
 	uint8_t		 done;		/* delivered, given up or dropped */
 	uint8_t		 queued;	/* in callback_ready */
@@ -103,6 +104,10 @@ callback_free_if_done(struct callback_delivery *d)
 static void
 callback_finish(struct callback_delivery *d)
 {
+	if (d->read != NULL) {		/* its task is of no more use */
+		store_read_drop(d->read);
+		d->read = NULL;
+	}
 	if (!d->done) {
 		d->done = 1;
 		callback_pending--;
@@ -621,22 +626,18 @@ callback_init(struct event_base *base, char **err)
 	return 0;
 }
 
-/* One pending row of the outbox read back: the delivery goes on. */
+/*
+ * A resumed delivery's task is read back (now or later): it shows how its
+ * delivery goes, so it is kept in memory. Then the delivery goes on.
+ */
 static void
-callback_resume_cb(const struct store_delivery *row, void *arg)
+callback_resume_got_cb(void *arg, int rc, char *text)
 {
-	struct callback_delivery *d = callback_new(row->id, row->task_id,
-	    row->callback, row->body);
-	struct ulid id;
+	struct callback_delivery *d = arg;
 	json_t *doc;
-	char *text = NULL;
 
-	d->attempts = row->attempts;
-	d->next_at = row->next_at;
-	d->stored = 1;
-	/* The task shows how its delivery goes: keep it in memory. */
-	if (ulid_parse(row->task_id, &id) == 0 && store_get_now(&id, &text) > 0 &&
-	    (doc = json_loads(text, 0, NULL)) != NULL) {
+	d->read = NULL;
+	if (rc > 0 && (doc = json_loads(text, 0, NULL)) != NULL) {
 		d->task = task_from_json(doc);
 		json_decref(doc);
 	}
@@ -649,6 +650,23 @@ callback_resume_cb(const struct store_delivery *row, void *arg)
 		    "back; its member will not show the delivery",
 		    d->callback, d->id, d->task_id);
 	callback_arm(d);
+}
+
+/* One pending row of the outbox read back: the delivery goes on. */
+static void
+callback_resume_cb(const struct store_delivery *row, void *arg)
+{
+	struct callback_delivery *d = callback_new(row->id, row->task_id,
+	    row->callback, row->body);
+	struct ulid id;
+
+	d->attempts = row->attempts;
+	d->next_at = row->next_at;
+	d->stored = 1;
+	if (ulid_parse(row->task_id, &id) == 0)
+		d->read = store_get(&id, callback_resume_got_cb, d);
+	else
+		callback_resume_got_cb(d, 0, NULL);
 }
 
 /*

@@ -824,21 +824,26 @@ struct store_filter {
 };
 /* One stored task handed to a reader: its id and JSON document. */
 typedef int store_row_cb(const char *, const char *, void *);
-/* One pending outbox row handed to a reader (start-up). */
-typedef void store_delivery_cb(const struct store_delivery *, void *);
-struct store_read;	/* a read in flight */
+/*
+ * Reads answer through a callback: at once (SQLite, on the loop) or later
+ * (PostgreSQL). A read in flight can be dropped when its caller goes away.
+ * Each returns NULL when it has answered already (the callback has run).
+ */
+struct store_read;
 /* A task: rc 1 (its document, to take), 0 no such task, -1 store error. */
 typedef void store_got_cb(void *, int, char *);
 /* An idempotency key: rc 1 (its task's id, and the create's body to take), 0, -1. */
 typedef void store_idem_cb(void *, int, const struct ulid *, char *);
 /* A list ended: rc 1 more rows past the limit, 0 no more, -1 store error (rows came first through store_row_cb). */
 typedef void store_listed_cb(void *, int);
+/* One pending outbox row handed to a reader (start-up). */
+typedef void store_delivery_cb(const struct store_delivery *, void *);
 /*
- * A backend: the C form of the kind table. Reads answer 1 (found), 0 (not
- * there) or -1 (the store failed: a 500, never a 404), through their
- * callback; each returns NULL when it has answered already. Writes are
- * batches, committed off the loop; the backend hands each back to
- * store_done().
+ * A backend: the C form of the kind table. Reads answer through their
+ * callback 1 (found), 0 (not there) or -1 (the store failed: a 500, never
+ * a 404), at once (returning NULL) or later; a read dropped before it
+ * answers never calls back. Writes are batches, committed off the loop;
+ * the backend hands each back to store_done().
  */
 struct store_ops {
 	const char	*name;
@@ -846,10 +851,12 @@ struct store_ops {
 	void		(*close)(void);
 	void		(*submit)(struct store_batch *);
 	void		(*wait)(void);		/* start and stop only: blocks */
-	struct store_read *(*get)(const struct ulid *, store_got_cb *, void *);
-	struct store_read *(*find_idem)(const char *, store_idem_cb *, void *);
-	struct store_read *(*list)(const struct store_filter *, store_row_cb *,
-			    store_listed_cb *, void *);
+	struct store_read *(*get)(const struct ulid *, store_got_cb *,
+			    void *);
+	struct store_read *(*find_idem)(const char *, store_idem_cb *,
+			    void *);
+	struct store_read *(*list)(const struct store_filter *,
+			    store_row_cb *, store_listed_cb *, void *);
 	void		(*read_drop)(struct store_read *);
 	long		(*load)(store_row_cb *, void *, struct ulid *, char **);
 	long		(*outbox)(store_delivery_cb *, void *, char **);
@@ -868,6 +875,8 @@ typedef void store_outbox_cb(void *, int);
 extern const struct task_observer store_observer;
 int	 store_open(struct event_base *, const char *, store_done_cb *, void *,
 	    char **);
+int	 store_open_ops(struct event_base *, const struct store_ops *,
+	    const char *, store_done_cb *, void *, char **);
 void	 store_close(void);
 void	 store_on_purge(store_purged_cb *, void *);
 void	 store_on_outbox(store_outbox_cb *);
@@ -886,10 +895,6 @@ struct store_read *store_get(const struct ulid *, store_got_cb *, void *);
 struct store_read *store_find_idem(const char *, store_idem_cb *, void *);
 struct store_read *store_list(const struct store_filter *, store_row_cb *, store_listed_cb *, void *);
 void	 store_read_drop(struct store_read *);	/* its callback never runs */
-/* Until the API answers reads asynchronously: wait for one (blocks). */
-int	 store_get_now(const struct ulid *, char **);
-int	 store_find_idem_now(const char *, struct ulid *, char **);
-int	 store_list_now(const struct store_filter *, store_row_cb *, void *);
 long	 store_load(store_row_cb *, void *, struct ulid *, char **);
 long	 store_load_schedules(store_row_cb *, void *, char **);
 void	 store_schedule_put(const struct ulid *, char *);
@@ -1065,8 +1070,10 @@ extern const size_t api_nroutes;
 int	 api_query_only(struct http_request *, const char *const *);
 int	 api_task_id(struct http_request *, struct ulid *);
 void	 api_task_not_found(struct http_request *, const char *);
-int	 api_task_known(struct http_request *, const struct ulid *,
-	    const char *);
+/* Go on with a request once its task is known to exist. */
+typedef void api_known_cb(struct http_request *, const struct ulid *);
+void	 api_task_known(struct http_request *, const struct ulid *,
+	    const char *, api_known_cb *);
 int	 api_refuse_conflict(struct http_request *, struct task *);
 void	 api_tasks_create(struct http_request *);
 void	 api_tasks_get(struct http_request *);
@@ -1081,6 +1088,18 @@ void	 api_schedules_patch(struct http_request *);
 void	 api_schedules_delete(struct http_request *);
 
 /* api-wait.c */
+/*
+ * A request parked on a store read: the first member of the reader's
+ * context, which forget frees once the read answered or was dropped.
+ */
+struct api_read {
+	struct http_request	*req;
+	struct store_read	*rd;
+	int			 parked;
+	void			(*forget)(void *);
+};
+void	 api_read_park(struct api_read *, struct store_read *);
+void	 api_read_done(struct api_read *);
 void	 api_wait_commit(struct http_request *, struct task *, unsigned);
 void	 api_wait_done(struct http_request *, struct task *, int64_t);
 void	 api_store_failed(struct http_request *);

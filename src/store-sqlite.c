@@ -401,7 +401,10 @@ sqlite_read_error(const char *what)
 	return -1;
 }
 
-/* The stored JSON of a task: 1 with its doc, 0, or -1; answered at once. */
+/*
+ * The stored JSON of a task, answered at once (a local read on the loop is
+ * fast): 1 with the document (taken), 0, or -1.
+ */
 static struct store_read *
 sqlite_get(const struct ulid *id, store_got_cb *fn, void *arg)
 {
@@ -416,38 +419,32 @@ sqlite_get(const struct ulid *id, store_got_cb *fn, void *arg)
 		doc = xstrdup((const char *)sqlite3_column_text(st, 0));
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		fn(arg, sqlite_read_error("a task"), NULL);
-	else
-		fn(arg, rc == SQLITE_ROW, doc);
+		rc = sqlite_read_error("a task");
+	fn(arg, rc < 0 ? -1 : rc == SQLITE_ROW, doc);
 	return NULL;
 }
 
-/* The stored task of an Idempotency-Key: 1 with id and body, 0, or -1. */
+/* The stored task of an Idempotency-Key, at once: 1 with id and body. */
 static struct store_read *
 sqlite_find_idem(const char *key, store_idem_cb *fn, void *arg)
 {
 	sqlite3_stmt *st = sqlite_stmts[STMT_IDEM];
 	struct ulid id;
 	char *body = NULL;
-	int rc;
+	int rc, found = 0;
 
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && ulid_parse((const char *)
-	    sqlite3_column_text(st, 0), &id) == 0)
+	    sqlite3_column_text(st, 0), &id) == 0) {
 		body = xstrdup((const char *)sqlite3_column_text(st, 1));
+		found = 1;
+	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		fn(arg, sqlite_read_error("an Idempotency-Key"), NULL, NULL);
-	else
-		fn(arg, body != NULL, body != NULL ? &id : NULL, body);
+		found = sqlite_read_error("an Idempotency-Key");
+	fn(arg, found, found > 0 ? &id : NULL, body);
 	return NULL;
-}
-
-/* SQLite answers every read at once: there is never one to drop. */
-static void
-sqlite_read_drop(struct store_read *r)
-{
 }
 
 /* One cursor of a listing: a statement and whether it has a row. */
@@ -554,7 +551,6 @@ sqlite_cursor_best(const struct sqlite_cursor *cur, size_t n)
 /*
  * A page, newest first: filters by kind and state run one indexed cursor
  * per (kind, state) pair and merge them, so no filter scans the table.
- * Answered at once.
  */
 static struct store_read *
 sqlite_list(const struct store_filter *f, store_row_cb *fn,
@@ -583,6 +579,13 @@ sqlite_list(const struct store_filter *f, store_row_cb *fn,
 	}
 	done(arg, rc);
 	return NULL;
+}
+
+/* Every read answers at once: there is never one in flight to drop. */
+static void
+sqlite_read_drop(struct store_read *rd)
+{
+	fatalx("store: sqlite has no read in flight to drop");
 }
 
 /* The highest id stored, into *max (left alone if none). */

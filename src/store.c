@@ -4,8 +4,9 @@
  * (group commit). The backend commits batches off the loop and hands them
  * back; then whoever waits for them is told (through the callback given to
  * store_open) and terminal tasks the store no longer holds leave memory.
- * Reads go to the backend and return rows and errors, never JSON
- * envelopes: those are the API's.
+ * Reads go to the backend and answer rows and errors through a callback,
+ * at once or later (never blocking the loop), never JSON envelopes: those
+ * are the API's.
  *
  * A failed commit puts the store in fault: nothing more is sent until a
  * retry (with back-off) succeeds; changes wait in memory; new changes are
@@ -35,6 +36,18 @@ struct store_key {
 	char		*body;
 };
 
+/*
+ * A key's read out at the backend: a key noted while it was out (another
+ * create of the same key, answered meanwhile) wins over its "new".
+ */
+struct store_idem_wait {
+	char			*key;
+	store_idem_cb		*fn;
+	void			*arg;
+	struct store_read	*rd;		/* NULL: answering at once */
+	LIST_ENTRY(store_idem_wait) entry;
+};
+
 static const struct store_ops	*store_ops;
 static store_done_cb		*store_done_fn;
 static void			*store_done_arg;
@@ -52,6 +65,8 @@ static struct store_srow	*store_sdirty;		/* schedules changed */
 static size_t			 store_nsdirty, store_sdirty_cap;
 static struct store_key		*store_keys;		/* keys in flight */
 static size_t			 store_nkeys, store_keys_cap;
+static LIST_HEAD(, store_idem_wait) store_idem_waits =
+    LIST_HEAD_INITIALIZER(store_idem_waits);
 static uint64_t			 store_submitted;	/* newest batch sent */
 static uint64_t			 store_done_upto;	/* newest batch back */
 static struct event		*store_retry_ev;
@@ -63,6 +78,7 @@ static int64_t			 store_backoff_ms;
 static char			*store_fault_error;
 
 static void	store_changed(struct task *, enum task_change, enum task_state);
+static void	store_idem_wait_free(struct store_idem_wait *);
 static void	store_retry_cb(evutil_socket_t, short, void *);
 static void	store_remind_cb(evutil_socket_t, short, void *);
 
@@ -77,8 +93,18 @@ int
 store_open(struct event_base *base, const char *path, store_done_cb *done,
     void *arg, char **err)
 {
-	store_ops = path != NULL && (strncmp(path, "postgresql://", 13) == 0 ||
-	    strncmp(path, "postgres://", 11) == 0) ? &store_pg : &store_sqlite;
+	return store_open_ops(base, path != NULL &&
+	    (strncmp(path, "postgresql://", 13) == 0 ||
+	    strncmp(path, "postgres://", 11) == 0) ? &store_pg :
+	    &store_sqlite, path, done, arg, err);
+}
+
+/* The same on a given backend. */
+int
+store_open_ops(struct event_base *base, const struct store_ops *ops,
+    const char *path, store_done_cb *done, void *arg, char **err)
+{
+	store_ops = ops;
 	store_done_fn = done;
 	store_done_arg = arg;
 	store_retry_ev = evtimer_new(base, store_retry_cb, NULL);
@@ -175,6 +201,8 @@ store_close(void)
 	store_drain();
 	store_ops->close();
 	store_ops = NULL;
+	while (!LIST_EMPTY(&store_idem_waits))	/* never to be answered */
+		store_idem_wait_free(LIST_FIRST(&store_idem_waits));
 	if (store_purge_ev != NULL)
 		event_free(store_purge_ev);
 	store_purge_ev = NULL;
@@ -661,149 +689,113 @@ store_drain(void)
 	return -1;
 }
 
-/* A task's stored JSON, through fn (NULL: answered already). */
+/*
+ * The stored JSON of a task, through fn: at once (NULL) or later (the read,
+ * to drop if its caller goes first).
+ */
 struct store_read *
 store_get(const struct ulid *id, store_got_cb *fn, void *arg)
 {
 	return store_ops->get(id, fn, arg);
 }
 
-/*
- * The task created with an Idempotency-Key, through fn: 1 with its id and
- * the body it was created from (to take), 0 if the key is new, -1 on
- * error. Keys not yet committed are found in memory, answered at once.
- */
-struct store_read *
-store_find_idem(const char *key, store_idem_cb *fn, void *arg)
+/* The in-flight key of this name, by its index, or -1. */
+static ssize_t
+store_key_find(const char *key)
 {
 	size_t i;
 
 	for (i = 0; i < store_nkeys; i++) {
-		if (strcmp(store_keys[i].key, key) == 0) {
-			fn(arg, 1, &store_keys[i].task->id,
-			    xstrdup(store_keys[i].body));
-			return NULL;
-		}
+		if (strcmp(store_keys[i].key, key) == 0)
+			return (ssize_t)i;
 	}
-	return store_ops->find_idem(key, fn, arg);
+	return -1;
+}
+
+/* The one place a key's wait is freed (out of the list if it was in). */
+static void
+store_idem_wait_free(struct store_idem_wait *w)
+{
+	if (w->rd != NULL)
+		LIST_REMOVE(w, entry);
+	free(w->key);
+	free(w);
+}
+
+/* The backend answered a key: "new" is checked against keys in flight. */
+static void
+store_idem_back_cb(void *arg, int rc, const struct ulid *id, char *body)
+{
+	struct store_idem_wait *w = arg;
+	store_idem_cb *fn = w->fn;
+	void *fn_arg = w->arg;
+	ssize_t k = rc == 0 ? store_key_find(w->key) : -1;
+
+	store_idem_wait_free(w);
+	if (k >= 0)
+		fn(fn_arg, 1, &store_keys[k].task->id,
+		    xstrdup(store_keys[k].body));
+	else
+		fn(fn_arg, rc, id, body);
 }
 
 /*
- * A page of stored tasks, newest first: fn for each of at most f->limit
- * rows, then done with 1 if more follow, 0 if not, -1 on error. The
- * listing shows what is committed: a change is there once its answer went
- * out.
+ * The task created with an Idempotency-Key, through fn: its id and the body
+ * it was created from, or 0 if the key is new. Keys not yet committed are
+ * found in memory, at once, and again when the backend answers later (a
+ * create of the same key may have come first).
  */
 struct store_read *
-store_list(const struct store_filter *f, store_row_cb *fn,
-    store_listed_cb *done, void *arg)
+store_find_idem(const char *key, store_idem_cb *fn, void *arg)
 {
-	return store_ops->list(f, fn, done, arg);
-}
+	struct store_idem_wait *w;
+	struct store_read *rd;
+	ssize_t k = store_key_find(key);
 
-/* Forget a read in flight: its callback never runs. */
-void
-store_read_drop(struct store_read *r)
-{
-	if (r != NULL)
-		store_ops->read_drop(r);
+	if (k >= 0) {
+		fn(arg, 1, &store_keys[k].task->id,
+		    xstrdup(store_keys[k].body));
+		return NULL;
+	}
+	w = xcalloc(1, sizeof *w);
+	w->key = xstrdup(key);
+	w->fn = fn;
+	w->arg = arg;
+	if ((rd = store_ops->find_idem(key, store_idem_back_cb, w)) == NULL)
+		return NULL;		/* answered (w is gone) */
+	w->rd = rd;
+	LIST_INSERT_HEAD(&store_idem_waits, w, entry);
+	return rd;
 }
 
 /*
- * TEMPORARY, until the API layer answers reads asynchronously (the seams
- * branch): the synchronous forms its callers still use. SQLite answers at
- * once; PostgreSQL's answer is waited for, blocking the loop.
+ * A page of stored tasks, newest first: row for each of at most f->limit
+ * rows, then done (1 if more follow, 0 if not, -1 on error). The backend
+ * reads f at once (the caller's copy may go). The listing shows what is
+ * committed: a change is there once its answer went out.
  */
-struct store_now {
-	int		 done;
-	int		 rc;
-	char		*text;
-	struct ulid	 id;
-	store_row_cb	*fn;		/* list: the caller's, with its arg */
-	void		*farg;
-};
-
-/* The answer of a synchronous get or find_idem. */
-static void
-store_now_cb(void *arg, int rc, char *text)
+struct store_read *
+store_list(const struct store_filter *f, store_row_cb *row,
+    store_listed_cb *done, void *arg)
 {
-	struct store_now *n = arg;
-
-	n->done = 1;
-	n->rc = rc;
-	n->text = text;
+	return store_ops->list(f, row, done, arg);
 }
 
-/* The answer of a synchronous find_idem. */
-static void
-store_now_idem_cb(void *arg, int rc, const struct ulid *id, char *body)
+/* A read not yet answered is of no more use: its callback never runs. */
+void
+store_read_drop(struct store_read *rd)
 {
-	struct store_now *n = arg;
+	struct store_idem_wait *w;
 
-	if (rc == 1)
-		n->id = *id;
-	store_now_cb(arg, rc, body);
-}
-
-/* A row of a synchronous listing: to the caller's fn. */
-static int
-store_now_row_cb(const char *id, const char *doc, void *arg)
-{
-	struct store_now *n = arg;
-
-	return n->fn(id, doc, n->farg);
-}
-
-/* The end of a synchronous listing. */
-static void
-store_now_listed_cb(void *arg, int rc)
-{
-	store_now_cb(arg, rc, NULL);
-}
-
-/* Wait for a read's answer (PostgreSQL only: SQLite has answered). */
-static int
-store_now_wait(struct store_read *r, struct store_now *n)
-{
-	if (r != NULL)
-		pg_read_wait(r, &n->done);
-	return n->rc;
-}
-
-/* The stored JSON of a task (to free): 1, 0 if unknown, -1 on error. */
-int
-store_get_now(const struct ulid *id, char **doc)
-{
-	struct store_now n = { 0 };
-	int rc = store_now_wait(store_get(id, store_now_cb, &n), &n);
-
-	*doc = n.text;
-	return rc;
-}
-
-/* A key's task: 1 with its id and body (to free), 0, -1. */
-int
-store_find_idem_now(const char *key, struct ulid *id, char **body)
-{
-	struct store_now n = { 0 };
-	int rc = store_now_wait(store_find_idem(key, store_now_idem_cb, &n),
-	    &n);
-
-	*id = n.id;
-	*body = n.text;
-	return rc;
-}
-
-/* A page of tasks: fn for each row; 1 more follow, 0, -1. */
-int
-store_list_now(const struct store_filter *f, store_row_cb *fn, void *arg)
-{
-	struct store_now n = { 0 };
-
-	n.fn = fn;
-	n.farg = arg;
-	return store_now_wait(store_list(f, store_now_row_cb,
-	    store_now_listed_cb, &n), &n);
+	if (rd == NULL)
+		return;
+	LIST_FOREACH(w, &store_idem_waits, entry) {
+		if (w->rd == rd) {
+			store_idem_wait_free(w);
+			break;
+		}
+	}
+	store_ops->read_drop(rd);
 }
 
 /*
