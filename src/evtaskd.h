@@ -939,6 +939,11 @@ const char *pgc_error(const struct pgc *);
 void	 pgc_wait(struct pgc *);
 void	 pgc_free(struct pgc *);
 
+/* pg-doubt.c */
+void	 pg_doubt_note(const struct store_batch *);
+void	 pg_doubt_resolve(struct pgc *);
+void	 pg_doubt_free(void);
+
 /* pg-node.c */
 int	 pg_node_claim(struct pgc *, const char *, int64_t, char **);
 void	 pg_node_start(struct event_base *, struct pgc *);

@@ -94,7 +94,7 @@ static const struct {
 	    " WHERE state = 0) LIMIT $2) RETURNING id),"
 	    " o AS (DELETE FROM outbox WHERE task_id IN (SELECT id FROM p))"
 	    " SELECT id FROM p" },
-	/* Events live as long as tasks do (the next step tails them). */
+	/* Events are kept for retention_s, as finished tasks are. */
 	[PGS_PURGE_EVENTS] = { "evtaskd_purge_events",
 	    "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE"
 	    " at < to_timestamp($1 / 1000.0) LIMIT $2)" },
@@ -288,6 +288,11 @@ pg_done_cb(void *arg, const char *error)
 	pg_purge = NULL;
 	if (error != NULL)
 		pg_fail(&done, error);
+	/* The connection broke with the COMMIT out: it may have happened. */
+	STAILQ_FOREACH(b, &done, entry) {
+		if (error != NULL && !pgc_is_up(pg_write))
+			pg_doubt_note(b);
+	}
 	STAILQ_FOREACH(b, &done, entry) {
 		if (error == NULL)
 			b->rc = 0;
@@ -370,13 +375,15 @@ pg_submit(struct store_batch *b)
 }
 
 /*
- * The write connection is (again) up: its statements prepared, the lease
- * renewed, then the batches.
+ * The write connection is (again) up: its statements prepared, the tasks
+ * of a commit in doubt settled (pg-doubt.c), the lease renewed, then the
+ * batches.
  */
 static void
 pg_up_cb(void *arg)
 {
 	pgc_send(pg_write, pg_prepare_cb, NULL, pg_prepared_cb, NULL);
+	pg_doubt_resolve(pg_write);
 	pg_node_renew();
 	pg_kick();
 }
@@ -491,6 +498,7 @@ pg_close(void)
 	pg_hand_back(&pg_failed);
 	event_free(pg_failed_ev);
 	pg_failed_ev = NULL;
+	pg_doubt_free();
 }
 
 const struct store_ops store_pg = {

@@ -145,15 +145,21 @@ def test_postgresql_stopped_under_load_503_then_recovers():
     d = node(url, "s")
     acked, refused, stop = [], [], threading.Event()
 
+    keys = iter(range(10 ** 9))
+    refused_keys = []
+
     def client():
         while not stop.is_set():
+            key = "k-%d" % next(keys)     # a name, known to the client
             try:
-                r = d.post("/v1/tasks", json={"duration_ms": 0}, timeout=10)
+                r = d.post("/v1/tasks", json={"duration_ms": 0, "name": key},
+                           timeout=10)
             except OSError:
                 continue
             if r.status == 201:
                 acked.append(r.json()["id"])
             else:
+                refused_keys.append(key)
                 assert r.status == 503, r
                 assert int(r.headers["retry-after"]) >= 1, r.headers
                 assert r.json()["type"].endswith("store-unavailable"), r
@@ -183,6 +189,9 @@ def test_postgresql_stopped_under_load_503_then_recovers():
             t.join()
     stored = set(sql(url, "SELECT id FROM tasks").split())
     assert set(acked) <= stored, set(acked) - stored
+    # and nothing answered 503 is there (a commit in doubt is settled)
+    assert sql(url, "SELECT count(*) FROM tasks WHERE doc::json->>'name' ="
+               " ANY('{%s}')" % ",".join(refused_keys)) == "0"
     assert "writable again" in d.log(), d.log()
     for tid in acked[-3:]:
         wait_end(d, tid)
@@ -216,6 +225,60 @@ def test_fence_refuses_a_write_with_an_expired_lease():
     eventually(lambda: d.post("/v1/tasks", json={"duration_ms": 0}).status == 201)
     assert sql(url, "SELECT lease_until > now() FROM nodes WHERE name = 'x'") == "t"
     assert d.stop() == 0
+
+
+def test_a_commit_in_doubt_is_settled_on_reconnect():
+    """The connection breaks with a COMMIT out; here the transaction did
+    not commit but a copy of its task row did (dblink: an autonomous
+    transaction), as if it had. The create was answered 503, so the row
+    must go: deleted first thing on the next connection."""
+    url = pg.fresh_url()
+    srv = pg.server()
+    db = url.split("/")[3].split("?")[0]
+    with node(url, "d") as d:
+        sql(url, "CREATE EXTENSION dblink")
+        sql(url, """CREATE FUNCTION doubt() RETURNS trigger LANGUAGE plpgsql
+            AS $$ BEGIN IF NEW.doc LIKE '%%in-doubt%%' AND
+              current_setting('application_name') <> 'copy' THEN
+            PERFORM dblink_exec('host=%s port=%d user=%s dbname=%s'
+              ' application_name=copy',
+              format('INSERT INTO tasks(id, node, epoch, kind, state, doc)'
+                     ' VALUES (%%L, %%L, %%s, %%L, %%s, %%L)', NEW.id,
+                     NEW.node, NEW.epoch, NEW.kind, NEW.state, NEW.doc));
+            PERFORM pg_sleep(60); END IF; RETURN NEW; END $$""" % (
+            srv.sock, srv.port, srv.user, db))
+        sql(url, "CREATE TRIGGER doubt BEFORE INSERT ON tasks FOR EACH ROW"
+                 " EXECUTE FUNCTION doubt()")
+        answer = []
+        t = threading.Thread(target=lambda: answer.append(d.post(
+            "/v1/tasks", json={"duration_ms": 60000, "name": "in-doubt"},
+            timeout=60)))
+        t.start()
+        tid = eventually(lambda: sql(url, "SELECT id FROM tasks WHERE doc"
+                                          " LIKE '%in-doubt%'"))
+        sql(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                 " WHERE application_name = 'evtaskd' AND query LIKE"
+                 " '%INSERT INTO tasks%' AND pid <> pg_backend_pid()")
+        t.join()
+        assert answer[0].status == 503, answer
+        d.wait_log("1 tasks whose creation was answered 503 had been "
+                   "committed after all")
+        assert sql(url, "SELECT count(*) FROM tasks WHERE id = '%s'" % tid) == "0"
+        assert d.get("/v1/tasks/" + tid).status == 404
+        eventually(lambda: d.post("/v1/tasks", json={"duration_ms": 0}).status == 201,
+                   timeout=20)
+
+
+def test_retention_purges_tasks_and_their_events():
+    url = pg.fresh_url()
+    with node(url, "p", extra={"retention_s": 0}) as d:
+        gone = create(d, {"duration_ms": 0})["id"]
+        kept = create(d, {"duration_ms": 60000})["id"]
+        wait_end(d, gone)
+        eventually(lambda: d.get("/v1/tasks/" + gone).status == 404)
+        assert sql(url, "SELECT count(*) FROM events WHERE task_id = '%s'" % gone) == "0"
+        assert d.get("/v1/tasks/" + kept).json()["state"] == "running"
+        assert sql(url, "SELECT count(*) FROM tasks") == "1"
 
 
 def test_reload_says_store_settings_wait_for_a_restart():
