@@ -33,6 +33,7 @@ struct main_opts {
 static struct main_opts		 main_opts;
 static struct event_base	*main_base;
 static int			 main_done;
+static int			 main_fenced;	/* lost the lease: exit 1 */
 static int			 main_stopping;	/* SIGTERM came: finishing */
 static struct event		*main_grace;
 
@@ -339,10 +340,14 @@ main_reload_cb(evutil_socket_t sig, short what, void *arg)
 	sdnotify_ready();
 }
 
-/* Read back every task that had not ended, and resume it. */
+/*
+ * Read back every task that had not ended, and resume it: arg is how
+ * (task_recover at start, task_adopt for a dead node's task).
+ */
 static int
 main_recover_cb(const char *id, const char *text, void *arg)
 {
+	void (*resume)(struct task *) = arg != NULL ? arg : task_recover;
 	json_t *doc = json_loads(text, 0, NULL);
 	struct task *t = doc != NULL ? task_from_json(doc) : NULL;
 
@@ -352,8 +357,37 @@ main_recover_cb(const char *id, const char *text, void *arg)
 		    "the store untouched", id);
 		return 0;
 	}
-	task_recover(t);
+	resume(t);
 	return 0;
+}
+
+/* A dead node's task, adopted (the store committed it ours). */
+static void
+main_adopt_cb(const char *id, const char *text)
+{
+	struct ulid u;
+
+	if (ulid_parse(id, &u) == 0 && registry_find(&u) != NULL)
+		return;		/* already ours: never twice in memory */
+	main_recover_cb(id, text, (void *)task_adopt);
+}
+
+/*
+ * The lease is gone (a pause, a partition: another node adopted our work
+ * or took our name). Nothing here is ours any more: the loop ends now,
+ * without the shutdown's cancels and cleanups; at exit every task in
+ * memory is freed (a command's process group killed), nothing is written
+ * (the store refuses), and the exit status is 1 for the supervisor to
+ * start us again, as a fresh node with a new epoch.
+ */
+static void
+main_fenced_cb(void)
+{
+	log_error("fenced: dropping the %llu tasks in memory without "
+	    "cleanups (their processes are killed) and exiting 1",
+	    (unsigned long long)registry_active());
+	main_fenced = 1;
+	main_done = 1;
 }
 
 /* Recovery, before listening: the store's active tasks go on. */
@@ -672,6 +706,8 @@ main(int argc, char **argv)
 	task_observe(&metrics_observer);
 	task_observe(&task_log_observer);
 	task_observe(&callback_observer);
+	pg_adopt_on(main_adopt_cb);
+	pg_node_on_lost(main_fenced_cb);
 	main_open_store();
 	main_resume_callbacks();
 	main_recover();
@@ -696,7 +732,7 @@ main(int argc, char **argv)
 
 	main_block_signals();
 	http_quiesce();
-	rc = store_drain() != 0;	/* everything acknowledged is stored */
+	rc = store_drain() != 0 || main_fenced;	/* all acknowledged stored */
 	callback_shutdown();		/* pending deliveries resume later */
 	hub_shutdown();
 	http_stop();

@@ -3,8 +3,10 @@
  * name is claimed (refused while a live node holds it), with the epoch one
  * up; the lease is renewed every lease_ms / 3 on the loop; a clean stop
  * ends it at once. A renewal that finds the epoch changed means another
- * node took our name or adopted our tasks: said loudly, and from then on
- * nothing more is written (every batch fails, the API answers 503).
+ * node took our name or adopted our tasks: said loudly, from then on
+ * nothing more is written (every batch fails, the API answers 503), and
+ * the daemon hears it (pg_node_on_lost) to drop the work it no longer
+ * owns.
  *
  * A lease that ran out with the epoch unchanged (PostgreSQL was away for
  * longer than lease_ms, or the node was paused) is renewed like any other:
@@ -31,9 +33,10 @@ static struct pgc	*pg_node_conn;
 static struct event	*pg_node_timer;
 static int		 pg_node_renewing;	/* a renewal is out */
 static int		 pg_node_lost_;		/* the epoch moved on */
+static pg_node_lost_cb	*pg_node_on_lost_;
 
-/* The job names this node's config has, as a JSON array. */
-static char *
+/* The job names this node's config has, as a JSON array (to free). */
+char *
 pg_node_jobs(void)
 {
 	json_t *a = json_array();
@@ -130,8 +133,17 @@ pg_node_result_cb(void *arg, int i, struct pg_result *res)
 	pg_node_lost_ = 1;
 	log_error("store: NODE %s LOST ITS LEASE: epoch %s is no longer ours "
 	    "(another node took the name or adopted our tasks); nothing more "
-	    "is written: changes get 503 until this node is restarted",
+	    "is written",
 	    pg_node_name_, pg_node_epoch_);
+	if (pg_node_on_lost_ != NULL)
+		pg_node_on_lost_();
+}
+
+/* Who hears that the lease is lost (the daemon: it drops its work). */
+void
+pg_node_on_lost(pg_node_lost_cb *fn)
+{
+	pg_node_on_lost_ = fn;
 }
 
 /* The renewal ended; a failure is retried at the next tick. */
