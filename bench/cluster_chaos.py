@@ -25,9 +25,11 @@ CONFIG = {"lease_ms": LEASE_MS, "jobs": {"work": {
     "argv": ["/bin/sleep", "{s}"],
     "args": {"s": {"pattern": "[0-9.]{1,4}", "required": True}},
     "cleanup_argv": ["/bin/sh", "-c",
-                     'echo "$EVTASKD_TASK_ID" >> %s/cleanups' % TD]}}}
+                     'echo "$EVTASKD_TASK_ID $PPID $EVTASKD_CANCEL_REASON" >> %s/cleanups'
+                     % TD]}}}
 
 acked = []
+started = []            # every node process, for its log at the end
 stop = threading.Event()
 lock = threading.Lock()
 
@@ -67,12 +69,13 @@ def restart(c, name):
         except Exception:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.2)
+            time.sleep(0.05)
 
 
 def main():
     t0 = time.monotonic()
     with Cluster(3, config=CONFIG) as c:
+        started.extend(c.nodes)
         threads = [threading.Thread(target=load, args=(c, s)) for s in range(4)]
         for t in threads:
             t.start()
@@ -80,9 +83,15 @@ def main():
         for r in range(ROUNDS):
             time.sleep(rnd.uniform(0.5, 1.5))
             name = rnd.choice("abc")
+            pid = c.node(name).proc.pid
             c.kill(name)
-            time.sleep(LEASE_MS / 1000 + 0.1)
-            restart(c, name)
+            print("killed %s pid %d" % (name, pid), flush=True)
+            # Half the rounds race the adopters: started again as soon as
+            # the name is free; the others once the tasks are adopted.
+            time.sleep(0 if r % 2 else LEASE_MS / 1000 + 0.5)
+            d = restart(c, name)
+            started.append(d)
+            print("started %s pid %d" % (name, d.proc.pid), flush=True)
             print("round %d: killed %s, restarted" % (r + 1, name), flush=True)
         stop.set()
         for t in threads:
@@ -94,7 +103,7 @@ def main():
         runs = []
         if os.path.exists(os.path.join(TD, "cleanups")):
             with open(os.path.join(TD, "cleanups")) as f:
-                runs = f.read().split()
+                runs = [line.split()[0] for line in f if line.strip()]
         doubled = len(runs) - len(set(runs))
         twice = c.sql("SELECT count(*) FROM (SELECT task_id FROM events"
                       " WHERE doc::jsonb->>'state' IN ('succeeded','failed',"
@@ -106,6 +115,13 @@ def main():
         restart_reason = c.sql("SELECT count(*) FROM tasks WHERE"
                                " doc::jsonb->'cancellation'->>'reason'"
                                " = 'restart'")
+    fenced = sum(1 for d in started if "fenced:" in d.log())
+    print("cleanups in", TD)
+    print("nodes fenced (lost their lease while alive): %d" % fenced)
+    for d in started:
+        for line in d.log().splitlines():
+            if "LOST ITS LEASE" in line or "fenced" in line:
+                print(d.proc.pid, line)
     print("rounds %d, %.0f s: %d acknowledged, %d lost, %d cleanups "
           "(%d doubled), %s tasks ended twice; %s ended node_lost, %s "
           "restart" % (ROUNDS, time.monotonic() - t0, len(acked), len(lost),

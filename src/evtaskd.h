@@ -741,6 +741,7 @@ void	 schedule_merge_patch(json_t *, json_t *);
 struct schedule;
 void	 schedule_init(struct event_base *);
 void	 schedule_recover(void);
+void	 schedule_adopt(const char *, const char *);
 void	 schedule_stop(void);
 void	 schedule_shutdown(void);
 struct schedule *schedule_find(const struct ulid *);
@@ -949,7 +950,7 @@ void	 pg_doubt_free(void);
 /* pg-adopt.c */
 /* A task adopted from a dead node (committed ours): its id and document. */
 typedef void pg_adopt_cb(const char *, const char *);
-void	 pg_adopt_on(pg_adopt_cb *);
+void	 pg_adopt_on(pg_adopt_cb *, pg_adopt_cb *);
 void	 pg_adopt_start(struct event_base *, struct pgc *, int64_t);
 void	 pg_adopt_stop(void);
 

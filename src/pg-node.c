@@ -26,6 +26,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#define PG_NODE_START_MS	10000
+
 static char		*pg_node_name_;
 static char		 pg_node_epoch_[24];	/* as text: a parameter */
 static char		 pg_node_lease_ms[24];
@@ -52,18 +54,25 @@ pg_node_jobs(void)
 
 /*
  * Claim the name (blocking: start-up only): a new row, or the row of a
- * node whose lease has run out, with the epoch one up. 0, or -1 with
- * *err (a live node has the name).
+ * node whose lease has run out, with the epoch one up. The first lease
+ * also covers the start-up (recovering many commands whose processes
+ * outlived the last run takes a while, and the loop renews only after
+ * it): PG_NODE_START_MS more, until the first renewal on the loop, which
+ * comes as soon as the loop runs. 0, or -1 with *err (a live node has
+ * the name).
  */
 int
 pg_node_claim(struct pgc *c, const char *name, int64_t lease_ms, char **err)
 {
 	char *jobs = pg_node_jobs();
-	const char *params[3] = { name, pg_node_lease_ms, jobs };
+	char first[24];
+	const char *params[3] = { name, first, jobs };
 	PGresult *res;
 
 	snprintf(pg_node_lease_ms, sizeof pg_node_lease_ms, "%" PRId64,
 	    lease_ms);
+	snprintf(first, sizeof first, "%" PRId64, lease_ms +
+	    PG_NODE_START_MS);
 	res = pgc_exec(c, "INSERT INTO nodes(name, epoch, lease_until,"
 	    " started_at, jobs) VALUES ($1, 1, now() + $2 * interval"
 	    " '1 millisecond', now(), $3) ON CONFLICT (name) DO UPDATE SET"
@@ -185,6 +194,9 @@ pg_node_start(struct event_base *base, struct pgc *c)
 	pg_node_conn = c;
 	pg_node_timer = event_new(base, -1, EV_PERSIST, pg_node_tick_cb, NULL);
 	event_add(pg_node_timer, &tv);
+	/* The first renewal as soon as the loop runs: the lease of the claim
+	 * is the start-up's, longer. */
+	event_active(pg_node_timer, EV_TIMEOUT, 1);
 }
 
 /*
