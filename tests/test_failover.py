@@ -4,7 +4,8 @@ lease_ms 1000: a node killed with -9 under load has its tasks adopted (sleep
 tasks fire on time elsewhere, running commands end cancelled, reason
 node_lost, with exactly one cleanup on a node that has the job), and a node
 paused past its lease is fenced when it wakes (it kills its orphaned work,
-writes nothing, exits 1), so no task ends twice."""
+writes nothing, exits 1), so no task ends twice; a schedule is one node's
+and moves with its tasks, one run per planned time."""
 
 import os
 import signal
@@ -183,6 +184,31 @@ def test_a_cancelling_task_runs_its_cleanup_again_on_the_adopter():
         assert e["cleanup"]["state"] == "succeeded", e
         assert [r[1] for r in cleanups(td)] == ["a-started", "b"]
         assert ended_twice(c) == ""
+
+
+def test_a_schedule_runs_once_per_planned_time_and_moves_with_its_node():
+    td = harness.tmpdir()
+    with Cluster(0) as c:
+        a = start(c, td, "a")
+        start(c, td, "b")
+        r = a.post("/v1/schedules", json={"every_ms": 1000,
+                                          "task": {"duration_ms": 10}})
+        assert r.status == 201, r
+        sid = r.json()["id"]
+        start(c, td, "c")                  # started later: not its schedule
+        runs = lambda: int(c.sql("SELECT count(*) FROM tasks WHERE"
+                                 " schedule_id = '%s'" % sid))
+        eventually(lambda: runs() >= 2, timeout=10)
+        c.kill("a")
+        before = runs()
+        # Adopted by b or c: the runs go on, from one node.
+        eventually(lambda: runs() >= before + 3, timeout=15)
+        assert c.sql("SELECT node FROM schedules WHERE id = '%s'" % sid) \
+            in ("b", "c")
+        # One run per planned time, however many nodes.
+        assert c.sql("SELECT doc::jsonb->>'start_at' FROM tasks WHERE"
+                     " schedule_id = '%s' GROUP BY 1 HAVING count(*) > 1"
+                     % sid) == ""
 
 
 harness.run(globals())
