@@ -877,7 +877,9 @@ task_recover(struct task *t)
 
 /*
  * A task adopted from a dead node of the cluster (CONTRACT §12): as after
- * a restart, but a running command ends with reason node_lost.
+ * a restart, but a running command ends with reason node_lost. A cancel
+ * request still pending for it (the cluster's durable cancel requests) is
+ * to be honoured here, once resumed: that table is not in yet.
  */
 void
 task_adopt(struct task *t)

@@ -19,14 +19,18 @@ LEASE_MS = 1000
 TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
 
 
-def node_config(td, name, job=True):
+def node_config(td, name, job=True, hidden=False):
     """A node's config: the job "work" (its cleanup appends the task id and
-    the node's name to td/cleanups) unless job is false."""
+    the node's name to td/cleanups) unless job is false. hidden: its process
+    drops EVTASKD_TASK_ID from its environment, so that only the node that
+    started it can find it (an adopter on the same machine kills what is
+    left of a task by that name)."""
     cfg = {"lease_ms": LEASE_MS, "jobs": {}}
+    run = "exec env -u EVTASKD_TASK_ID sleep 60" if hidden else "exec sleep 60"
     if job:
         cfg["jobs"]["work"] = {
-            "argv": ["/bin/sh", "-c", 'echo $$ > %s/pid-$EVTASKD_TASK_ID; '
-                     'exec sleep 60' % td],
+            "argv": ["/bin/sh", "-c", 'echo $$ > %s/pid-$EVTASKD_TASK_ID; %s'
+                     % (td, run)],
             "cleanup_argv": ["/bin/sh", "-c", 'echo "$EVTASKD_TASK_ID %s '
                              '$EVTASKD_CANCEL_REASON" >> %s/cleanups'
                              % (name, td)],
@@ -34,8 +38,8 @@ def node_config(td, name, job=True):
     return cfg
 
 
-def start(c, td, name, job=True):
-    return c.start_node(name, config=node_config(td, name, job))
+def start(c, td, name, job=True, hidden=False):
+    return c.start_node(name, config=node_config(td, name, job, hidden))
 
 
 def cleanups(td):
@@ -56,11 +60,12 @@ def running_pid(td, tid):
 
 
 def alive(pid):
+    """Is pid running (a zombie is not)?"""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
         return False
-    return True
 
 
 def ended_twice(c):
@@ -132,7 +137,7 @@ def test_kill_9_under_load_adopts_on_time_with_one_cleanup():
 def test_pause_past_the_lease_is_fenced_and_writes_nothing():
     td = harness.tmpdir()
     with Cluster(0) as c:
-        a = start(c, td, "a")
+        a = start(c, td, "a", hidden=True)
         b = start(c, td, "b")
         cmd = create(a, {"kind": "command", "job": "work"})
         pid = running_pid(td, cmd["id"])
