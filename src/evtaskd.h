@@ -401,6 +401,7 @@ enum cancel_reason {
 	CANCEL_SHUTDOWN,
 	CANCEL_RESTART,
 	CANCEL_SUPERSEDED,	/* a newer task or run replaced it (§8) */
+	CANCEL_NODE_LOST,	/* its node died in a cluster (§12) */
 	CANCEL_NREASONS
 };
 enum cleanup_state {
@@ -521,7 +522,7 @@ struct task_kind {
 	void		(*stop)(struct task *);
 	void		(*cleanup)(struct task *);
 	void		(*timer)(struct task *);
-	void		(*recover)(struct task *);
+	void		(*recover)(struct task *, enum cancel_reason);
 	void		(*again)(struct task *);	/* optional: a retry */
 	void		(*free)(struct task *);
 	struct output	*(*output)(struct task *, enum output_stream);
@@ -595,6 +596,7 @@ void	 task_stopped(struct task *);
 void	 task_cleanup_done(struct task *, enum cleanup_state, const char *,
 	    json_t *);
 void	 task_recover(struct task *);
+void	 task_adopt(struct task *);
 void	 task_withdraw(struct task *);
 
 /* task-log.c */
@@ -764,6 +766,7 @@ void	 schedule_merge_patch(json_t *, json_t *);
 struct schedule;
 void	 schedule_init(struct event_base *);
 void	 schedule_recover(void);
+void	 schedule_adopt(const char *, const char *);
 void	 schedule_stop(void);
 void	 schedule_shutdown(void);
 struct schedule *schedule_find(const struct ulid *);
@@ -983,7 +986,18 @@ void	 pg_doubt_note(const struct store_batch *);
 void	 pg_doubt_resolve(struct pgc *);
 void	 pg_doubt_free(void);
 
+/* pg-adopt.c */
+/* A task adopted from a dead node (committed ours): its id and document. */
+typedef void pg_adopt_cb(const char *, const char *);
+void	 pg_adopt_on(pg_adopt_cb *, pg_adopt_cb *);
+void	 pg_adopt_start(struct event_base *, struct pgc *, int64_t);
+void	 pg_adopt_stop(void);
+
 /* pg-node.c */
+/* The lease went to another epoch: the work in memory is no longer ours. */
+typedef void pg_node_lost_cb(void);
+void	 pg_node_on_lost(pg_node_lost_cb *);
+char	*pg_node_jobs(void);
 int	 pg_node_claim(struct pgc *, const char *, int64_t, char **);
 void	 pg_node_start(struct event_base *, struct pgc *);
 void	 pg_node_renew(void);

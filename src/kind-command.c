@@ -655,11 +655,14 @@ command_again(struct task *t)
 	d->pid = 0;
 }
 
-/* After a restart a running command's process is gone: cancel it. */
+/*
+ * After a restart, or on the node that adopted it, a running command's
+ * process is gone: cancel it (why: restart or node_lost).
+ */
 static void
-command_recover(struct task *t)
+command_recover(struct task *t, enum cancel_reason why)
 {
-	task_cancel(t, CANCEL_RESTART, NULL);
+	task_cancel(t, why, NULL);
 }
 
 /* Free the kind's part of a task. */

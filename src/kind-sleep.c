@@ -107,7 +107,7 @@ sleep_timer(struct task *t)
 /* After a restart: keep the absolute deadline; if it passed, succeed now,
  * before the daemon answers anyone. */
 static void
-sleep_recover(struct task *t)
+sleep_recover(struct task *t, enum cancel_reason why)
 {
 	if (t->started_at + SLEEP(t)->duration_ms <= clock_now_ms())
 		task_finish(t, TASK_SUCCEEDED, NULL);

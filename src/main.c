@@ -37,6 +37,7 @@ struct main_opts {
 static struct main_opts		 main_opts;
 static struct event_base	*main_base;
 static int			 main_done;
+static int			 main_fenced;	/* lost the lease: exit 1 */
 static int			 main_stopping;	/* SIGTERM came: finishing */
 
 static void	main_load_stop(void);
@@ -366,10 +367,14 @@ static int64_t			 main_load_us;	/* when recovery began */
 static int64_t			 main_pass_us;	/* when this pass's chunk began */
 static int			 main_pass_full;	/* its time is up */
 
-/* Read back one task that had not ended, and resume it (once). */
+/*
+ * Read back one task that had not ended, and resume it (once): arg is how
+ * (task_recover at start, task_adopt for a dead node's task).
+ */
 static int
 main_recover_cb(const char *id, const char *text, void *arg)
 {
+	void (*resume)(struct task *) = arg != NULL ? arg : task_recover;
 	struct ulid uid;
 	json_t *doc;
 	struct task *t;
@@ -384,13 +389,38 @@ main_recover_cb(const char *id, const char *text, void *arg)
 		    "the store untouched", id);
 		return 0;
 	}
-	task_recover(t);
+	resume(t);
 	main_loaded++;
 	/* This pass's time is up: the requests waiting go first. */
 	if (main_loaded % MAIN_LOAD_CHECK == 0 &&
 	    clock_mono_us() - main_pass_us > MAIN_LOAD_US)
 		main_pass_full = 1;
 	return main_pass_full;
+}
+
+/* A dead node's task, adopted (the store committed it ours). */
+static void
+main_adopt_cb(const char *id, const char *text)
+{
+	main_recover_cb(id, text, (void *)task_adopt);
+}
+
+/*
+ * The lease is gone (a pause, a partition: another node adopted our work
+ * or took our name). Nothing here is ours any more: the loop ends now,
+ * without the shutdown's cancels and cleanups; at exit every task in
+ * memory is freed (a command's process group killed), nothing is written
+ * (the store refuses), and the exit status is 1 for the supervisor to
+ * start us again, as a fresh node with a new epoch.
+ */
+static void
+main_fenced_cb(void)
+{
+	log_error("fenced: dropping the %llu tasks in memory without "
+	    "cleanups (their processes are killed) and exiting 1",
+	    (unsigned long long)registry_active());
+	main_fenced = 1;
+	main_done = 1;
 }
 
 /* One chunk of a walk: the number read. A read error ends the daemon. */
@@ -800,6 +830,8 @@ main(int argc, char **argv)
 	task_observe(&metrics_observer);
 	task_observe(&task_log_observer);
 	task_observe(&callback_observer);
+	pg_adopt_on(main_adopt_cb, schedule_adopt);
+	pg_node_on_lost(main_fenced_cb);
 	main_open_store();
 	main_resume_callbacks();
 	main_recover();
@@ -824,7 +856,7 @@ main(int argc, char **argv)
 
 	main_block_signals();
 	http_quiesce();
-	rc = store_drain() != 0;	/* everything acknowledged is stored */
+	rc = store_drain() != 0 || main_fenced;	/* all acknowledged stored */
 	callback_shutdown();		/* pending deliveries resume later */
 	hub_shutdown();
 	http_stop();

@@ -3,8 +3,10 @@
  * name is claimed (refused while a live node holds it), with the epoch one
  * up; the lease is renewed every lease_ms / 3 on the loop; a clean stop
  * ends it at once. A renewal that finds the epoch changed means another
- * node took our name or adopted our tasks: said loudly, and from then on
- * nothing more is written (every batch fails, the API answers 503).
+ * node took our name or adopted our tasks: said loudly, from then on
+ * nothing more is written (every batch fails, the API answers 503), and
+ * the daemon hears it (pg_node_on_lost) to drop the work it no longer
+ * owns.
  *
  * A lease that ran out with the epoch unchanged (PostgreSQL was away for
  * longer than lease_ms, or the node was paused) is renewed like any other:
@@ -24,6 +26,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#define PG_NODE_START_MS	10000
+
 static char		*pg_node_name_;
 static char		 pg_node_epoch_[24];	/* as text: a parameter */
 static char		 pg_node_lease_ms[24];
@@ -31,9 +35,10 @@ static struct pgc	*pg_node_conn;
 static struct event	*pg_node_timer;
 static int		 pg_node_renewing;	/* a renewal is out */
 static int		 pg_node_lost_;		/* the epoch moved on */
+static pg_node_lost_cb	*pg_node_on_lost_;
 
-/* The job names this node's config has, as a JSON array. */
-static char *
+/* The job names this node's config has, as a JSON array (to free). */
+char *
 pg_node_jobs(void)
 {
 	json_t *a = json_array();
@@ -49,18 +54,25 @@ pg_node_jobs(void)
 
 /*
  * Claim the name (blocking: start-up only): a new row, or the row of a
- * node whose lease has run out, with the epoch one up. 0, or -1 with
- * *err (a live node has the name).
+ * node whose lease has run out, with the epoch one up. The first lease
+ * also covers the start-up (recovering many commands whose processes
+ * outlived the last run takes a while, and the loop renews only after
+ * it): PG_NODE_START_MS more, until the first renewal on the loop, which
+ * comes as soon as the loop runs. 0, or -1 with *err (a live node has
+ * the name).
  */
 int
 pg_node_claim(struct pgc *c, const char *name, int64_t lease_ms, char **err)
 {
 	char *jobs = pg_node_jobs();
-	const char *params[3] = { name, pg_node_lease_ms, jobs };
+	char first[24];
+	const char *params[3] = { name, first, jobs };
 	PGresult *res;
 
 	snprintf(pg_node_lease_ms, sizeof pg_node_lease_ms, "%" PRId64,
 	    lease_ms);
+	snprintf(first, sizeof first, "%" PRId64, lease_ms +
+	    PG_NODE_START_MS);
 	res = pgc_exec(c, "INSERT INTO nodes(name, epoch, lease_until,"
 	    " started_at, jobs) VALUES ($1, 1, now() + $2 * interval"
 	    " '1 millisecond', now(), $3) ON CONFLICT (name) DO UPDATE SET"
@@ -130,8 +142,17 @@ pg_node_result_cb(void *arg, int i, struct pg_result *res)
 	pg_node_lost_ = 1;
 	log_error("store: NODE %s LOST ITS LEASE: epoch %s is no longer ours "
 	    "(another node took the name or adopted our tasks); nothing more "
-	    "is written: changes get 503 until this node is restarted",
+	    "is written",
 	    pg_node_name_, pg_node_epoch_);
+	if (pg_node_on_lost_ != NULL)
+		pg_node_on_lost_();
+}
+
+/* Who hears that the lease is lost (the daemon: it drops its work). */
+void
+pg_node_on_lost(pg_node_lost_cb *fn)
+{
+	pg_node_on_lost_ = fn;
 }
 
 /* The renewal ended; a failure is retried at the next tick. */
@@ -173,6 +194,9 @@ pg_node_start(struct event_base *base, struct pgc *c)
 	pg_node_conn = c;
 	pg_node_timer = event_new(base, -1, EV_PERSIST, pg_node_tick_cb, NULL);
 	event_add(pg_node_timer, &tv);
+	/* The first renewal as soon as the loop runs: the lease of the claim
+	 * is the start-up's, longer. */
+	event_active(pg_node_timer, EV_TIMEOUT, 1);
 }
 
 /*

@@ -523,12 +523,15 @@ pg_outbox(store_delivery_cb *fn, void *arg, char **err)
 	    pg_outbox_rows, err);
 }
 
-/* At start: fn for every stored schedule, in id order. */
+/* At start: fn for every schedule this node runs, in id order. */
 long
 pg_load_schedules(store_row_cb *fn, void *arg, char **err)
 {
 	struct pg_load l = { .row = fn, .arg = arg };
+	const char *p[1] = { pg_node_name() };
 
+	/* A node runs its own schedules; a dead node's are adopted. */
 	return pg_load_run(&l, "the schedules", "SELECT id, doc FROM schedules"
-	    " ORDER BY id", 0, NULL, pg_load_rows, err);
+	    " WHERE node = $1 OR node IS NULL ORDER BY id", 1, p,
+	    pg_load_rows, err);
 }

@@ -497,6 +497,21 @@ schedule_recover_cb(const char *id, const char *text, void *arg)
 	return 0;
 }
 
+/*
+ * A schedule adopted from a dead node of the cluster (the store committed
+ * it ours): it goes on here as after a restart; never twice in memory.
+ */
+void
+schedule_adopt(const char *id, const char *text)
+{
+	struct ulid uid;
+
+	if (schedule_stopped || (ulid_parse(id, &uid) == 0 &&
+	    schedule_find(&uid) != NULL))
+		return;
+	schedule_recover_cb(id, text, NULL);
+}
+
 /* At start, after the tasks: every stored schedule goes on. */
 void
 schedule_recover(void)

@@ -475,6 +475,7 @@ pg_open(struct event_base *base, const char *url, char **err)
 	pg_read_open(pg_readc);
 	pgc_start(pg_write);
 	pg_node_start(base, pg_write);
+	pg_adopt_start(base, pg_write, cfg->lease_ms);
 	return 0;
 }
 
@@ -486,6 +487,7 @@ pg_close(void)
 
 	if (pg_write == NULL)
 		return;
+	pg_adopt_stop();	/* a round out adopts for the next node */
 	/* A renewal may still be out: its answer first, then the release. */
 	while (!pgc_idle(pg_write) && pgc_is_up(pg_write) &&
 	    clock_mono_us() < until)

@@ -34,6 +34,7 @@ static const char *const task_reason_names[] = {
 	[CANCEL_SHUTDOWN] = "shutdown",
 	[CANCEL_RESTART] = "restart",
 	[CANCEL_SUPERSEDED] = "superseded",
+	[CANCEL_NODE_LOST] = "node_lost",
 };
 
 static const char *const task_cleanup_names[] = {
@@ -840,12 +841,12 @@ task_withdraw(struct task *t)
 }
 
 /*
- * Resume a task read back from the store after a restart: a scheduled one
- * keeps its start time, a running one is its kind's to resume (or cancel),
- * a cancelling one runs its cleanup again.
+ * Resume a task read back from the store: a scheduled one keeps its start
+ * time, a running one is its kind's to resume (or cancel, for why), a
+ * cancelling one runs its cleanup again.
  */
-void
-task_recover(struct task *t)
+static void
+task_resume(struct task *t, enum cancel_reason why)
 {
 	registry_add(t);
 	t->registered = 1;
@@ -858,7 +859,7 @@ task_recover(struct task *t)
 			task_arm(t);
 		break;
 	case TASK_RUNNING:
-		task_kind(t)->recover(t);
+		task_kind(t)->recover(t, why);
 		task_arm(t);
 		break;
 	case TASK_CANCELLING:
@@ -868,4 +869,23 @@ task_recover(struct task *t)
 	default:
 		break;
 	}
+}
+
+/* A task read back after a restart (a running command: reason restart). */
+void
+task_recover(struct task *t)
+{
+	task_resume(t, CANCEL_RESTART);
+}
+
+/*
+ * A task adopted from a dead node of the cluster (CONTRACT §12): as after
+ * a restart, but a running command ends with reason node_lost. A cancel
+ * request still pending for it (the cluster's durable cancel requests) is
+ * to be honoured here, once resumed: that table is not in yet.
+ */
+void
+task_adopt(struct task *t)
+{
+	task_resume(t, CANCEL_NODE_LOST);
 }

@@ -125,6 +125,7 @@ START_TEST(test_reason_names)
 {
 	static const char *names[] = {
 		NULL, "client", "timeout", "shutdown", "restart", "superseded",
+		"node_lost",
 	};
 	int i;
 
