@@ -213,6 +213,7 @@ const char *config_isolation_name(enum isolation);
 #define CONFIG_NODE_MAX		63
 int	 config_store_url(const char *);
 const char *config_node_check(const char *);
+const char *config_node_name(void);
 
 /* config-pos.c */
 struct config_pos;
