@@ -472,6 +472,15 @@ pg_open(struct event_base *base, const char *url, char **err)
 		pg_failed_ev = NULL;
 		return -1;
 	}
+	if (pg_events_open(base, url, err) != 0) {
+		pg_node_release(pg_write);
+		pgc_free(pg_write);
+		pgc_free(pg_readc);
+		event_free(pg_failed_ev);
+		pg_write = pg_readc = NULL;
+		pg_failed_ev = NULL;
+		return -1;
+	}
 	pg_read_open(pg_readc);
 	pgc_start(pg_write);
 	pg_node_start(base, pg_write);
@@ -491,6 +500,7 @@ pg_close(void)
 	    clock_mono_us() < until)
 		pgc_wait(pg_write);
 	pg_node_release(pgc_stop(pg_write) == 0 ? pg_write : NULL);
+	pg_events_close();
 	pg_read_open(NULL);
 	pgc_free(pg_write);
 	pgc_free(pg_readc);

@@ -693,6 +693,27 @@ store_drain(void)
  * The stored JSON of a task, through fn: at once (NULL) or later (the read,
  * to drop if its caller goes first).
  */
+/* Is the store shared by several nodes (PostgreSQL)? */
+int
+store_shared(void)
+{
+	return store_ops == &store_pg;
+}
+
+/*
+ * Ask owner, the node that runs task id, to cancel it (a shared store):
+ * done hears 0 once the request is stored, -1 if not. -1 now if it cannot
+ * be sent.
+ */
+int
+store_cancel_remote(const struct ulid *id, const char *message,
+    const char *owner, pg_events_done_cb *done, void *arg)
+{
+	if (!store_shared())
+		return -1;
+	return pg_events_cancel(id, message, owner, done, arg);
+}
+
 struct store_read *
 store_get(const struct ulid *id, store_got_cb *fn, void *arg)
 {
