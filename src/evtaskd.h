@@ -804,6 +804,10 @@ struct store_batch {
 	size_t			 ndeliveries;
 	struct store_srow	*srows;		/* schedules, with the tasks */
 	size_t			 nsrows;
+	struct store_srow	*events;	/* a shared store's: the states a
+						   task passed this pass before
+						   its row's (id, doc) */
+	size_t			 nevents;
 	int64_t			 purge_cutoff;
 	int			 purge_batch;	/* 0: no purge */
 	int			 purged;
@@ -953,10 +957,12 @@ struct pg_events_hooks {
 	void	(*start)(uint64_t);		/* the events follow this seq */
 	void	(*event)(uint64_t, const char *, const char *); /* seq, id, doc */
 	void	(*cancel)(const struct ulid *, const char *);	/* a request */
+	void	(*committed)(uint64_t);	/* a commit came after this seq */
 };
 void	 pg_events_hooks(const struct pg_events_hooks *);
 int	 pg_events_open(struct event_base *, const char *, char **);
 void	 pg_events_close(void);
+void	 pg_events_committed(uint64_t);
 int	 pg_events_cancel(const struct ulid *, const char *, const char *,
 	    pg_events_done_cb *, void *);
 
@@ -1038,6 +1044,7 @@ struct hub_waiter *hub_wait_remote(const struct ulid *, int64_t,
 	    hub_wake_cb *, void *, unsigned);
 void	 hub_use_store_ids(uint64_t);
 void	 hub_feed(uint64_t, const char *, const char *);
+void	 hub_store_committed(uint64_t);
 void	 hub_seal(uint64_t);
 void	 hub_committed(uint64_t, int);
 struct hub_sub *hub_subscribe(const struct ulid *, const char *,

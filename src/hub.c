@@ -76,6 +76,7 @@ static struct hub_waiter_list		 hub_commit_list =
 static struct hub_waiter_list		 hub_remote_list =
     TAILQ_HEAD_INITIALIZER(hub_remote_list);
 static int				 hub_fed;	/* ids: the store's */
+static uint64_t				 hub_committed_seq; /* ours, up to */
 static LIST_HEAD(, hub_waiter)		 hub_waiters =
     LIST_HEAD_INITIALIZER(hub_waiters);
 static LIST_HEAD(, hub_sub)		 hub_subs =
@@ -472,6 +473,17 @@ hub_use_store_ids(uint64_t from)
 	hub_oldest = from + 1;
 }
 
+/*
+ * This node's last commit came after event seq (hub_use_store_ids): a new
+ * stream starts after it, as on one node, even while the tail is behind.
+ */
+void
+hub_store_committed(uint64_t seq)
+{
+	if (seq > hub_committed_seq)
+		hub_committed_seq = seq;
+}
+
 /* Is a task document's state (its first "state" member) terminal? */
 static int
 hub_doc_terminal(const char *doc)
@@ -634,9 +646,12 @@ hub_replay(struct hub_sub *sub, const char *last_id)
 	size_t total = 0;
 
 	last = strtoull(last_id, &end, 10);
-	if (*last_id != '\0' && *end == '\0' && hub_fed && last > hub_seq) {
-		sub->after = last;	/* this node's tail is behind: wait */
-		return;
+	if (*last_id != '\0' && *end == '\0' && hub_fed) {
+		/* The tail brings what follows; a resume from an id this
+		 * node's tail has not reached yet waits for it. */
+		sub->after = last > hub_seq ? last : hub_seq;
+		if (last > hub_seq)
+			return;
 	}
 	if (*last_id != '\0' && *end == '\0' && hub_recording &&
 	    last + 1 >= hub_oldest && last <= hub_seq) {
@@ -683,6 +698,9 @@ hub_subscribe(const struct ulid *filter, const char *last_id,
 	}
 	LIST_INSERT_HEAD(&hub_subs, sub, entry);
 	hub_nsubs++;
+	if (hub_fed)		/* from now on: not what the tail still brings */
+		sub->after = hub_seq > hub_committed_seq ? hub_seq :
+		    hub_committed_seq;
 	if (!hub_recording) {
 		hub_recording = 1;
 		hub_oldest = hub_seq + 1;

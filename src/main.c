@@ -550,7 +550,7 @@ main_remote_cancel(const struct ulid *id, const char *message)
 
 /* PostgreSQL's events tail and cancel requests (pg-events.c). */
 static const struct pg_events_hooks main_pg_hooks = {
-	hub_use_store_ids, hub_feed, main_remote_cancel
+	hub_use_store_ids, hub_feed, main_remote_cancel, hub_store_committed
 };
 
 /*

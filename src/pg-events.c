@@ -64,6 +64,17 @@ pg_events_hooks(const struct pg_events_hooks *hooks)
 	pge_hooks = hooks;
 }
 
+/*
+ * A write transaction of this node's committed after event seq: a new
+ * stream starts after it (what this node did before it is not news).
+ */
+void
+pg_events_committed(uint64_t seq)
+{
+	if (pge_hooks != NULL)
+		pge_hooks->committed(seq);
+}
+
 /* One row of the tail: to the hub. */
 static void
 pge_tail_row_cb(void *arg, int i, PGresult *res)
