@@ -83,6 +83,9 @@ def test_resume_too_old_sends_reset():
 
 
 def test_ids_increase_across_restarts():
+    # The pg suite gives each daemon a fresh database; on one database the
+    # ids are its events' seqs, which only grow.
+    harness.skip_under_pg("each daemon has a fresh database here")
     d = Daemon()
     s = EventStream(d)
     create(d, {"duration_ms": 0})
