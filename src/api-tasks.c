@@ -438,6 +438,10 @@ api_tasks_get(struct http_request *req)
 			api_reply_text(req, 200, task_to_text(t));
 		return;
 	}
+	if (wait_ms > 0 && store_shared()) {	/* another node's, perhaps */
+		api_remote_wait(req, &id, wait_ms);
+		return;
+	}
 	api_got_read(req, &id, api_reply_stored_got_cb,
 	    xcalloc(1, sizeof(struct api_got)));
 }
@@ -684,7 +688,11 @@ api_tasks_cancel(struct http_request *req)
 		    "most %d bytes", API_MESSAGE_MAX);
 		return;
 	}
-	if ((t = registry_find(&id)) == NULL) {
+	if ((t = registry_find(&id)) == NULL && store_shared()) {
+		api_remote_cancel(req, &id, message, wait);
+		return;
+	}
+	if (t == NULL) {
 		api_got_read(req, &id, api_cancel_stored_got_cb,
 		    xcalloc(1, sizeof(struct api_got)));
 		return;

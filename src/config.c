@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CONFIG_OUTPUT_DEFAULT	(256 * 1024 * 1024)
 
@@ -315,6 +316,26 @@ config_node_check(const char *name)
 			return "must be printable ASCII without spaces";
 	}
 	return NULL;
+}
+
+/*
+ * This node's name: the config's "node" (or --node) as it was first asked
+ * for (a change takes effect at the next start), else the host name. Tasks
+ * show it as their "node", on a single node too (CONTRACT §12).
+ */
+const char *
+config_node_name(void)
+{
+	static char name[CONFIG_NODE_MAX + 1];
+
+	if (name[0] != '\0')
+		return name;
+	if (cfg != NULL && cfg->node != NULL)
+		snprintf(name, sizeof name, "%s", cfg->node);
+	else if (gethostname(name, sizeof name) != 0 || name[0] == '\0')
+		snprintf(name, sizeof name, "evtaskd");
+	name[sizeof name - 1] = '\0';
+	return name;
 }
 
 /* "store", "node" and "lease_ms": the cluster (CONTRACT §12). */

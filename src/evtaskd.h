@@ -213,6 +213,7 @@ const char *config_isolation_name(enum isolation);
 #define CONFIG_NODE_MAX		63
 int	 config_store_url(const char *);
 const char *config_node_check(const char *);
+const char *config_node_name(void);
 
 /* config-pos.c */
 struct config_pos;
@@ -839,6 +840,10 @@ struct store_batch {
 	size_t			 ndeliveries;
 	struct store_srow	*srows;		/* schedules, with the tasks */
 	size_t			 nsrows;
+	struct store_srow	*events;	/* a shared store's: the states a
+						   task passed this pass before
+						   its row's (id, doc) */
+	size_t			 nevents;
 	int64_t			 purge_cutoff;
 	int			 purge_batch;	/* 0: no purge */
 	int			 purged;
@@ -932,6 +937,11 @@ int	 store_writable(void);
 int	 store_retry_after_s(void);
 void	 store_done(struct store_batch *);
 struct store_read *store_get(const struct ulid *, store_got_cb *, void *);
+/* A cancel request for another node's task is stored (0) or not (-1). */
+typedef void pg_events_done_cb(void *, int);
+int	 store_shared(void);
+int	 store_cancel_remote(const struct ulid *, const char *, const char *,
+	    pg_events_done_cb *, void *);
 struct store_read *store_find_idem(const char *, store_idem_cb *, void *);
 struct store_read *store_list(const struct store_filter *, store_row_cb *, store_listed_cb *, void *);
 void	 store_read_drop(struct store_read *);	/* its callback never runs */
@@ -965,6 +975,8 @@ typedef void pgc_result_cb(void *, int, struct pg_result *);
 typedef void pgc_done_cb(void *, const char *);
 /* The connection is (again) up. */
 typedef void pgc_up_cb(void *);
+/* A notification (LISTEN): its channel and payload. */
+typedef void pgc_notify_cb(void *, const char *, const char *);
 struct pgc *pgc_new(struct event_base *, const char *, const char *,
 	    pgc_up_cb *, void *);
 int	 pgc_connect_now(struct pgc *, char **);
@@ -980,6 +992,21 @@ int	 pgc_idle(const struct pgc *);
 const char *pgc_error(const struct pgc *);
 void	 pgc_wait(struct pgc *);
 void	 pgc_free(struct pgc *);
+void	 pgc_on_notify(struct pgc *, pgc_notify_cb *);
+
+/* pg-events.c */
+struct pg_events_hooks {
+	void	(*start)(uint64_t);		/* the events follow this seq */
+	void	(*event)(uint64_t, const char *, const char *); /* seq, id, doc */
+	void	(*cancel)(const struct ulid *, const char *);	/* a request */
+	void	(*committed)(uint64_t);	/* a commit came after this seq */
+};
+void	 pg_events_hooks(const struct pg_events_hooks *);
+int	 pg_events_open(struct event_base *, const char *, char **);
+void	 pg_events_close(void);
+void	 pg_events_committed(uint64_t);
+int	 pg_events_cancel(const struct ulid *, const char *, const char *,
+	    pg_events_done_cb *, void *);
 
 /* pg-doubt.c */
 void	 pg_doubt_note(const struct store_batch *);
@@ -1007,7 +1034,7 @@ const char *pg_node_epoch(void);
 void	 pg_node_release(struct pgc *);
 
 /* pg-schema.c */
-#define PG_SCHEMA_VERSION	1
+#define PG_SCHEMA_VERSION	2
 int	 pg_schema(struct pgc *, char **);
 
 /* pg-read.c */
@@ -1067,6 +1094,11 @@ struct hub_waiter *hub_wait_done(struct task *, int64_t, hub_wake_cb *,
 struct hub_waiter *hub_wait_commit_text(const struct ulid *, char *,
 	    hub_wake_cb *, void *, unsigned);
 void	 hub_waiter_cancel(struct hub_waiter *);
+struct hub_waiter *hub_wait_remote(const struct ulid *, int64_t,
+	    hub_wake_cb *, void *, unsigned);
+void	 hub_use_store_ids(uint64_t);
+void	 hub_feed(uint64_t, const char *, const char *);
+void	 hub_store_committed(uint64_t);
 void	 hub_seal(uint64_t);
 void	 hub_committed(uint64_t, int);
 struct hub_sub *hub_subscribe(const struct ulid *, const char *,
@@ -1158,6 +1190,10 @@ struct api_read {
 	void			(*forget)(void *);
 };
 void	 api_read_park(struct api_read *, struct store_read *);
+/* api-remote.c */
+void	 api_remote_wait(struct http_request *, const struct ulid *, int64_t);
+void	 api_remote_cancel(struct http_request *, const struct ulid *,
+	    const char *, int);
 void	 api_read_done(struct api_read *);
 void	 api_wait_commit(struct http_request *, struct task *, unsigned);
 void	 api_wait_done(struct http_request *, struct task *, int64_t);

@@ -29,6 +29,7 @@
 enum hub_wait_kind {
 	HUB_WAIT_COMMIT,	/* wake after the commit of the task's change */
 	HUB_WAIT_DONE,		/* wake when the task is terminal (and stored) */
+	HUB_WAIT_REMOTE,	/* another node's task: its terminal event */
 };
 
 struct hub_waiter {
@@ -65,12 +66,17 @@ struct hub_sub {
 	int			 waiting;	/* read found nothing: call ready */
 	int			 ended;		/* dropped or stopping */
 	int			 listed;	/* on hub_subs, counted */
+	uint64_t		 after;		/* Last-Event-ID: none up to it */
 	LIST_ENTRY(hub_sub)	 entry;
 };
 
 static struct event_base		*hub_base;
 static struct hub_waiter_list		 hub_commit_list =
     TAILQ_HEAD_INITIALIZER(hub_commit_list);
+static struct hub_waiter_list		 hub_remote_list =
+    TAILQ_HEAD_INITIALIZER(hub_remote_list);
+static int				 hub_fed;	/* ids: the store's */
+static uint64_t				 hub_committed_seq; /* ours, up to */
 static LIST_HEAD(, hub_waiter)		 hub_waiters =
     LIST_HEAD_INITIALIZER(hub_waiters);
 static LIST_HEAD(, hub_sub)		 hub_subs =
@@ -131,6 +137,8 @@ hub_waiter_unlink(struct hub_waiter *w)
 	w->timer = NULL;
 	if (w->kind == HUB_WAIT_COMMIT)
 		TAILQ_REMOVE(&hub_commit_list, w, entry);
+	else if (w->kind == HUB_WAIT_REMOTE)
+		TAILQ_REMOVE(&hub_remote_list, w, entry);
 	else
 		TAILQ_REMOVE(&w->task->x->waiters, w, entry);
 	LIST_REMOVE(w, all);
@@ -229,7 +237,43 @@ hub_wait_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct hub_waiter *w = arg;
 
-	hub_wake(w, HUB_NOW, task_to_text(w->task));
+	hub_wake(w, HUB_NOW, w->task != NULL ? task_to_text(w->task) : NULL);
+}
+
+/* Arm a waiter's limit (-1: none). */
+static void
+hub_waiter_limit(struct hub_waiter *w, int64_t limit_ms)
+{
+	struct timeval tv;
+
+	if (limit_ms < 0)
+		return;
+	tv.tv_sec = (time_t)(limit_ms / 1000);
+	tv.tv_usec = (suseconds_t)(limit_ms % 1000) * 1000;
+	w->timer = evtimer_new(hub_base, hub_wait_timer_cb, w);
+	evtimer_add(w->timer, &tv);
+}
+
+/*
+ * A task another node runs (PostgreSQL): call cb when the events tail
+ * brings its terminal state (HUB_STORED with that JSON), or after limit_ms
+ * (-1: no limit) with HUB_NOW and no text (the caller reads the store).
+ */
+struct hub_waiter *
+hub_wait_remote(const struct ulid *id, int64_t limit_ms, hub_wake_cb *cb,
+    void *arg, unsigned tag)
+{
+	struct hub_waiter *w = xcalloc(1, sizeof *w);
+
+	w->cb = cb;
+	w->arg = arg;
+	w->tag = tag;
+	w->id = *id;
+	w->kind = HUB_WAIT_REMOTE;
+	LIST_INSERT_HEAD(&hub_waiters, w, all);
+	TAILQ_INSERT_TAIL(&hub_remote_list, w, entry);
+	hub_waiter_limit(w, limit_ms);
+	return w;
 }
 
 /*
@@ -241,15 +285,9 @@ hub_wait_done(struct task *t, int64_t limit_ms, hub_wake_cb *cb, void *arg,
     unsigned tag)
 {
 	struct hub_waiter *w = hub_waiter_new(t, HUB_WAIT_DONE, cb, arg, tag);
-	struct timeval tv;
 
 	TAILQ_INSERT_TAIL(&task_extra(t)->waiters, w, entry);
-	if (limit_ms >= 0) {
-		tv.tv_sec = (time_t)(limit_ms / 1000);
-		tv.tv_usec = (suseconds_t)(limit_ms % 1000) * 1000;
-		w->timer = evtimer_new(hub_base, hub_wait_timer_cb, w);
-		evtimer_add(w->timer, &tv);
-	}
+	hub_waiter_limit(w, limit_ms);
 	return w;
 }
 
@@ -392,26 +430,102 @@ hub_sub_wants(const struct hub_sub *sub, const struct ulid *id)
 	return !sub->filtered || ulid_cmp(&sub->task, id) == 0;
 }
 
-/* Record an event in the ring and send it to the subscribers. */
+/* Record event seq of task id in the ring and send it to subscribers. */
 static void
-hub_publish(struct task *t)
+hub_publish_doc(uint64_t seq, const struct ulid *id, const char *json)
 {
-	struct hub_frame *f = &hub_ring[hub_seq % HUB_RING];
+	struct hub_frame *f = &hub_ring[seq % HUB_RING];
 	struct hub_sub *sub, *next;
-	const char *json = task_text(t);
 
-	if (hub_seq >= hub_oldest + HUB_RING)
-		hub_oldest = hub_seq - HUB_RING + 1;
+	if (seq >= hub_oldest + HUB_RING)
+		hub_oldest = seq - HUB_RING + 1;
 	free(f->text);
-	f->seq = hub_seq;
-	f->task = t->id;
+	f->seq = seq;
+	f->task = *id;
 	f->text = xasprintf("id: %" PRIu64 "\nevent: task\ndata: %s\n\n",
-	    hub_seq, json);
+	    seq, json);
 	f->len = strlen(f->text);
 	for (sub = LIST_FIRST(&hub_subs); sub != NULL; sub = next) {
 		next = LIST_NEXT(sub, entry);	/* a drop unlists sub */
-		if (hub_sub_wants(sub, &t->id))
+		if (hub_sub_wants(sub, id) && seq > sub->after)
 			hub_sub_append(sub, f->text, f->len);
+	}
+}
+
+/* Record an event of this node's in the ring and send it. */
+static void
+hub_publish(struct task *t)
+{
+	hub_publish_doc(hub_seq, &t->id, task_text(t));
+}
+
+/*
+ * From now on the event ids are the store's (PostgreSQL: the events
+ * table's seq, one cluster-wide sequence): events come from hub_feed
+ * only, every one after seq from, and they are always recorded.
+ */
+void
+hub_use_store_ids(uint64_t from)
+{
+	hub_fed = 1;
+	hub_recording = 1;
+	hub_seq = from;
+	hub_oldest = from + 1;
+}
+
+/*
+ * This node's last commit came after event seq (hub_use_store_ids): a new
+ * stream starts after it, as on one node, even while the tail is behind.
+ */
+void
+hub_store_committed(uint64_t seq)
+{
+	if (seq > hub_committed_seq)
+		hub_committed_seq = seq;
+}
+
+/* Is a task document's state (its first "state" member) terminal? */
+static int
+hub_doc_terminal(const char *doc)
+{
+	const char *p = strstr(doc, "\"state\":\"");
+	char name[16];
+	size_t n;
+	int st;
+
+	if (p == NULL)
+		return 0;
+	p += 9;
+	n = strcspn(p, "\"");
+	if (n >= sizeof name)
+		return 0;
+	memcpy(name, p, n);
+	name[n] = '\0';
+	st = task_state_parse(name);
+	return st >= 0 && task_state_terminal((enum task_state)st);
+}
+
+/*
+ * The store's event seq (hub_use_store_ids): task task_id's JSON as
+ * committed, by whichever node. Sent to the streams, and it wakes who
+ * waits for that task's end on another node.
+ */
+void
+hub_feed(uint64_t seq, const char *task_id, const char *doc)
+{
+	struct hub_waiter *w, *next;
+	struct ulid id;
+
+	if (!hub_fed || seq <= hub_seq || ulid_parse(task_id, &id) != 0)
+		return;
+	hub_seq = seq;
+	hub_publish_doc(seq, &id, doc);
+	if (TAILQ_EMPTY(&hub_remote_list) || !hub_doc_terminal(doc))
+		return;
+	for (w = TAILQ_FIRST(&hub_remote_list); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (ulid_cmp(&w->id, &id) == 0)
+			hub_wake(w, HUB_STORED, xstrdup(doc));
 	}
 }
 
@@ -464,6 +578,11 @@ hub_changed(struct task *t, enum task_change what, enum task_state from)
 	}
 	if (what == TASK_TOUCHED)
 		return;
+	if (hub_fed) {		/* the event comes back from the store */
+		if (task_state_terminal(t->state) && t->x != NULL)
+			hub_task_ended(t);
+		return;
+	}
 	hub_seq++;
 	if (hub_nsubs > 0 || clock_now_ms() - hub_last_sub_ms <
 	    HUB_RECORD_GRACE_MS) {
@@ -527,17 +646,26 @@ hub_replay(struct hub_sub *sub, const char *last_id)
 	size_t total = 0;
 
 	last = strtoull(last_id, &end, 10);
+	if (*last_id != '\0' && *end == '\0' && hub_fed) {
+		/* The tail brings what follows; a resume from an id this
+		 * node's tail has not reached yet waits for it. */
+		sub->after = last > hub_seq ? last : hub_seq;
+		if (last > hub_seq)
+			return;
+	}
 	if (*last_id != '\0' && *end == '\0' && hub_recording &&
 	    last + 1 >= hub_oldest && last <= hub_seq) {
 		for (seq = last + 1; seq <= hub_seq; seq++) {
 			f = &hub_ring[seq % HUB_RING];
-			if (hub_sub_wants(sub, &f->task))
+			if (f->seq == seq && f->text != NULL &&
+			    hub_sub_wants(sub, &f->task))
 				total += f->len;
 		}
 		if (total <= HUB_SUB_MAX) {
 			for (seq = last + 1; seq <= hub_seq; seq++) {
 				f = &hub_ring[seq % HUB_RING];
-				if (hub_sub_wants(sub, &f->task))
+				if (f->seq == seq && f->text != NULL &&
+				    hub_sub_wants(sub, &f->task))
 					hub_sub_append(sub, f->text, f->len);
 			}
 			return;
@@ -570,6 +698,9 @@ hub_subscribe(const struct ulid *filter, const char *last_id,
 	}
 	LIST_INSERT_HEAD(&hub_subs, sub, entry);
 	hub_nsubs++;
+	if (hub_fed)		/* from now on: not what the tail still brings */
+		sub->after = hub_seq > hub_committed_seq ? hub_seq :
+		    hub_committed_seq;
 	if (!hub_recording) {
 		hub_recording = 1;
 		hub_oldest = hub_seq + 1;

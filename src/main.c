@@ -696,6 +696,21 @@ main_state_dir(void)
 	return dir;
 }
 
+/* Another node asked (cancels table) to cancel a task this node runs. */
+static void
+main_remote_cancel(const struct ulid *id, const char *message)
+{
+	struct task *t = registry_find(id);
+
+	if (t != NULL)
+		task_cancel(t, CANCEL_CLIENT, message);
+}
+
+/* PostgreSQL's events tail and cancel requests (pg-events.c). */
+static const struct pg_events_hooks main_pg_hooks = {
+	hub_use_store_ids, hub_feed, main_remote_cancel, hub_store_committed
+};
+
 /*
  * Open the store: PostgreSQL (--store, "store"; outputs stay in the
  * state directory), else SQLite: --memory, or in the state directory.
@@ -713,6 +728,7 @@ main_open_store(void)
 	else if (dir != NULL)
 		path = xasprintf("%s/evtaskd.db", dir);
 	shown = path != NULL ? store_pg_redact(path) : xstrdup("(temporary)");
+	pg_events_hooks(&main_pg_hooks);
 	if (store_open(main_base, path, main_stored_cb, NULL, &err) != 0) {
 		log_error("cannot open the store %s: %s", shown, err);
 		exit(1);

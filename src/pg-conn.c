@@ -53,6 +53,7 @@ struct pgc {
 	int64_t			 backoff_ms;
 	pgc_up_cb		*up;
 	void			*up_arg;
+	pgc_notify_cb		*notify;	/* LISTEN's (pg-events.c) */
 	char			*last_error;
 	TAILQ_HEAD(, pgc_req)	 reqs;		/* in flight, in order */
 	TAILQ_HEAD(, pgc_req)	 failed;	/* their ends to tell */
@@ -376,6 +377,25 @@ pgc_result(struct pgc *c, PGresult *res)
 	PQclear(res);
 }
 
+/* Hand out the notifications that arrived (LISTEN), if anyone hears. */
+static void
+pgc_notifies(struct pgc *c)
+{
+	PGnotify *n;
+
+	while (c->notify != NULL && (n = PQnotifies(c->conn)) != NULL) {
+		c->notify(c->up_arg, n->relname, n->extra);
+		PQfreemem(n);
+	}
+}
+
+/* Notifications (LISTEN) on c go to notify, with the up callback's arg. */
+void
+pgc_on_notify(struct pgc *c, pgc_notify_cb *notify)
+{
+	c->notify = notify;
+}
+
 /* Read what arrived and hand out every complete result. */
 static void
 pgc_read(struct pgc *c)
@@ -387,6 +407,7 @@ pgc_read(struct pgc *c)
 		pgc_broken(c, PQerrorMessage(c->conn));
 		return;
 	}
+	pgc_notifies(c);
 	while (c->state == PGC_UP && !TAILQ_EMPTY(&c->reqs) &&
 	    !PQisBusy(c->conn) && nulls < 2) {
 		res = PQgetResult(c->conn);

@@ -17,6 +17,8 @@
 
 /* pg_advisory_lock's key: "evtskd" in ASCII, the same for every node. */
 #define PG_SCHEMA_LOCK	"111546203136868"
+/* The events' commit order lock: "evtsev" in ASCII. */
+#define PG_EVENTS_LOCK	"111559434265974"
 
 static const char pg_schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS nodes ("
@@ -54,6 +56,31 @@ static const char pg_schema_sql[] =
 	" at timestamptz NOT NULL DEFAULT now(),"
 	" doc text NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS events_at ON events(at);"
+	/*
+	 * The events tail (pg-events.c): a transaction that writes events
+	 * takes one lock first, held to its commit, so seqs commit in order
+	 * (a tail that read seq 11 never misses a 10 committed later), and
+	 * wakes every node's LISTEN at its commit (empty payload: one
+	 * notification per transaction, the tail reads from where it was).
+	 */
+	"CREATE OR REPLACE FUNCTION evtaskd_events_tail() RETURNS trigger"
+	" LANGUAGE plpgsql AS $f$ BEGIN"
+	" PERFORM pg_advisory_xact_lock(" PG_EVENTS_LOCK ");"
+	" PERFORM pg_notify('evtaskd_events', '');"
+	" RETURN NULL; END $f$;"
+	"CREATE OR REPLACE TRIGGER events_tail BEFORE INSERT ON events"
+	" FOR EACH STATEMENT EXECUTE FUNCTION evtaskd_events_tail();"
+	/*
+	 * Cancel requests for a task another node runs (pg-events.c): the
+	 * owner (tasks.node) takes them and cancels; a dead owner's wait for
+	 * the node that adopts its tasks, which takes them the same way.
+	 */
+	"CREATE TABLE IF NOT EXISTS cancels ("
+	" task_id text COLLATE \"C\" PRIMARY KEY,"
+	" message text,"			/* the DELETE's ?reason= */
+	" requests integer NOT NULL DEFAULT 1,"
+	" by_node text NOT NULL,"
+	" requested_at timestamptz NOT NULL DEFAULT now());"
 	/* Callback deliveries (CONTRACT §9), as in the SQLite store. */
 	"CREATE TABLE IF NOT EXISTS outbox ("
 	" id text COLLATE \"C\" PRIMARY KEY,"
@@ -87,6 +114,7 @@ static const char pg_schema_sql[] =
 /* What turns a database of version N into N + 1 (before the above). */
 static const char *const pg_migrations[PG_SCHEMA_VERSION] = {
 	[0] = NULL,
+	[1] = NULL,	/* 2: the events tail's trigger, cancels */
 };
 
 /* Run sql (no parameters); 0, or -1 with *err. */

@@ -42,6 +42,7 @@ static int64_t			 pg_sent_us;	/* the one in flight, since */
 static int			 pg_nstmts;	/* statements sent in it */
 static struct store_batch	*pg_purge;	/* a purge in it, */
 static int			 pg_purge_at;	/* its statement's index */
+static int			 pg_last_at;	/* PGS_LAST_EVENT's index */
 
 static void	pg_kick(void);
 
@@ -55,6 +56,8 @@ enum {
 	PGS_SCHED_DEL,
 	PGS_PURGE,
 	PGS_PURGE_EVENTS,
+	PGS_EVENT,
+	PGS_LAST_EVENT,
 	PGS_COUNT
 };
 
@@ -63,16 +66,18 @@ static const struct {
 	const char	*sql;
 } pg_stmts[PGS_COUNT] = {
 	[PGS_FENCE] = { "evtaskd_fence", "SELECT evtaskd_fence($1, $2)" },
-	/* A task's row and its events row. */
+	/* A task's row, and its events row if its state changed. */
 	[PGS_UPSERT] = { "evtaskd_upsert",
-	    "WITH t AS (INSERT INTO tasks(id, node, epoch, kind, state,"
+	    "WITH o AS (SELECT state FROM tasks WHERE id = $1),"
+	    " t AS (INSERT INTO tasks(id, node, epoch, kind, state,"
 	    " finished_at, idem_key, idem_body, schedule_id, doc)"
 	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 	    " ON CONFLICT (id) DO UPDATE SET node = excluded.node,"
 	    " epoch = excluded.epoch, state = excluded.state,"
 	    " finished_at = excluded.finished_at, doc = excluded.doc,"
 	    " updated_at = now() RETURNING id)"
-	    " INSERT INTO events(task_id, node, doc) SELECT id, $2, $10 FROM t" },
+	    " INSERT INTO events(task_id, node, doc) SELECT id, $2, $10 FROM t"
+	    " WHERE NOT EXISTS (SELECT 1 FROM o WHERE o.state = $5)" },
 	[PGS_OUTBOX_ADD] = { "evtaskd_outbox_add",
 	    "INSERT INTO outbox(id, task_id, callback, state, attempts,"
 	    " next_at, body) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -98,6 +103,12 @@ static const struct {
 	[PGS_PURGE_EVENTS] = { "evtaskd_purge_events",
 	    "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE"
 	    " at < to_timestamp($1 / 1000.0) LIMIT $2)" },
+	/* A state a task passed before its row's, in the same pass. */
+	[PGS_EVENT] = { "evtaskd_event",
+	    "INSERT INTO events(task_id, node, doc) VALUES ($1, $2, $3)" },
+	/* The last event committed with (or before) this transaction. */
+	[PGS_LAST_EVENT] = { "evtaskd_last_event",
+	    "SELECT coalesce(max(seq), 0) FROM events" },
 };
 
 /* Send one prepared statement of the transaction; 0 or -1. */
@@ -199,8 +210,15 @@ pg_send_purge(PGconn *conn, struct store_batch *b)
 static int
 pg_send_batch(PGconn *conn, struct store_batch *b)
 {
+	const char *p[3] = { NULL, pg_node_name(), NULL };
 	size_t i;
 
+	for (i = 0; i < b->nevents; i++) {
+		p[0] = b->events[i].id;
+		p[2] = b->events[i].doc;
+		if (pg_send(conn, PGS_EVENT, 3, p) != 0)
+			return -1;
+	}
 	for (i = 0; i < b->nrows; i++) {
 		if (pg_send_row(conn, &b->rows[i]) != 0)
 			return -1;
@@ -231,7 +249,8 @@ pg_send_cb(PGconn *conn, void *arg)
 		if (pg_send_batch(conn, b) != 0)
 			return -1;
 	}
-	return 0;
+	pg_last_at = pg_nstmts;
+	return pg_send(conn, PGS_LAST_EVENT, 0, NULL);
 }
 
 /* A statement's result: the purge's ids are kept for the store. */
@@ -241,6 +260,8 @@ pg_result_cb(void *arg, int i, PGresult *res)
 	struct store_batch *b = pg_purge;
 	int r;
 
+	if (i == pg_last_at && PQntuples(res) == 1)
+		pg_events_committed(strtoull(PQgetvalue(res, 0, 0), NULL, 10));
 	if (b == NULL || i != pg_purge_at)
 		return;
 	for (r = 0; r < PQntuples(res) && b->purged < b->purge_batch; r++)
@@ -472,6 +493,15 @@ pg_open(struct event_base *base, const char *url, char **err)
 		pg_failed_ev = NULL;
 		return -1;
 	}
+	if (pg_events_open(base, url, err) != 0) {
+		pg_node_release(pg_write);
+		pgc_free(pg_write);
+		pgc_free(pg_readc);
+		event_free(pg_failed_ev);
+		pg_write = pg_readc = NULL;
+		pg_failed_ev = NULL;
+		return -1;
+	}
 	pg_read_open(pg_readc);
 	pgc_start(pg_write);
 	pg_node_start(base, pg_write);
@@ -493,6 +523,7 @@ pg_close(void)
 	    clock_mono_us() < until)
 		pgc_wait(pg_write);
 	pg_node_release(pgc_stop(pg_write) == 0 ? pg_write : NULL);
+	pg_events_close();
 	pg_read_open(NULL);
 	pgc_free(pg_write);
 	pgc_free(pg_readc);

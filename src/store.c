@@ -57,6 +57,15 @@ static struct event		*store_purge_ev;
 static int			 store_purging;
 static struct task		**store_dirty;		/* changed this pass */
 static size_t			 store_ndirty, store_dirty_cap;
+/* A shared store's: every state a task took this pass, in order. */
+struct store_state {
+	struct task	*task;		/* a reference */
+	char		*doc;
+	size_t		 i;		/* its place */
+	int		 last;		/* the task's last: its row says it */
+};
+static struct store_state	*store_states;
+static size_t			 store_nstates, store_states_cap;
 static struct store_delivery	*store_outbox;		/* rows this pass */
 static size_t			 store_noutbox, store_outbox_cap;
 static size_t			 store_nrequeued;	/* first, older */
@@ -224,6 +233,11 @@ store_close(void)
 	store_nsdirty = store_sdirty_cap = 0;
 	free(store_keys);
 	free(store_dirty);
+	while (store_nstates > 0)
+		free(store_states[--store_nstates].doc);
+	free(store_states);
+	store_states = NULL;
+	store_states_cap = 0;
 	for (i = 0; i < store_noutbox; i++)
 		store_delivery_clear(&store_outbox[i]);
 	free(store_outbox);
@@ -251,6 +265,32 @@ store_mark(struct task *t)
 	store_dirty[store_ndirty++] = t;
 }
 
+/*
+ * A shared store's events are one per state (as the hub's on one node):
+ * the states a task passes within one pass are kept, and all but the
+ * last (its row's) go out as events rows before the rows.
+ */
+static void
+store_note_state(struct task *t)
+{
+	struct store_state *st;
+
+	if (!store_shared())
+		return;
+	if (store_nstates == store_states_cap) {
+		store_states_cap = store_states_cap == 0 ? 256 :
+		    store_states_cap * 2;
+		store_states = xrealloc(store_states, store_states_cap *
+		    sizeof *store_states);
+	}
+	st = &store_states[store_nstates];
+	st->task = t;
+	task_ref(t);
+	st->doc = xstrdup(task_text(t));
+	st->i = store_nstates++;
+	st->last = 0;
+}
+
 /* The observer: every change of a task is stored. */
 static void
 store_changed(struct task *t, enum task_change what, enum task_state from)
@@ -259,7 +299,56 @@ store_changed(struct task *t, enum task_change what, enum task_state from)
 		return;
 	if (what == TASK_CREATED)
 		t->st_new = 1;
+	if (what != TASK_TOUCHED)
+		store_note_state(t);
 	store_mark(t);
+}
+
+/* Order the states by task, then place. */
+static int
+store_state_cmp(const void *a, const void *b)
+{
+	const struct store_state *x = a, *y = b;
+
+	if (x->task != y->task)
+		return (uintptr_t)x->task < (uintptr_t)y->task ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Order the states by place. */
+static int
+store_state_place(const void *a, const void *b)
+{
+	const struct store_state *x = a, *y = b;
+
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* The pass's states, but each task's last one, into b's events. */
+static void
+store_send_states(struct store_batch *b)
+{
+	struct store_state *st;
+	size_t i;
+
+	qsort(store_states, store_nstates, sizeof *store_states,
+	    store_state_cmp);
+	for (i = 0; i < store_nstates; i++)
+		store_states[i].last = i + 1 == store_nstates ||
+		    store_states[i + 1].task != store_states[i].task;
+	qsort(store_states, store_nstates, sizeof *store_states,
+	    store_state_place);
+	b->events = xcalloc(store_nstates + 1, sizeof *b->events);
+	for (i = 0; i < store_nstates; i++) {
+		st = &store_states[i];
+		if (!st->last && !st->task->withdrawn) {
+			ulid_format(&st->task->id, b->events[b->nevents].id);
+			b->events[b->nevents++].doc = st->doc;
+		} else
+			free(st->doc);
+		task_unref(st->task);
+	}
+	store_nstates = 0;
 }
 
 /*
@@ -463,6 +552,7 @@ store_send(int retry)
 	b->nsrows = store_nsdirty;
 	store_sdirty = NULL;
 	store_nsdirty = store_sdirty_cap = 0;
+	store_send_states(b);
 	b->retry = retry;
 	b->seq = ++store_submitted;
 	store_ops->submit(b);
@@ -574,6 +664,9 @@ store_batch_free(struct store_batch *b)
 	for (i = 0; i < b->nsrows; i++)
 		free(b->srows[i].doc);
 	free(b->srows);
+	for (i = 0; i < b->nevents; i++)
+		free(b->events[i].doc);
+	free(b->events);
 	free(b->rows);
 	free(b->tasks);
 	free(b->purged_ids);
@@ -724,6 +817,27 @@ store_drain(void)
  * The stored JSON of a task, through fn: at once (NULL) or later (the read,
  * to drop if its caller goes first).
  */
+/* Is the store shared by several nodes (PostgreSQL)? */
+int
+store_shared(void)
+{
+	return store_ops == &store_pg;
+}
+
+/*
+ * Ask owner, the node that runs task id, to cancel it (a shared store):
+ * done hears 0 once the request is stored, -1 if not. -1 now if it cannot
+ * be sent.
+ */
+int
+store_cancel_remote(const struct ulid *id, const char *message,
+    const char *owner, pg_events_done_cb *done, void *arg)
+{
+	if (!store_shared())
+		return -1;
+	return pg_events_cancel(id, message, owner, done, arg);
+}
+
 struct store_read *
 store_get(const struct ulid *id, store_got_cb *fn, void *arg)
 {

@@ -27,6 +27,7 @@ MASKS = [
     (re.compile(r"just now|\b\d+[smhd] ago|\bin \d+[smhd]\b"), "<AGO>"),
     (re.compile(r"\b(\d+(\.\d)?(ms|s|m|h|d))+\b"), "<DUR>"),
     (re.compile(r'"pid":\d+'), '"pid":<PID>'),
+    (re.compile(r'"node":"[^"]*"'), '"node":"<NODE>"'),    # the host name
     # cgroup or process group: whichever isolation this machine allows
     (re.compile(r"to the (cgroup|process group)\b"), "to the <ISOLATION>"),
     (re.compile(r'"method":"(cgroup|process_group)"'), '"method":"<ISOLATION>"'),

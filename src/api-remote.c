@@ -1,0 +1,283 @@
+/*
+ * api-remote.c -- GET ?wait= and DELETE of a task another node runs (a
+ * shared store, CONTRACT §12). The request waits on the hub for the
+ * task's terminal event (the events tail brings every node's), and reads
+ * the store: a task already ended answers at once. A cancel first stores
+ * a request for the owner (pg-events.c), which cancels it as a DELETE on
+ * it would; the answer comes with the terminal event, after the owner's
+ * cleanup, as on one node.
+ *
+ * The waiter is on the hub before the read starts, so a task that ends
+ * between the two is seen by one or the other.
+ */
+
+#include "evtaskd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct api_remote {
+	struct http_request	*req;		/* NULL once answered or gone */
+	struct ulid		 id;
+	struct hub_waiter	*w;
+	struct store_read	*rd;
+	int			 cancel;	/* a DELETE */
+	int			 wait;		/* DELETE ?wait= (default true) */
+	int			 requesting;	/* the cancel request is out */
+	char			*message;
+	char			*doc;		/* the task as read */
+};
+
+/* The one place a context is freed (nothing of it still out). */
+static void
+api_remote_free(struct api_remote *r)
+{
+	free(r->message);
+	free(r->doc);
+	free(r);
+}
+
+/* Stop waiting and reading; the context goes unless a request is out. */
+static void
+api_remote_end(struct api_remote *r)
+{
+	if (r->w != NULL)
+		hub_waiter_cancel(r->w);
+	r->w = NULL;
+	if (r->rd != NULL)
+		store_read_drop(r->rd);
+	r->rd = NULL;
+	r->req = NULL;
+	if (!r->requesting)
+		api_remote_free(r);
+}
+
+/* The client left (or the daemon stops). */
+static void
+api_remote_gone_cb(struct http_request *req, void *arg)
+{
+	api_remote_end(arg);
+}
+
+/* Is a task document's state terminal? Its state's name in *state. */
+static int
+api_remote_terminal(const char *doc, const char **state, json_t **v)
+{
+	json_t *s;
+	int st;
+
+	*v = json_loads(doc, 0, NULL);
+	s = json_object_get(*v, "state");
+	*state = json_is_string(s) ? json_string_value(s) : "?";
+	st = task_state_parse(*state);
+	return st >= 0 && task_state_terminal((enum task_state)st);
+}
+
+/* Answer with the task's JSON (taken) and end. */
+static void
+api_remote_answer(struct api_remote *r, unsigned status, char *doc)
+{
+	http_reply(r->req, status, "application/json", doc, strlen(doc));
+	api_remote_end(r);
+}
+
+/* A terminal task: GET 200; DELETE 200 if it ended cancelled, else 409. */
+static void
+api_remote_ended(struct api_remote *r, char *doc)
+{
+	const char *state;
+	json_t *v;
+
+	if (!r->cancel) {
+		api_remote_answer(r, 200, doc);
+		return;
+	}
+	api_remote_terminal(doc, &state, &v);
+	if (strcmp(state, "cancelled") == 0) {
+		json_decref(v);
+		metrics_cancel_latency(http_age_us(r->req));
+		api_remote_answer(r, 200, doc);
+		return;
+	}
+	free(doc);
+	http_problem_extra(r->req, 409, "task-finished", json_pack("{s:o}",
+	    "task", v), "the task already ended (%s); it cannot be cancelled",
+	    state);
+	api_remote_end(r);
+}
+
+/* The owner has the cancel request (stored), or it could not be stored. */
+static void
+api_remote_requested_cb(void *arg, int rc)
+{
+	struct api_remote *r = arg;
+	char ra[16], *doc;
+
+	r->requesting = 0;
+	if (r->req == NULL) {
+		api_remote_free(r);
+		return;
+	}
+	if (rc != 0) {
+		snprintf(ra, sizeof ra, "%d", store_retry_after_s());
+		http_set_header(r->req, "Retry-After", ra);
+		http_problem(r->req, 503, "store-unavailable", "the store "
+		    "cannot be written; the cancel was not requested");
+		api_remote_end(r);
+	} else if (!r->wait) {
+		doc = r->doc;		/* the reply takes it */
+		r->doc = NULL;
+		api_remote_answer(r, 202, doc);
+	}
+}
+
+/* The task's owner in its document ("node"), or NULL (none claimed it). */
+static char *
+api_remote_owner(const char *doc)
+{
+	json_t *v = json_loads(doc, 0, NULL);
+	json_t *n = json_object_get(v, "node");
+	char *owner = json_is_string(n) ? xstrdup(json_string_value(n)) :
+	    NULL;
+
+	json_decref(v);
+	return owner;
+}
+
+/* A running task, to cancel: ask its owner, then wait for its end. */
+static void
+api_remote_request(struct api_remote *r)
+{
+	char *owner = api_remote_owner(r->doc);
+
+	r->requesting = 1;
+	if (store_cancel_remote(&r->id, r->message, owner != NULL ? owner :
+	    "", api_remote_requested_cb, r) != 0) {
+		r->requesting = 0;
+		api_remote_requested_cb(r, -1);
+	}
+	free(owner);
+}
+
+/* The store answered: an ended task answers now; a running one waits. */
+static void
+api_remote_got_cb(void *arg, int rc, char *doc)
+{
+	struct api_remote *r = arg;
+	const char *state;
+	json_t *v;
+	int ended;
+
+	r->rd = NULL;
+	if (rc <= 0) {
+		free(doc);
+		if (rc < 0)
+			api_store_failed(r->req);
+		else
+			api_task_not_found(r->req, http_param(r->req));
+		api_remote_end(r);
+		return;
+	}
+	ended = api_remote_terminal(doc, &state, &v);
+	json_decref(v);
+	if (ended) {
+		api_remote_ended(r, doc);
+		return;
+	}
+	free(r->doc);
+	r->doc = doc;
+	if (r->cancel)
+		api_remote_request(r);
+}
+
+/* The long-poll's limit: the task as the store has it now. */
+static void
+api_remote_now_cb(void *arg, int rc, char *doc)
+{
+	struct api_remote *r = arg;
+
+	r->rd = NULL;
+	if (rc <= 0) {
+		free(doc);
+		if (rc < 0)
+			api_store_failed(r->req);
+		else
+			api_task_not_found(r->req, http_param(r->req));
+		api_remote_end(r);
+		return;
+	}
+	api_remote_answer(r, 200, doc);
+}
+
+/* Read the task; cb answers, perhaps before this returns (r gone). */
+static void
+api_remote_read(struct api_remote *r, store_got_cb *cb)
+{
+	struct store_read *rd = store_get(&r->id, cb, r);
+
+	if (rd != NULL)
+		r->rd = rd;
+}
+
+/* The hub woke the waiter: the task ended, or the limit, or a stop. */
+static void
+api_remote_wake_cb(void *arg, struct hub_wake *wk)
+{
+	struct api_remote *r = arg;
+
+	r->w = NULL;
+	if (r->rd != NULL)
+		store_read_drop(r->rd);
+	r->rd = NULL;
+	switch (wk->outcome) {
+	case HUB_STORED:
+		api_remote_ended(r, wk->text);
+		wk->text = NULL;
+		break;
+	case HUB_NOW:
+		api_remote_read(r, api_remote_now_cb);
+		break;
+	default:
+		http_problem(r->req, 503, "shutting-down", "the daemon is "
+		    "stopping; the task goes on on its node");
+		api_remote_end(r);
+		break;
+	}
+}
+
+/* Wait for task id's end (limit_ms, -1: none) and read it. */
+static struct api_remote *
+api_remote_start(struct http_request *req, const struct ulid *id,
+    int64_t limit_ms)
+{
+	struct api_remote *r = xcalloc(1, sizeof *r);
+
+	r->req = req;
+	r->id = *id;
+	r->w = hub_wait_remote(id, limit_ms, api_remote_wake_cb, r, 200);
+	http_suspend(req, api_remote_gone_cb, r);
+	return r;
+}
+
+/* GET /v1/tasks/ID?wait=S of a task this node does not run. */
+void
+api_remote_wait(struct http_request *req, const struct ulid *id,
+    int64_t limit_ms)
+{
+	api_remote_read(api_remote_start(req, id, limit_ms),
+	    api_remote_got_cb);
+}
+
+/* DELETE /v1/tasks/ID of a task this node does not run. */
+void
+api_remote_cancel(struct http_request *req, const struct ulid *id,
+    const char *message, int wait)
+{
+	struct api_remote *r = api_remote_start(req, id, -1);
+
+	r->cancel = 1;
+	r->wait = wait;
+	r->message = message != NULL ? xstrdup(message) : NULL;
+	api_remote_read(r, api_remote_got_cb);
+}
