@@ -160,6 +160,21 @@ api_remote_request(struct api_remote *r)
 	free(owner);
 }
 
+/* A read found no task (404) or failed (500): answered and ended, 1. */
+static int
+api_remote_missing(struct api_remote *r, int rc, char *doc)
+{
+	if (rc > 0)
+		return 0;
+	free(doc);
+	if (rc < 0)
+		api_store_failed(r->req);
+	else
+		api_task_not_found(r->req, http_param(r->req));
+	api_remote_end(r);
+	return 1;
+}
+
 /* The store answered: an ended task answers now; a running one waits. */
 static void
 api_remote_got_cb(void *arg, int rc, char *doc)
@@ -170,15 +185,8 @@ api_remote_got_cb(void *arg, int rc, char *doc)
 	int ended;
 
 	r->rd = NULL;
-	if (rc <= 0) {
-		free(doc);
-		if (rc < 0)
-			api_store_failed(r->req);
-		else
-			api_task_not_found(r->req, http_param(r->req));
-		api_remote_end(r);
+	if (api_remote_missing(r, rc, doc))
 		return;
-	}
 	ended = api_remote_terminal(doc, &state, &v);
 	json_decref(v);
 	if (ended) {
@@ -198,15 +206,8 @@ api_remote_now_cb(void *arg, int rc, char *doc)
 	struct api_remote *r = arg;
 
 	r->rd = NULL;
-	if (rc <= 0) {
-		free(doc);
-		if (rc < 0)
-			api_store_failed(r->req);
-		else
-			api_task_not_found(r->req, http_param(r->req));
-		api_remote_end(r);
+	if (api_remote_missing(r, rc, doc))
 		return;
-	}
 	api_remote_answer(r, 200, doc);
 }
 

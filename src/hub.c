@@ -179,21 +179,31 @@ hub_wake(struct hub_waiter *w, enum hub_outcome outcome, char *text)
 	hub_waiter_free(w);
 }
 
-/* A new waiter on t. */
+/* A new waiter for the task called id (in no list but the list of all). */
 static struct hub_waiter *
-hub_waiter_new(struct task *t, enum hub_wait_kind kind, hub_wake_cb *cb,
-    void *arg, unsigned tag)
+hub_waiter_new_id(const struct ulid *id, enum hub_wait_kind kind,
+    hub_wake_cb *cb, void *arg, unsigned tag)
 {
 	struct hub_waiter *w = xcalloc(1, sizeof *w);
 
 	w->cb = cb;
 	w->arg = arg;
 	w->tag = tag;
-	w->task = t;
-	task_ref(t);
-	w->id = t->id;
+	w->id = *id;
 	w->kind = kind;
 	LIST_INSERT_HEAD(&hub_waiters, w, all);
+	return w;
+}
+
+/* A new waiter on t (holding a reference to it). */
+static struct hub_waiter *
+hub_waiter_new(struct task *t, enum hub_wait_kind kind, hub_wake_cb *cb,
+    void *arg, unsigned tag)
+{
+	struct hub_waiter *w = hub_waiter_new_id(&t->id, kind, cb, arg, tag);
+
+	w->task = t;
+	task_ref(t);
 	return w;
 }
 
@@ -218,15 +228,10 @@ struct hub_waiter *
 hub_wait_commit_text(const struct ulid *id, char *text, hub_wake_cb *cb,
     void *arg, unsigned tag)
 {
-	struct hub_waiter *w = xcalloc(1, sizeof *w);
+	struct hub_waiter *w = hub_waiter_new_id(id, HUB_WAIT_COMMIT, cb, arg,
+	    tag);
 
-	w->cb = cb;
-	w->arg = arg;
-	w->tag = tag;
-	w->id = *id;
-	w->kind = HUB_WAIT_COMMIT;
 	w->text = text;
-	LIST_INSERT_HEAD(&hub_waiters, w, all);
 	TAILQ_INSERT_TAIL(&hub_commit_list, w, entry);
 	return w;
 }
@@ -263,14 +268,9 @@ struct hub_waiter *
 hub_wait_remote(const struct ulid *id, int64_t limit_ms, hub_wake_cb *cb,
     void *arg, unsigned tag)
 {
-	struct hub_waiter *w = xcalloc(1, sizeof *w);
+	struct hub_waiter *w = hub_waiter_new_id(id, HUB_WAIT_REMOTE, cb, arg,
+	    tag);
 
-	w->cb = cb;
-	w->arg = arg;
-	w->tag = tag;
-	w->id = *id;
-	w->kind = HUB_WAIT_REMOTE;
-	LIST_INSERT_HEAD(&hub_waiters, w, all);
 	TAILQ_INSERT_TAIL(&hub_remote_list, w, entry);
 	hub_waiter_limit(w, limit_ms);
 	return w;
