@@ -331,13 +331,15 @@ store_send_states(struct store_batch *b)
 	struct store_state *st;
 	size_t i;
 
-	qsort(store_states, store_nstates, sizeof *store_states,
-	    store_state_cmp);
-	for (i = 0; i < store_nstates; i++)
-		store_states[i].last = i + 1 == store_nstates ||
-		    store_states[i + 1].task != store_states[i].task;
-	qsort(store_states, store_nstates, sizeof *store_states,
-	    store_state_place);
+	if (store_nstates > 0) {	/* qsort of NULL is undefined */
+		qsort(store_states, store_nstates, sizeof *store_states,
+		    store_state_cmp);
+		for (i = 0; i < store_nstates; i++)
+			store_states[i].last = i + 1 == store_nstates ||
+			    store_states[i + 1].task != store_states[i].task;
+		qsort(store_states, store_nstates, sizeof *store_states,
+		    store_state_place);
+	}
 	b->events = xcalloc(store_nstates + 1, sizeof *b->events);
 	for (i = 0; i < store_nstates; i++) {
 		st = &store_states[i];
