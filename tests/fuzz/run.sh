@@ -29,7 +29,7 @@ srcdir=$(cd "$here/../.." && pwd)
 seconds=${FUZZ_SECONDS:-60}
 fuzzers=${FUZZERS:-spec config parse http}
 clang=${CLANG:-clang}
-pkgs="libmicrohttpd libevent jansson sqlite3 libcurl libcrypto"
+pkgs="libmicrohttpd libevent jansson sqlite3 libcurl libcrypto libpq"
 
 die() {
 	echo "run.sh: $*" >&2
