@@ -154,7 +154,7 @@ def test_pause_past_the_lease_is_fenced_and_writes_nothing():
             a.proc.send_signal(signal.SIGCONT)
         # a finds its lease gone: kills its orphan, writes nothing, exits 1.
         assert a.proc.wait(timeout=10 * harness.SLOW) == 1
-        assert "fenced" in a.log()
+        a.wait_log("fenced")               # the reader may lag the exit
         eventually(lambda: not alive(pid))
         assert c.sql("SELECT count(*) FROM events WHERE node = 'a'") == written
         e = wait_end(b, slp["id"])
