@@ -465,6 +465,18 @@ pg_node_default(void)
 	return xstrdup(host);
 }
 
+/* A start that failed half way: both connections and the timer go; -1. */
+static int
+pg_open_undo(void)
+{
+	pgc_free(pg_write);
+	pgc_free(pg_readc);
+	event_free(pg_failed_ev);
+	pg_write = pg_readc = NULL;
+	pg_failed_ev = NULL;
+	return -1;
+}
+
 /*
  * Connect (blocking: start-up only), create or migrate the schema, claim
  * the node's name, and put both connections on the loop. 0, or -1 with
@@ -485,22 +497,11 @@ pg_open(struct event_base *base, const char *url, char **err)
 	    0 || pg_node_claim(pg_write, node, cfg->lease_ms, err) != 0 ? -1 :
 	    0;
 	free(node);
-	if (rc != 0) {
-		pgc_free(pg_write);
-		pgc_free(pg_readc);
-		event_free(pg_failed_ev);
-		pg_write = pg_readc = NULL;
-		pg_failed_ev = NULL;
-		return -1;
-	}
+	if (rc != 0)
+		return pg_open_undo();
 	if (pg_events_open(base, url, err) != 0) {
 		pg_node_release(pg_write);
-		pgc_free(pg_write);
-		pgc_free(pg_readc);
-		event_free(pg_failed_ev);
-		pg_write = pg_readc = NULL;
-		pg_failed_ev = NULL;
-		return -1;
+		return pg_open_undo();
 	}
 	pg_read_open(pg_readc);
 	pgc_start(pg_write);
