@@ -998,13 +998,15 @@ void	 pgc_on_notify(struct pgc *, pgc_notify_cb *);
 struct pg_events_hooks {
 	void	(*start)(uint64_t);		/* the events follow this seq */
 	void	(*event)(uint64_t, const char *, const char *); /* seq, id, doc */
-	void	(*cancel)(const struct ulid *, const char *);	/* a request */
+	int	(*cancel)(const struct ulid *, const char *);	/* a request:
+						 * -1 if the task is not here */
 	void	(*committed)(uint64_t);	/* a commit came after this seq */
 };
 void	 pg_events_hooks(const struct pg_events_hooks *);
 int	 pg_events_open(struct event_base *, const char *, char **);
 void	 pg_events_close(void);
 void	 pg_events_committed(uint64_t);
+void	 pg_events_take(void);
 int	 pg_events_cancel(const struct ulid *, const char *, const char *,
 	    pg_events_done_cb *, void *);
 

@@ -696,14 +696,20 @@ main_state_dir(void)
 	return dir;
 }
 
-/* Another node asked (cancels table) to cancel a task this node runs. */
-static void
+/*
+ * Another node asked (cancels table) to cancel a task this node runs; -1
+ * if it is not in memory here (yet: an adoption's tasks arrive after its
+ * commit), and the request waits in the table.
+ */
+static int
 main_remote_cancel(const struct ulid *id, const char *message)
 {
 	struct task *t = registry_find(id);
 
-	if (t != NULL)
-		task_cancel(t, CANCEL_CLIENT, message);
+	if (t == NULL)
+		return -1;
+	task_cancel(t, CANCEL_CLIENT, message);
+	return 0;
 }
 
 /* PostgreSQL's events tail and cancel requests (pg-events.c). */

@@ -175,8 +175,10 @@ pg_adopt_done_cb(void *arg, const char *error)
 		else if (!a->schedule && pg_adopt_fn != NULL)
 			pg_adopt_fn(a->id, a->doc);
 	}
-	if (pg_adopt_n > 0)
+	if (pg_adopt_n > 0) {
 		log_info("store: adopted %zu tasks and schedules", pg_adopt_n);
+		pg_events_take();	/* cancel requests waiting for them */
+	}
 	pg_adopt_clear();
 }
 

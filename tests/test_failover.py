@@ -216,4 +216,29 @@ def test_a_schedule_runs_once_per_planned_time_and_moves_with_its_node():
                      % sid) == ""
 
 
+
+def test_a_cancel_request_taken_before_its_task_arrives_waits_for_it():
+    """The take of cancel requests can run between an adoption's commit
+    and the adopted tasks' arrival in memory: the request must go back to
+    the table, not be dropped. Made deterministic here by moving a's task
+    to b in the store only (b never loads it), then back to a."""
+    with Cluster(2, "--log-level", "debug") as c:
+        a, b = c.nodes
+        t = create(a, {"duration_ms": 60000, "cleanup_ms": 50})
+        c.sql("UPDATE tasks SET node = 'b' WHERE id = '%s'" % t["id"])
+        c.sql("INSERT INTO cancels(task_id, message, by_node) VALUES"
+              " ('%s', 'late', 'b'); SELECT pg_notify('evtaskd_cancel', 'b')"
+              % t["id"])
+        b.wait_log("cancel requests for tasks not loaded here yet")
+        eventually(lambda: c.sql("SELECT count(*) FROM cancels") == "1")
+        assert a.get("/v1/tasks/" + t["id"]).json()["state"] == "running"
+        c.sql("UPDATE tasks SET node = 'a' WHERE id = '%s';"
+              " SELECT pg_notify('evtaskd_cancel', 'a')" % t["id"])
+        e = harness.wait_end(a, t["id"])
+        assert e["state"] == "cancelled", e
+        assert e["cancellation"]["message"] == "late", e
+        assert e["cleanup"]["state"] == "succeeded", e
+        eventually(lambda: c.sql("SELECT count(*) FROM cancels") == "0")
+
+
 harness.run(globals())
