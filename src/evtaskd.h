@@ -1018,7 +1018,8 @@ void	 pg_doubt_free(void);
 /* pg-adopt.c */
 /* A task adopted from a dead node (committed ours): its id and document. */
 typedef void pg_adopt_cb(const char *, const char *);
-void	 pg_adopt_on(pg_adopt_cb *, pg_adopt_cb *);
+typedef void pg_adopt_delivery_cb(const struct store_delivery *);
+void	 pg_adopt_on(pg_adopt_cb *, pg_adopt_cb *, pg_adopt_delivery_cb *);
 void	 pg_adopt_start(struct event_base *, struct pgc *, int64_t);
 void	 pg_adopt_stop(void);
 
@@ -1066,6 +1067,7 @@ void	 writer_close(void);
 extern const struct task_observer callback_observer;
 int	 callback_init(struct event_base *, char **);
 long	 callback_resume(char **);
+void	 callback_adopt(const struct store_delivery *);
 void	 callback_stored(void *, int);
 uint64_t callback_outbox_size(void);
 uint64_t callback_in_flight(void);

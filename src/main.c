@@ -852,7 +852,7 @@ main(int argc, char **argv)
 	task_observe(&metrics_observer);
 	task_observe(&task_log_observer);
 	task_observe(&callback_observer);
-	pg_adopt_on(main_adopt_cb, schedule_adopt);
+	pg_adopt_on(main_adopt_cb, schedule_adopt, callback_adopt);
 	pg_node_on_lost(main_fenced_cb);
 	main_open_store();
 	main_resume_callbacks();

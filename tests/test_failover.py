@@ -14,6 +14,7 @@ import time
 import harness
 from cluster import Cluster
 from harness import create, eventually
+from receiver import Receiver
 
 LEASE_MS = 1000
 TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
@@ -239,6 +240,38 @@ def test_a_cancel_request_taken_before_its_task_arrives_waits_for_it():
         assert e["cancellation"]["message"] == "late", e
         assert e["cleanup"]["state"] == "succeeded", e
         eventually(lambda: c.sql("SELECT count(*) FROM cancels") == "0")
+
+
+
+def test_a_dead_nodes_pending_deliveries_go_on_on_the_adopter():
+    """A task ended on a, its callback delivery failed once (503) and
+    waits for its next attempt when a dies: b adopts the delivery with the
+    task and delivers it, with the same delivery id."""
+    td = harness.tmpdir()
+    failing = [True]
+    answer = lambda n, path: (503 if failing[0] else 200, {}, 0)
+    with Receiver(answer) as r:
+        sec = harness.write_file(td, "hook.secret", "s3cret\n", 0o600)
+        cfg = {"lease_ms": LEASE_MS,
+               "callbacks": {"ci": {"url": r.url, "secret_file": sec}}}
+        with Cluster(2, config=cfg) as c:
+            a, b = c.nodes
+            t = create(a, {"duration_ms": 0, "callback": "ci"})
+            first = r.wait(1)[0]
+            eventually(lambda: c.sql("SELECT attempts FROM outbox") == "1")
+            c.kill("a")
+            failing[0] = False
+            b.wait_log("adopted 1 pending callback deliveries", timeout=15)
+            def delivered():
+                got = b.get("/v1/tasks/" + t["id"]).json()["callback"]
+                return got if got and got["state"] == "delivered" else None
+            eventually(delivered, timeout=30)
+            last = r.requests[-1]
+            assert last["headers"]["evtaskd-delivery"] == \
+                first["headers"]["evtaskd-delivery"]
+            assert c.sql("SELECT node FROM tasks WHERE id = '%s'"
+                         % t["id"]) == "b"
+            assert c.sql("SELECT count(*) FROM outbox WHERE state = 0") == "0"
 
 
 harness.run(globals())
