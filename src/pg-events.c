@@ -206,7 +206,11 @@ pge_back_done_cb(void *arg, const char *error)
 	pge_backs_free(b);
 }
 
-/* The cancel requests for this node's tasks: each to the hook. */
+/*
+ * The cancel requests for this node's tasks: each to the hook. One for an
+ * active task not in memory here yet is kept to go back; one for a task
+ * that has ended is done (its callers hear the end from the events).
+ */
 static void
 pge_take_row_cb(void *arg, int i, PGresult *res)
 {
@@ -220,7 +224,8 @@ pge_take_row_cb(void *arg, int i, PGresult *res)
 		    pge_hooks == NULL)
 			continue;
 		message = PQgetisnull(res, r, 1) ? NULL : PQgetvalue(res, r, 1);
-		if (pge_hooks->cancel(&id, message) != 0)
+		if (pge_hooks->cancel(&id, message) != 0 &&
+		    atoi(PQgetvalue(res, r, 2)) < TASK_SUCCEEDED)
 			pge_backs_add(b, PQgetvalue(res, r, 0), message);
 	}
 }
@@ -254,9 +259,9 @@ pge_take_send_cb(PGconn *conn, void *arg)
 {
 	const char *p[1] = { pg_node_name() };
 
-	return PQsendQueryParams(conn, "DELETE FROM cancels WHERE task_id IN"
-	    " (SELECT id FROM tasks WHERE node = $1) RETURNING task_id,"
-	    " message", 1, NULL, p, NULL, NULL, 0) == 1 ? 0 : -1;
+	return PQsendQueryParams(conn, "DELETE FROM cancels c USING tasks t"
+	    " WHERE t.id = c.task_id AND t.node = $1 RETURNING c.task_id,"
+	    " c.message, t.state", 1, NULL, p, NULL, NULL, 0) == 1 ? 0 : -1;
 }
 
 /* Take the cancel requests left for this node (once at a time). */
