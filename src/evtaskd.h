@@ -497,6 +497,7 @@ struct task {
 	uint8_t			 st_keyed:1;	/* store.c's: key not yet stored */
 	uint8_t			 st_new:1;	/* store.c's: never stored yet */
 	uint8_t			 withdrawn:1;	/* its creation failed to store */
+	uint8_t			 unplaced:1;	/* a cluster's: no node has its job */
 	uint32_t		 refs;		/* holders: task_ref */
 	int64_t			 created_at;	/* ms since the epoch */
 	int64_t			 start_at;
@@ -599,6 +600,9 @@ void	 task_cleanup_done(struct task *, enum cleanup_state, const char *,
 void	 task_recover(struct task *);
 void	 task_adopt(struct task *);
 void	 task_withdraw(struct task *);
+void	 task_let_go(struct task *);
+void	 task_cluster_set(int);
+int	 task_cluster(void);
 
 /* task-log.c */
 extern const struct task_observer task_log_observer;
@@ -802,6 +806,7 @@ struct store_row {
 	char		*idem_body;
 	char		*doc;
 	char		 schedule_id[ULID_LEN + 1];	/* "": none */
+	int		 unplaced;	/* stored with no node (§12) */
 	int64_t		 due_at;	/* next wake-up; TASK_TIME_NONE: ended */
 };
 /* Where recovery's walk of the active tasks stands: the last row read. */

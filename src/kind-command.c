@@ -123,6 +123,39 @@ command_policy(struct task *t, const struct job *j, json_t *spec,
 	return 0;
 }
 
+/*
+ * A cluster's command task whose job this node's config lacks (CONTRACT
+ * §12): it is stored unplaced for a node with the job to claim. Only what
+ * needs no job definition is checked here (args an object of strings);
+ * the job's own checks and defaults are the claiming node's config's.
+ */
+static int
+command_parse_unplaced(struct task *t, json_t *jv, json_t *args,
+    json_t *errors)
+{
+	struct command_data *d = CMD(t);
+	size_t before = json_array_size(errors);
+	const char *name;
+	json_t *v;
+
+	if (args != NULL && !json_is_null(args) && !json_is_object(args)) {
+		spec_error(errors, "args", "must be an object");
+		return -1;
+	}
+	json_object_foreach(json_is_object(args) ? args : NULL, name, v) {
+		if (!json_is_string(v) || strlen(json_string_value(v)) !=
+		    json_string_length(v))
+			spec_error(errors, "args", "'%s' must be a string",
+			    name);
+	}
+	if (json_array_size(errors) > before)
+		return -1;
+	d->job_name = xstrdup(json_string_value(jv));
+	d->args = json_is_object(args) ? json_incref(args) : json_object();
+	t->unplaced = 1;
+	return 0;
+}
+
 /* A create request's job, args and timeout. */
 static int
 command_parse(struct task *t, json_t *spec, json_t *errors)
@@ -139,7 +172,9 @@ command_parse(struct task *t, json_t *spec, json_t *errors)
 		    "string");
 		return -1;
 	}
-	if ((j = config_job(json_string_value(jv))) == NULL) {
+	if ((j = config_job(json_string_value(jv))) == NULL && task_cluster())
+		return command_parse_unplaced(t, jv, args, errors);
+	if (j == NULL) {
 		spec_error(errors, "job", "no job '%s' in the config",
 		    json_string_value(jv));
 		return -1;

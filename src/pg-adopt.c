@@ -15,7 +15,11 @@
  *     job; a sleep task always) get this node's name and epoch, SKIP
  *     LOCKED as well, at most PG_ADOPT_MAX a round;
  *   - their schedules likewise (a node runs only its own schedules, so
- *     each planned run is made by one node).
+ *     each planned run is made by one node);
+ *   - and the placement (CONTRACT §12): scheduled command tasks no node
+ *     has claimed (created on a node without their job) whose job this
+ *     node has, SKIP LOCKED, at most PG_ADOPT_MAX a round. The first
+ *     round runs as soon as the loop does (at start).
  *
  * Only after the COMMIT are the tasks handed to the daemon (pg_adopt_on),
  * which resumes them as recovery does: scheduled and sleep tasks keep
@@ -54,6 +58,14 @@ static char			*pg_adopt_jobs;	/* this node's, a JSON array */
 static char			 pg_adopt_grace[24];	/* ms, as text */
 static struct pg_adopted	*pg_adopt_rows;
 static size_t			 pg_adopt_n;
+
+/* The placement: unclaimed command tasks of this node's jobs. */
+static const char pg_adopt_claim_sql[] =
+	"WITH c AS (SELECT id FROM tasks WHERE node IS NULL AND state = $3"
+	" AND kind = 'command' AND $4::jsonb ? ((doc::jsonb) ->> 'job')"
+	" ORDER BY id LIMIT " PG_ADOPT_MAX " FOR UPDATE SKIP LOCKED)"
+	" UPDATE tasks t SET node = $1, epoch = $2, updated_at = now()"
+	" FROM c WHERE t.id = c.id RETURNING t.id, t.doc, ''";
 
 /*
  * The adoption: the dead nodes (locked, their epoch bumped when a task of
@@ -110,28 +122,34 @@ pg_adopt_clear(void)
 	pg_adopt_n = 0;
 }
 
-/* The round's statements: the fence, the tasks, the schedules. */
+/* The round's statements: the fence, the tasks, the schedules, claims. */
 static int
 pg_adopt_send_cb(struct pg_conn *conn, void *arg)
 {
-	char first[16];
+	char first[16], sched[16];
 	const char *fence[2] = { pg_node_name(), pg_node_epoch() };
 	const char *p[5] = { pg_node_name(), pg_node_epoch(), first,
 	    pg_adopt_jobs, pg_adopt_grace };
 	const char *sp[2] = { pg_node_name(), pg_adopt_grace };
+	const char *cp[4] = { pg_node_name(), pg_node_epoch(), sched,
+	    pg_adopt_jobs };
 
 	snprintf(first, sizeof first, "%d", TASK_SUCCEEDED);
+	snprintf(sched, sizeof sched, "%d", TASK_SCHEDULED);
 	if (PQsendQueryParams(conn, "SELECT evtaskd_fence($1, $2)", 2, NULL,
 	    fence, NULL, NULL, 0) != 1)
 		return -1;
 	if (PQsendQueryParams(conn, pg_adopt_sql, 5, NULL, p, NULL, NULL, 0) !=
 	    1)
 		return -1;
-	return PQsendQueryParams(conn, pg_adopt_schedules_sql, 2, NULL, sp,
-	    NULL, NULL, 0) == 1 ? 0 : -1;
+	if (PQsendQueryParams(conn, pg_adopt_schedules_sql, 2, NULL, sp,
+	    NULL, NULL, 0) != 1)
+		return -1;
+	return PQsendQueryParams(conn, pg_adopt_claim_sql, 4, NULL, cp, NULL,
+	    NULL, 0) == 1 ? 0 : -1;
 }
 
-/* The adoption's rows (tasks, then schedules), kept until the COMMIT. */
+/* The rows (tasks, schedules, claimed tasks), kept until the COMMIT. */
 static void
 pg_adopt_result_cb(void *arg, int i, struct pg_result *res)
 {
@@ -167,7 +185,10 @@ pg_adopt_done_cb(void *arg, const char *error)
 	}
 	for (i = 0; i < pg_adopt_n; i++) {
 		a = &pg_adopt_rows[i];
-		if (i == 0 || strcmp(a->from, pg_adopt_rows[i - 1].from) != 0)
+		if (a->from[0] == '\0')	/* claimed, not adopted */
+			log_info("store: claimed task %s (its job is ours)",
+			    a->id);
+		else if (i == 0 || strcmp(a->from, pg_adopt_rows[i - 1].from) != 0)
 			log_warn("store: node %s lost its lease: adopting its "
 			    "work", a->from);
 		if (a->schedule && pg_adopt_sfn != NULL)
@@ -176,7 +197,8 @@ pg_adopt_done_cb(void *arg, const char *error)
 			pg_adopt_fn(a->id, a->doc);
 	}
 	if (pg_adopt_n > 0)
-		log_info("store: adopted %zu tasks and schedules", pg_adopt_n);
+		log_info("store: adopted or claimed %zu tasks and schedules",
+		    pg_adopt_n);
 	pg_adopt_clear();
 }
 
@@ -210,6 +232,7 @@ pg_adopt_start(struct event_base *base, struct pgc *c, int64_t lease_ms)
 	pg_adopt_timer = event_new(base, -1, EV_PERSIST, pg_adopt_tick_cb,
 	    NULL);
 	event_add(pg_adopt_timer, &tv);
+	event_active(pg_adopt_timer, EV_TIMEOUT, 0);	/* claim at start */
 }
 
 /*

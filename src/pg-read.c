@@ -451,8 +451,9 @@ pg_max_id(struct ulid *max)
 }
 
 /*
- * Recovery: fn for every active task this node runs (or that no node has
- * claimed), oldest first, all in the first walk before listening (a
+ * Recovery: fn for every active task this node runs (or a sleep task that
+ * no node has claimed; an unclaimed command task is claimed by pg-adopt.c
+ * on a node with its job), oldest first, all in the first walk before listening (a
  * start-up read blocks, and PostgreSQL's round trips would make a walk in
  * chunks cost more than it saves); every later walk finds nothing.
  */
@@ -472,7 +473,8 @@ pg_load(struct store_walk *w, int limit, store_row_cb *fn, void *arg,
 	loaded = 1;
 	snprintf(first, sizeof first, "%d", TASK_SUCCEEDED);
 	return pg_load_run(&l, "the tasks", "SELECT id, doc FROM tasks"
-	    " WHERE state < $1 AND (node = $2 OR node IS NULL) ORDER BY id",
+	    " WHERE state < $1 AND (node = $2 OR (node IS NULL AND"
+	    " kind <> 'command')) ORDER BY id",
 	    2, p, pg_load_rows, err);
 }
 

@@ -107,6 +107,7 @@ store_open(struct event_base *base, const char *path, store_done_cb *done,
 	if (path != NULL && (strncmp(path, "postgresql://", 13) == 0 ||
 	    strncmp(path, "postgres://", 11) == 0))
 		ops = &store_pg;
+	task_cluster_set(ops == &store_pg);	/* unplaced commands (§12) */
 	return store_open_ops(base, ops, path, done, arg, err);
 }
 
@@ -515,6 +516,7 @@ store_fill_row(struct store_row *r, struct task *t)
 	r->state = t->state;
 	r->finished_at = t->finished_at;
 	r->due_at = store_due(t);
+	r->unplaced = t->unplaced;
 	r->doc = task_text_take(t);
 	if (p != NULL && p->has_schedule)
 		ulid_format(&p->schedule_id, r->schedule_id);
@@ -774,6 +776,8 @@ store_done(struct store_batch *b)
 			store_forget_key(t);
 		if (b->rc == 0)
 			t->st_new = 0;
+		if (b->rc == 0 && t->unplaced && !t->withdrawn)
+			task_let_go(t);	/* stored; a node with its job claims it */
 		task_unref(t);
 	}
 	for (i = 0; b->rc != 0 && i < b->nsrows; i++) {

@@ -79,6 +79,8 @@ static size_t		 task_nobservers;
 
 static void	task_timer_cb(struct wheel_node *);
 
+static int	task_in_cluster;	/* task_cluster_set */
+
 /* Put the task timers on a wheel driven by the loop. */
 void
 task_init(struct event_base *base)
@@ -620,6 +622,8 @@ task_submit(struct task *t)
 	registry_add(t);
 	t->registered = 1;
 	task_announce(t, TASK_CREATED, t->state);
+	if (t->unplaced)	/* stored for a node with its job to claim */
+		return;
 	sched_submit(t);
 	if (t->state != TASK_SCHEDULED)
 		return;
@@ -838,6 +842,36 @@ task_withdraw(struct task *t)
 		registry_remove(t);
 	t->registered = 0;
 	sched_forget(t);
+}
+
+/*
+ * An unplaced task (a cluster's command task whose job this node lacks,
+ * CONTRACT §12) is stored: it leaves this node's memory without a word
+ * (nothing more is written for it here; the node that claims it runs it).
+ */
+void
+task_let_go(struct task *t)
+{
+	wheel_del(task_wheel, &t->timer);
+	if (t->registered)
+		registry_remove(t);
+	t->registered = 0;
+	t->withdrawn = 1;
+	sched_forget(t);
+}
+
+/* On a cluster's store (PostgreSQL), command tasks may wait unplaced. */
+void
+task_cluster_set(int on)
+{
+	task_in_cluster = on;
+}
+
+/* Is this node one of a cluster (PostgreSQL)? */
+int
+task_cluster(void)
+{
+	return task_in_cluster;
 }
 
 /*
