@@ -525,6 +525,7 @@ struct task_kind {
 	void		(*cleanup)(struct task *);
 	void		(*timer)(struct task *);
 	void		(*recover)(struct task *, enum cancel_reason);
+	json_t		*(*place)(struct task *);	/* optional: §12 claim */
 	void		(*again)(struct task *);	/* optional: a retry */
 	void		(*free)(struct task *);
 	struct output	*(*output)(struct task *, enum output_stream);
@@ -601,6 +602,8 @@ void	 task_recover(struct task *);
 void	 task_adopt(struct task *);
 void	 task_withdraw(struct task *);
 void	 task_let_go(struct task *);
+void	 task_place(struct task *);
+enum task_cancel_result task_claim_cancel(struct task *, const char *);
 void	 task_cluster_set(int);
 int	 task_cluster(void);
 
@@ -947,6 +950,13 @@ typedef void pg_events_done_cb(void *, int);
 int	 store_shared(void);
 int	 store_cancel_remote(const struct ulid *, const char *, const char *,
 	    pg_events_done_cb *, void *);
+/* An unplaced task claimed to cancel it: 1 and its doc, 0 (not had), -1. */
+typedef void store_claim_cb(void *, int, const char *);
+int	 store_claim_unplaced(const struct ulid *, store_claim_cb *, void *);
+/* A task's stored doc (rc as store_got_cb) and: can a live node end it? */
+typedef void store_endable_cb(void *, int, char *, int);
+struct store_read *store_endable(const struct ulid *, store_endable_cb *,
+	    void *);
 struct store_read *store_find_idem(const char *, store_idem_cb *, void *);
 struct store_read *store_list(const struct store_filter *, store_row_cb *, store_listed_cb *, void *);
 void	 store_read_drop(struct store_read *);	/* its callback never runs */
@@ -1021,7 +1031,8 @@ void	 pg_doubt_free(void);
 /* pg-adopt.c */
 /* A task adopted from a dead node (committed ours): its id and document. */
 typedef void pg_adopt_cb(const char *, const char *);
-void	 pg_adopt_on(pg_adopt_cb *, pg_adopt_cb *);
+void	 pg_adopt_on(pg_adopt_cb *, pg_adopt_cb *, pg_adopt_cb *);
+int	 pg_adopt_claim_one(const struct ulid *, store_claim_cb *, void *);
 void	 pg_adopt_start(struct event_base *, struct pgc *, int64_t);
 void	 pg_adopt_stop(void);
 
@@ -1044,6 +1055,8 @@ int	 pg_schema(struct pgc *, char **);
 
 /* pg-read.c */
 struct store_read *pg_get(const struct ulid *, store_got_cb *, void *);
+struct store_read *pg_endable(const struct ulid *, store_endable_cb *,
+	    void *);
 struct store_read *pg_find_idem(const char *, store_idem_cb *, void *);
 struct store_read *pg_list(const struct store_filter *, store_row_cb *,
 	    store_listed_cb *, void *);
@@ -1175,6 +1188,8 @@ void	 api_tasks_create(struct http_request *);
 void	 api_tasks_get(struct http_request *);
 void	 api_tasks_list(struct http_request *);
 void	 api_tasks_cancel(struct http_request *);
+void	 api_cancel_answer(struct http_request *, struct task *,
+	    enum task_cancel_result, int);
 
 /* api-schedules.c */
 void	 api_schedules_create(struct http_request *);

@@ -18,8 +18,12 @@
  *     each planned run is made by one node);
  *   - and the placement (CONTRACT §12): scheduled command tasks no node
  *     has claimed (created on a node without their job) whose job this
- *     node has, SKIP LOCKED, at most PG_ADOPT_MAX a round. The first
- *     round runs as soon as the loop does (at start).
+ *     node has, SKIP LOCKED, at most PG_ADOPT_MAX a round; the daemon
+ *     applies the job to them (task_place). The first round runs as soon
+ *     as the loop does (at start).
+ *
+ * A DELETE of an unclaimed task claims that one task the same way, job or
+ * not, to cancel it here (pg_adopt_claim_one).
  *
  * Only after the COMMIT are the tasks handed to the daemon (pg_adopt_on),
  * which resumes them as recovery does: scheduled and sleep tasks keep
@@ -45,14 +49,26 @@
 struct pg_adopted {
 	char	*id;
 	char	*doc;
-	char	*from;		/* the dead node's name */
-	int	 schedule;	/* a schedule, not a task */
+	char	*from;		/* the dead node's name ("": claimed) */
+	int	 what;		/* its statement: PG_ADOPT_TASK... */
+};
+
+/* The round's statements after the fence, in order. */
+enum { PG_ADOPT_TASK = 1, PG_ADOPT_SCHEDULE, PG_ADOPT_CLAIM };
+
+/* A claim of one unplaced task to cancel it (pg_adopt_claim_one). */
+struct pg_claim {
+	char		 id[ULID_LEN + 1];
+	char		*doc;		/* the row, once claimed */
+	store_claim_cb	*done;
+	void		*arg;
 };
 
 static struct pgc		*pg_adopt_conn;
 static struct event		*pg_adopt_timer;
 static pg_adopt_cb		*pg_adopt_fn;		/* for a task */
 static pg_adopt_cb		*pg_adopt_sfn;		/* for a schedule */
+static pg_adopt_cb		*pg_adopt_cfn;		/* a claimed task */
 static int			 pg_adopt_out;	/* a round is in flight */
 static char			*pg_adopt_jobs;	/* this node's, a JSON array */
 static char			 pg_adopt_grace[24];	/* ms, as text */
@@ -66,6 +82,13 @@ static const char pg_adopt_claim_sql[] =
 	" ORDER BY id LIMIT " PG_ADOPT_MAX " FOR UPDATE SKIP LOCKED)"
 	" UPDATE tasks t SET node = $1, epoch = $2, updated_at = now()"
 	" FROM c WHERE t.id = c.id RETURNING t.id, t.doc, ''";
+
+/* One unclaimed task, to cancel it here (its job or not). */
+static const char pg_adopt_claim_one_sql[] =
+	"WITH c AS (SELECT id FROM tasks WHERE id = $3 AND node IS NULL"
+	" AND state = $4 FOR UPDATE SKIP LOCKED)"
+	" UPDATE tasks t SET node = $1, epoch = $2, updated_at = now()"
+	" FROM c WHERE t.id = c.id RETURNING t.doc";
 
 /*
  * The adoption: the dead nodes (locked, their epoch bumped when a task of
@@ -98,12 +121,16 @@ static const char pg_adopt_schedules_sql[] =
 	" (SELECT old FROM a))"
 	" SELECT id, doc, old FROM a ORDER BY id";
 
-/* Who takes the adopted tasks and schedules (the daemon resumes them). */
+/*
+ * Who takes the adopted tasks and schedules and the claimed tasks (the
+ * daemon resumes them).
+ */
 void
-pg_adopt_on(pg_adopt_cb *task, pg_adopt_cb *schedule)
+pg_adopt_on(pg_adopt_cb *task, pg_adopt_cb *schedule, pg_adopt_cb *claimed)
 {
 	pg_adopt_fn = task;
 	pg_adopt_sfn = schedule;
+	pg_adopt_cfn = claimed;
 }
 
 /* Forget the rows of a round. */
@@ -165,8 +192,19 @@ pg_adopt_result_cb(void *arg, int i, struct pg_result *res)
 		a->id = xstrdup(PQgetvalue(res, r, 0));
 		a->doc = xstrdup(PQgetvalue(res, r, 1));
 		a->from = xstrdup(PQgetvalue(res, r, 2));
-		a->schedule = i == 2;
+		a->what = i;
 	}
+}
+
+/* One row of a committed round to the daemon. */
+static void
+pg_adopt_hand(const struct pg_adopted *a)
+{
+	pg_adopt_cb *fn = a->what == PG_ADOPT_SCHEDULE ? pg_adopt_sfn :
+	    a->what == PG_ADOPT_CLAIM ? pg_adopt_cfn : pg_adopt_fn;
+
+	if (fn != NULL)
+		fn(a->id, a->doc);
 }
 
 /* Committed: the tasks and schedules are ours, the daemon resumes them. */
@@ -185,16 +223,14 @@ pg_adopt_done_cb(void *arg, const char *error)
 	}
 	for (i = 0; i < pg_adopt_n; i++) {
 		a = &pg_adopt_rows[i];
-		if (a->from[0] == '\0')	/* claimed, not adopted */
-			log_info("store: claimed task %s (its job is ours)",
+		if (a->what == PG_ADOPT_CLAIM)
+			log_info("store: claimed task %s (its job is here)",
 			    a->id);
-		else if (i == 0 || strcmp(a->from, pg_adopt_rows[i - 1].from) != 0)
+		else if (i == 0 || strcmp(a->from, pg_adopt_rows[i - 1].from)
+		    != 0)
 			log_warn("store: node %s lost its lease: adopting its "
 			    "work", a->from);
-		if (a->schedule && pg_adopt_sfn != NULL)
-			pg_adopt_sfn(a->id, a->doc);
-		else if (!a->schedule && pg_adopt_fn != NULL)
-			pg_adopt_fn(a->id, a->doc);
+		pg_adopt_hand(a);
 	}
 	if (pg_adopt_n > 0)
 		log_info("store: adopted or claimed %zu tasks and schedules",
@@ -243,7 +279,7 @@ pg_adopt_start(struct event_base *base, struct pgc *c, int64_t lease_ms)
 void
 pg_adopt_stop(void)
 {
-	pg_adopt_fn = pg_adopt_sfn = NULL;
+	pg_adopt_fn = pg_adopt_sfn = pg_adopt_cfn = NULL;
 	if (pg_adopt_timer != NULL)
 		event_free(pg_adopt_timer);
 	pg_adopt_timer = NULL;
@@ -251,4 +287,76 @@ pg_adopt_stop(void)
 	free(pg_adopt_jobs);
 	pg_adopt_jobs = NULL;
 	pg_adopt_clear();
+}
+
+/* The claim's statements: the fence, the task. */
+static int
+pg_claim_send_cb(struct pg_conn *conn, void *arg)
+{
+	struct pg_claim *c = arg;
+	char sched[16];
+	const char *fence[2] = { pg_node_name(), pg_node_epoch() };
+	const char *p[4] = { pg_node_name(), pg_node_epoch(), c->id, sched };
+
+	snprintf(sched, sizeof sched, "%d", TASK_SCHEDULED);
+	if (PQsendQueryParams(conn, "SELECT evtaskd_fence($1, $2)", 2, NULL,
+	    fence, NULL, NULL, 0) != 1)
+		return -1;
+	return PQsendQueryParams(conn, pg_adopt_claim_one_sql, 4, NULL, p,
+	    NULL, NULL, 0) == 1 ? 0 : -1;
+}
+
+/* The claimed row, kept until the COMMIT. */
+static void
+pg_claim_result_cb(void *arg, int i, struct pg_result *res)
+{
+	struct pg_claim *c = arg;
+
+	if (i == 1 && PQntuples(res) > 0 && c->doc == NULL)
+		c->doc = xstrdup(PQgetvalue(res, 0, 0));
+}
+
+/* Committed (the task is ours if a row came), or failed. */
+static void
+pg_claim_done_cb(void *arg, const char *error)
+{
+	struct pg_claim *c = arg;
+
+	if (error != NULL)
+		log_warn("store: cannot claim task %s: %s", c->id, error);
+	else if (c->doc != NULL)
+		log_info("store: claimed task %s to cancel it", c->id);
+	c->done(c->arg, error != NULL ? -1 : c->doc != NULL, error != NULL ?
+	    NULL : c->doc);
+	free(c->doc);
+	free(c);
+}
+
+/*
+ * Claim task id, unclaimed and scheduled (CONTRACT §12), to cancel it on
+ * this node: in a transaction fenced like every write, SKIP LOCKED (a
+ * node claiming it for its job at the same time wins, or loses, cleanly).
+ * done hears 1 with its document once committed ours, 0 if it was not
+ * to be had (claimed, ended, or being claimed), -1 on a failure. -1 now
+ * if it cannot be sent.
+ */
+int
+pg_adopt_claim_one(const struct ulid *id, store_claim_cb *done,
+    void *arg)
+{
+	struct pg_claim *c;
+
+	if (pg_adopt_conn == NULL || pg_node_lost() ||
+	    !pgc_is_up(pg_adopt_conn))
+		return -1;
+	c = xcalloc(1, sizeof *c);
+	ulid_format(id, c->id);
+	c->done = done;
+	c->arg = arg;
+	if (pgc_send(pg_adopt_conn, pg_claim_send_cb, pg_claim_result_cb,
+	    pg_claim_done_cb, c) == NULL) {
+		free(c);
+		return -1;
+	}
+	return 0;
 }

@@ -923,3 +923,48 @@ task_adopt(struct task *t)
 {
 	task_resume(t, CANCEL_NODE_LOST);
 }
+
+/*
+ * A cluster's unplaced command task this node claimed (CONTRACT §12): its
+ * kind applies the job here (checks, defaults). One the job refuses ends
+ * failed at once, result.error saying why (no retry: it would be refused
+ * again; it passes running for an instant, as a job that cannot start);
+ * another is resumed as an adopted one (its start time kept) and stored
+ * again, with this node's name and what the job added.
+ */
+void
+task_place(struct task *t)
+{
+	json_t *refusal = task_kind(t)->place != NULL ?
+	    task_kind(t)->place(t) : NULL;
+
+	if (refusal == NULL) {
+		task_resume(t, CANCEL_NODE_LOST);
+		task_touch(t);
+		return;
+	}
+	registry_add(t);
+	t->registered = 1;
+	if (task_set_state(t, TASK_RUNNING) != 0) {
+		json_decref(refusal);
+		return;
+	}
+	json_decref(task_extra(t)->result);
+	t->x->result = refusal;
+	task_set_state(t, TASK_FAILED);
+}
+
+/*
+ * A cluster's unplaced task this node claimed to cancel it (a DELETE
+ * here, §12): it joins memory and is cancelled at once (reason client);
+ * its cleanup runs here: the job's, or a failed one if this node lacks
+ * the job (as on one node for a job gone from the config).
+ */
+enum task_cancel_result
+task_claim_cancel(struct task *t, const char *message)
+{
+	registry_add(t);
+	t->registered = 1;
+	sched_recover(t);
+	return task_cancel(t, CANCEL_CLIENT, message);
+}
