@@ -501,9 +501,10 @@ pg_max_id(struct ulid *max)
 /*
  * Recovery: fn for every active task this node runs (or a sleep task that
  * no node has claimed; an unclaimed command task is claimed by pg-adopt.c
- * on a node with its job), oldest first, all in the first walk before listening (a
- * start-up read blocks, and PostgreSQL's round trips would make a walk in
- * chunks cost more than it saves); every later walk finds nothing.
+ * on a node with its job), oldest first, all in the first walk before
+ * listening (a start-up read blocks, and PostgreSQL's round trips would
+ * make a walk in chunks cost more than it saves); every later walk finds
+ * nothing.
  */
 long
 pg_load(struct store_walk *w, int limit, store_row_cb *fn, void *arg,
