@@ -14,8 +14,8 @@
 #     is sent just before), until every task is back in memory (the
 #     active-task gauges of /metrics add up), and how late the probe
 #     starts (its started_at minus its start_at);
-#  3. measures GET of one task and durable create (SECONDS, default 5),
-#     with every task loaded.
+#  3. measures GET of one task and durable create (the median of RUNS,
+#     default 3, wrk runs of SECONDS, default 5), with every task loaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNTS=${1:-10000 1000000}
@@ -70,9 +70,13 @@ fill() {
 	wait $wrk 2>/dev/null || true
 }
 
+# The median requests/s of RUNS (default 3) wrk runs of SECONDS.
 wrk_rps() {
-	taskset -c 1 wrk -t1 -c64 -d"${SECS}s" "$@" |
-	    awk '/^Requests\/sec:/ { printf "%.0f", $2 }'
+	local i
+	for ((i = 0; i < ${RUNS:-3}; i++)); do
+		taskset -c 1 wrk -t1 -c64 -d"${SECS}s" "$@" |
+		    awk '/^Requests\/sec:/ { printf "%.0f\n", $2 }'
+	done | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
 }
 
 # ms between two RFC 3339 times of a task's JSON (on stdin).

@@ -69,10 +69,12 @@ wait_port() {
 	exit 1
 }
 
+# Start an evtaskd; its log (a warn line per cancel) goes to a file in WORK.
 start_evtaskd() {
 	local bin=$1
 	shift
-	taskset -c 0 "$bin" -l "127.0.0.1:$1" --log-level warn "${@:2}" &
+	taskset -c 0 "$bin" -l "127.0.0.1:$1" --log-level warn "${@:2}" \
+	    2>>"$WORK/evtaskd-$1.log" &
 	PIDS+=($!)
 	wait_port "$1"
 }

@@ -679,6 +679,13 @@ callback_resume(char **err)
 	return store_outbox_load(callback_resume_cb, NULL, err);
 }
 
+/* A dead node's pending delivery, adopted: it goes on here. */
+void
+callback_adopt(const struct store_delivery *row)
+{
+	callback_resume_cb(row, NULL);
+}
+
 /* Deliveries not yet delivered nor given up; attempts in flight. */
 uint64_t
 callback_outbox_size(void)

@@ -1013,13 +1013,15 @@ void	 pgc_on_notify(struct pgc *, pgc_notify_cb *);
 struct pg_events_hooks {
 	void	(*start)(uint64_t);		/* the events follow this seq */
 	void	(*event)(uint64_t, const char *, const char *); /* seq, id, doc */
-	void	(*cancel)(const struct ulid *, const char *);	/* a request */
+	int	(*cancel)(const struct ulid *, const char *);	/* a request:
+						 * -1 if the task is not here */
 	void	(*committed)(uint64_t);	/* a commit came after this seq */
 };
 void	 pg_events_hooks(const struct pg_events_hooks *);
 int	 pg_events_open(struct event_base *, const char *, char **);
 void	 pg_events_close(void);
 void	 pg_events_committed(uint64_t);
+void	 pg_events_take(void);
 int	 pg_events_cancel(const struct ulid *, const char *, const char *,
 	    pg_events_done_cb *, void *);
 
@@ -1031,7 +1033,9 @@ void	 pg_doubt_free(void);
 /* pg-adopt.c */
 /* A task adopted from a dead node (committed ours): its id and document. */
 typedef void pg_adopt_cb(const char *, const char *);
-void	 pg_adopt_on(pg_adopt_cb *, pg_adopt_cb *, pg_adopt_cb *);
+typedef void pg_adopt_delivery_cb(const struct store_delivery *);
+void	 pg_adopt_on(pg_adopt_cb *, pg_adopt_cb *, pg_adopt_delivery_cb *);
+void	 pg_adopt_on_claim(pg_adopt_cb *);
 int	 pg_adopt_claim_one(const struct ulid *, store_claim_cb *, void *);
 void	 pg_adopt_start(struct event_base *, struct pgc *, int64_t);
 void	 pg_adopt_stop(void);
@@ -1082,6 +1086,7 @@ void	 writer_close(void);
 extern const struct task_observer callback_observer;
 int	 callback_init(struct event_base *, char **);
 long	 callback_resume(char **);
+void	 callback_adopt(const struct store_delivery *);
 void	 callback_stored(void *, int);
 uint64_t callback_outbox_size(void);
 uint64_t callback_in_flight(void);

@@ -703,14 +703,20 @@ main_state_dir(void)
 	return dir;
 }
 
-/* Another node asked (cancels table) to cancel a task this node runs. */
-static void
+/*
+ * Another node asked (cancels table) to cancel a task this node runs; -1
+ * if it is not in memory here (yet: an adoption's tasks arrive after its
+ * commit), and the request waits in the table.
+ */
+static int
 main_remote_cancel(const struct ulid *id, const char *message)
 {
 	struct task *t = registry_find(id);
 
-	if (t != NULL)
-		task_cancel(t, CANCEL_CLIENT, message);
+	if (t == NULL)
+		return -1;
+	task_cancel(t, CANCEL_CLIENT, message);
+	return 0;
 }
 
 /* PostgreSQL's events tail and cancel requests (pg-events.c). */
@@ -853,7 +859,8 @@ main(int argc, char **argv)
 	task_observe(&metrics_observer);
 	task_observe(&task_log_observer);
 	task_observe(&callback_observer);
-	pg_adopt_on(main_adopt_cb, schedule_adopt, main_claim_cb);
+	pg_adopt_on(main_adopt_cb, schedule_adopt, callback_adopt);
+	pg_adopt_on_claim(main_claim_cb);
 	pg_node_on_lost(main_fenced_cb);
 	main_open_store();
 	main_resume_callbacks();

@@ -16,6 +16,9 @@
  *     LOCKED as well, at most PG_ADOPT_MAX a round;
  *   - their schedules likewise (a node runs only its own schedules, so
  *     each planned run is made by one node);
+ *   - their finished tasks whose callback deliveries are still pending
+ *     (the outbox follows its task's node), with those deliveries, which
+ *     go on here where they were (attempts and back-off kept);
  *   - and the placement (CONTRACT §12): scheduled command tasks no node
  *     has claimed (created on a node without their job) whose job this
  *     node has, SKIP LOCKED, at most PG_ADOPT_MAX a round; the daemon
@@ -50,11 +53,8 @@ struct pg_adopted {
 	char	*id;
 	char	*doc;
 	char	*from;		/* the dead node's name ("": claimed) */
-	int	 what;		/* its statement: PG_ADOPT_TASK... */
+	int	 what;		/* its statement: PG_ADOPT_R_TASKS... */
 };
-
-/* The round's statements after the fence, in order. */
-enum { PG_ADOPT_TASK = 1, PG_ADOPT_SCHEDULE, PG_ADOPT_CLAIM };
 
 /* A claim of one unplaced task to cancel it (pg_adopt_claim_one). */
 struct pg_claim {
@@ -64,16 +64,28 @@ struct pg_claim {
 	void		*arg;
 };
 
+/* The statements' results, in the order pg_adopt_send_cb sends them. */
+enum {
+	PG_ADOPT_R_FENCE,
+	PG_ADOPT_R_TASKS,
+	PG_ADOPT_R_SCHEDULES,
+	PG_ADOPT_R_DELIVERIES,
+	PG_ADOPT_R_CLAIMS,		/* the placement's */
+};
+
 static struct pgc		*pg_adopt_conn;
 static struct event		*pg_adopt_timer;
 static pg_adopt_cb		*pg_adopt_fn;		/* for a task */
 static pg_adopt_cb		*pg_adopt_sfn;		/* for a schedule */
-static pg_adopt_cb		*pg_adopt_cfn;		/* a claimed task */
 static int			 pg_adopt_out;	/* a round is in flight */
 static char			*pg_adopt_jobs;	/* this node's, a JSON array */
 static char			 pg_adopt_grace[24];	/* ms, as text */
+static pg_adopt_delivery_cb	*pg_adopt_dfn;		/* for a delivery */
+static pg_adopt_cb		*pg_adopt_cfn;		/* a claimed task */
 static struct pg_adopted	*pg_adopt_rows;
 static size_t			 pg_adopt_n;
+static struct store_delivery	*pg_adopt_dels;	/* pending deliveries */
+static size_t			 pg_adopt_ndels;
 
 /* The placement: unclaimed command tasks of this node's jobs. */
 static const char pg_adopt_claim_sql[] =
@@ -122,14 +134,39 @@ static const char pg_adopt_schedules_sql[] =
 	" SELECT id, doc, old FROM a ORDER BY id";
 
 /*
- * Who takes the adopted tasks and schedules and the claimed tasks (the
- * daemon resumes them).
+ * Then their finished tasks with deliveries pending (the outbox follows
+ * the task's node), and those deliveries.
  */
+static const char pg_adopt_deliveries_sql[] =
+	"WITH d AS (SELECT name FROM nodes WHERE name <> $1"
+	" AND lease_until <= now() - $4 * interval '1 millisecond'"
+	" FOR UPDATE SKIP LOCKED),"
+	" c AS (SELECT t.id, t.node FROM tasks t WHERE t.node IN"
+	" (SELECT name FROM d) AND t.state >= $3 AND EXISTS (SELECT 1 FROM"
+	" outbox o WHERE o.task_id = t.id AND o.state = 0) ORDER BY t.id"
+	" LIMIT " PG_ADOPT_MAX " FOR UPDATE OF t SKIP LOCKED),"
+	" a AS (UPDATE tasks t SET node = $1, epoch = $2, updated_at = now()"
+	" FROM c WHERE t.id = c.id RETURNING t.id, c.node AS old),"
+	" b AS (UPDATE nodes SET epoch = epoch + 1 WHERE name IN"
+	" (SELECT old FROM a))"
+	" SELECT o.id, o.task_id, o.callback, o.attempts, o.next_at, o.body"
+	" FROM outbox o JOIN a ON a.id = o.task_id WHERE o.state = 0"
+	" ORDER BY o.id";
+
+/* Who takes what is adopted (the daemon resumes it). */
 void
-pg_adopt_on(pg_adopt_cb *task, pg_adopt_cb *schedule, pg_adopt_cb *claimed)
+pg_adopt_on(pg_adopt_cb *task, pg_adopt_cb *schedule,
+    pg_adopt_delivery_cb *delivery)
 {
 	pg_adopt_fn = task;
 	pg_adopt_sfn = schedule;
+	pg_adopt_dfn = delivery;
+}
+
+/* Who takes the claimed tasks (the daemon applies the job, runs them). */
+void
+pg_adopt_on_claim(pg_adopt_cb *claimed)
+{
 	pg_adopt_cfn = claimed;
 }
 
@@ -147,9 +184,16 @@ pg_adopt_clear(void)
 	free(pg_adopt_rows);
 	pg_adopt_rows = NULL;
 	pg_adopt_n = 0;
+	for (i = 0; i < pg_adopt_ndels; i++) {
+		free(pg_adopt_dels[i].callback);
+		free(pg_adopt_dels[i].body);
+	}
+	free(pg_adopt_dels);
+	pg_adopt_dels = NULL;
+	pg_adopt_ndels = 0;
 }
 
-/* The round's statements: the fence, the tasks, the schedules, claims. */
+/* The statements: the fence, tasks, schedules, deliveries, claims. */
 static int
 pg_adopt_send_cb(struct pg_conn *conn, void *arg)
 {
@@ -158,6 +202,8 @@ pg_adopt_send_cb(struct pg_conn *conn, void *arg)
 	const char *p[5] = { pg_node_name(), pg_node_epoch(), first,
 	    pg_adopt_jobs, pg_adopt_grace };
 	const char *sp[2] = { pg_node_name(), pg_adopt_grace };
+	const char *dp[4] = { pg_node_name(), pg_node_epoch(), first,
+	    pg_adopt_grace };
 	const char *cp[4] = { pg_node_name(), pg_node_epoch(), sched,
 	    pg_adopt_jobs };
 
@@ -172,8 +218,33 @@ pg_adopt_send_cb(struct pg_conn *conn, void *arg)
 	if (PQsendQueryParams(conn, pg_adopt_schedules_sql, 2, NULL, sp,
 	    NULL, NULL, 0) != 1)
 		return -1;
+	if (PQsendQueryParams(conn, pg_adopt_deliveries_sql, 4, NULL, dp,
+	    NULL, NULL, 0) != 1)
+		return -1;
 	return PQsendQueryParams(conn, pg_adopt_claim_sql, 4, NULL, cp, NULL,
 	    NULL, 0) == 1 ? 0 : -1;
+}
+
+/* The adopted deliveries' rows, kept until the COMMIT. */
+static void
+pg_adopt_delivery_rows(PGresult *res)
+{
+	struct store_delivery *d;
+	int r, n = PQntuples(res);
+
+	pg_adopt_dels = xrealloc(pg_adopt_dels, (pg_adopt_ndels + (size_t)n) *
+	    sizeof *pg_adopt_dels);
+	for (r = 0; r < n; r++) {
+		d = &pg_adopt_dels[pg_adopt_ndels++];
+		memset(d, 0, sizeof *d);
+		snprintf(d->id, sizeof d->id, "%s", PQgetvalue(res, r, 0));
+		snprintf(d->task_id, sizeof d->task_id, "%s",
+		    PQgetvalue(res, r, 1));
+		d->callback = xstrdup(PQgetvalue(res, r, 2));
+		d->attempts = atoi(PQgetvalue(res, r, 3));
+		d->next_at = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+		d->body = xstrdup(PQgetvalue(res, r, 5));
+	}
 }
 
 /* The rows (tasks, schedules, claimed tasks), kept until the COMMIT. */
@@ -183,8 +254,12 @@ pg_adopt_result_cb(void *arg, int i, struct pg_result *res)
 	struct pg_adopted *a;
 	int r, n = PQntuples(res);
 
-	if (i < 1 || n <= 0)
+	if (i == PG_ADOPT_R_FENCE || n <= 0)
 		return;
+	if (i == PG_ADOPT_R_DELIVERIES) {
+		pg_adopt_delivery_rows(res);
+		return;
+	}
 	pg_adopt_rows = xrealloc(pg_adopt_rows, (pg_adopt_n + (size_t)n) *
 	    sizeof *pg_adopt_rows);
 	for (r = 0; r < n; r++) {
@@ -200,8 +275,8 @@ pg_adopt_result_cb(void *arg, int i, struct pg_result *res)
 static void
 pg_adopt_hand(const struct pg_adopted *a)
 {
-	pg_adopt_cb *fn = a->what == PG_ADOPT_SCHEDULE ? pg_adopt_sfn :
-	    a->what == PG_ADOPT_CLAIM ? pg_adopt_cfn : pg_adopt_fn;
+	pg_adopt_cb *fn = a->what == PG_ADOPT_R_SCHEDULES ? pg_adopt_sfn :
+	    a->what == PG_ADOPT_R_CLAIMS ? pg_adopt_cfn : pg_adopt_fn;
 
 	if (fn != NULL)
 		fn(a->id, a->doc);
@@ -223,7 +298,7 @@ pg_adopt_done_cb(void *arg, const char *error)
 	}
 	for (i = 0; i < pg_adopt_n; i++) {
 		a = &pg_adopt_rows[i];
-		if (a->what == PG_ADOPT_CLAIM)
+		if (a->what == PG_ADOPT_R_CLAIMS)
 			log_info("store: claimed task %s (its job is here)",
 			    a->id);
 		else if (i == 0 || strcmp(a->from, pg_adopt_rows[i - 1].from)
@@ -232,9 +307,16 @@ pg_adopt_done_cb(void *arg, const char *error)
 			    "work", a->from);
 		pg_adopt_hand(a);
 	}
-	if (pg_adopt_n > 0)
+	for (i = 0; i < pg_adopt_ndels && pg_adopt_dfn != NULL; i++)
+		pg_adopt_dfn(&pg_adopt_dels[i]);
+	if (pg_adopt_n > 0) {
 		log_info("store: adopted or claimed %zu tasks and schedules",
 		    pg_adopt_n);
+		pg_events_take();	/* cancel requests waiting for them */
+	}
+	if (pg_adopt_ndels > 0)
+		log_info("store: adopted %zu pending callback deliveries",
+		    pg_adopt_ndels);
 	pg_adopt_clear();
 }
 

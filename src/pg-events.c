@@ -19,7 +19,10 @@
  * and cancels them as a DELETE would. A dead owner's requests wait for
  * the node that adopts its tasks (tasks.node becomes the adopter's name),
  * which takes them the same way: adoption must leave the cancels rows
- * alone and the adopter cancels the tasks they name.
+ * alone and the adopter cancels the tasks they name. A request taken for a
+ * task not in memory here yet (the take ran between an adoption's commit
+ * and the adopted tasks' arrival) goes back into the table, and the end
+ * of an adoption takes again (pg_events_take), so none is dropped.
  */
 
 #include "evtaskd.h"
@@ -35,6 +38,18 @@
 #define PG_EVENTS_POLL_MS	2000	/* the fall-back, notifications lost */
 #define PG_EVENTS_BATCH		"1000"	/* rows per tail read */
 #define PG_EVENTS_WARM		4096	/* read back at start (the hub's ring) */
+
+/* A taken cancel request whose task is not in memory here (yet). */
+struct pg_cancel_back {
+	char	 id[ULID_LEN + 1];
+	char	*message;
+};
+
+/* The requests of one take that go back into the table. */
+struct pg_cancel_backs {
+	struct pg_cancel_back	*rows;
+	size_t			 n;
+};
 
 /* A cancel request on its way: who hears that it is durable. */
 struct pg_cancel_req {
@@ -135,10 +150,68 @@ pge_tail(void)
 		pge_reading = 1;
 }
 
+/* The one place the requests to put back are freed. */
+static void
+pge_backs_free(struct pg_cancel_backs *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		free(b->rows[i].message);
+	free(b->rows);
+	free(b);
+}
+
+/* Keep a request whose task is not here for putting back. */
+static void
+pge_backs_add(struct pg_cancel_backs *b, const char *id, const char *message)
+{
+	struct pg_cancel_back *k;
+
+	b->rows = xrealloc(b->rows, (b->n + 1) * sizeof *b->rows);
+	k = &b->rows[b->n++];
+	snprintf(k->id, sizeof k->id, "%s", id);
+	k->message = message != NULL ? xstrdup(message) : NULL;
+}
+
+/* The put-back's rows, in one transaction (no notification). */
+static int
+pge_back_send_cb(PGconn *conn, void *arg)
+{
+	struct pg_cancel_backs *b = arg;
+	const char *p[3];
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		p[0] = b->rows[i].id;
+		p[1] = b->rows[i].message;
+		p[2] = pg_node_name();
+		if (PQsendQueryParams(conn, "INSERT INTO cancels(task_id,"
+		    " message, by_node) VALUES ($1, $2, $3) ON CONFLICT"
+		    " (task_id) DO NOTHING", 3, NULL, p, NULL, NULL, 0) != 1)
+			return -1;
+	}
+	return 0;
+}
+
+/* The put-back ended: if it failed, those requests are lost (said). */
+static void
+pge_back_done_cb(void *arg, const char *error)
+{
+	struct pg_cancel_backs *b = arg;
+
+	if (error != NULL)
+		log_warn("events: %zu cancel requests lost (cannot put them "
+		    "back: %s); their callers may repeat them", b->n, error);
+	pge_backs_free(b);
+}
+
 /* The cancel requests for this node's tasks: each to the hook. */
 static void
 pge_take_row_cb(void *arg, int i, PGresult *res)
 {
+	struct pg_cancel_backs *b = arg;
+	const char *message;
 	struct ulid id;
 	int r;
 
@@ -146,18 +219,33 @@ pge_take_row_cb(void *arg, int i, PGresult *res)
 		if (ulid_parse(PQgetvalue(res, r, 0), &id) != 0 ||
 		    pge_hooks == NULL)
 			continue;
-		pge_hooks->cancel(&id, PQgetisnull(res, r, 1) ? NULL :
-		    PQgetvalue(res, r, 1));
+		message = PQgetisnull(res, r, 1) ? NULL : PQgetvalue(res, r, 1);
+		if (pge_hooks->cancel(&id, message) != 0)
+			pge_backs_add(b, PQgetvalue(res, r, 0), message);
 	}
 }
 
-/* The cancels read ended. */
+/*
+ * The cancels read ended: the requests for tasks not in memory here yet
+ * go back into the table, for the next take.
+ */
 static void
 pge_take_done_cb(void *arg, const char *error)
 {
+	struct pg_cancel_backs *b = arg;
+
 	pge_taking = 0;
 	if (error != NULL)
 		log_warn("events: cannot take the cancel requests: %s", error);
+	if (b->n == 0) {
+		pge_backs_free(b);
+		return;
+	}
+	log_debug("events: %zu cancel requests for tasks not loaded here yet "
+	    "go back to the table", b->n);
+	if (pgc_send(pge_conn, pge_back_send_cb, NULL, pge_back_done_cb,
+	    b) == NULL)
+		pge_back_done_cb(b, "the connection is down");
 }
 
 /* Take (delete and return) the requests for the tasks this node runs. */
@@ -175,11 +263,23 @@ pge_take_send_cb(PGconn *conn, void *arg)
 static void
 pge_take(void)
 {
-	if (pge_taking)
+	struct pg_cancel_backs *b;
+
+	if (pge_taking || pge_conn == NULL)
 		return;
+	b = xcalloc(1, sizeof *b);
 	if (pgc_send(pge_conn, pge_take_send_cb, pge_take_row_cb,
-	    pge_take_done_cb, NULL) != NULL)
+	    pge_take_done_cb, b) != NULL)
 		pge_taking = 1;
+	else
+		pge_backs_free(b);
+}
+
+/* Adopted tasks are in memory now: take the requests waiting for them. */
+void
+pg_events_take(void)
+{
+	pge_take();
 }
 
 /* A notification: events committed, or a cancel request for a node. */

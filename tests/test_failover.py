@@ -14,6 +14,7 @@ import time
 import harness
 from cluster import Cluster
 from harness import create, eventually
+from receiver import Receiver
 
 LEASE_MS = 1000
 TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
@@ -214,6 +215,63 @@ def test_a_schedule_runs_once_per_planned_time_and_moves_with_its_node():
         assert c.sql("SELECT doc::jsonb->>'start_at' FROM tasks WHERE"
                      " schedule_id = '%s' GROUP BY 1 HAVING count(*) > 1"
                      % sid) == ""
+
+
+
+def test_a_cancel_request_taken_before_its_task_arrives_waits_for_it():
+    """The take of cancel requests can run between an adoption's commit
+    and the adopted tasks' arrival in memory: the request must go back to
+    the table, not be dropped. Made deterministic here by moving a's task
+    to b in the store only (b never loads it), then back to a."""
+    with Cluster(2, "--log-level", "debug") as c:
+        a, b = c.nodes
+        t = create(a, {"duration_ms": 60000, "cleanup_ms": 50})
+        c.sql("UPDATE tasks SET node = 'b' WHERE id = '%s'" % t["id"])
+        c.sql("INSERT INTO cancels(task_id, message, by_node) VALUES"
+              " ('%s', 'late', 'b'); SELECT pg_notify('evtaskd_cancel', 'b')"
+              % t["id"])
+        b.wait_log("cancel requests for tasks not loaded here yet")
+        eventually(lambda: c.sql("SELECT count(*) FROM cancels") == "1")
+        assert a.get("/v1/tasks/" + t["id"]).json()["state"] == "running"
+        c.sql("UPDATE tasks SET node = 'a' WHERE id = '%s';"
+              " SELECT pg_notify('evtaskd_cancel', 'a')" % t["id"])
+        e = harness.wait_end(a, t["id"])
+        assert e["state"] == "cancelled", e
+        assert e["cancellation"]["message"] == "late", e
+        assert e["cleanup"]["state"] == "succeeded", e
+        eventually(lambda: c.sql("SELECT count(*) FROM cancels") == "0")
+
+
+
+def test_a_dead_nodes_pending_deliveries_go_on_on_the_adopter():
+    """A task ended on a, its callback delivery failed once (503) and
+    waits for its next attempt when a dies: b adopts the delivery with the
+    task and delivers it, with the same delivery id."""
+    td = harness.tmpdir()
+    failing = [True]
+    answer = lambda n, path: (503 if failing[0] else 200, {}, 0)
+    with Receiver(answer) as r:
+        sec = harness.write_file(td, "hook.secret", "s3cret\n", 0o600)
+        cfg = {"lease_ms": LEASE_MS,
+               "callbacks": {"ci": {"url": r.url, "secret_file": sec}}}
+        with Cluster(2, config=cfg) as c:
+            a, b = c.nodes
+            t = create(a, {"duration_ms": 0, "callback": "ci"})
+            first = r.wait(1)[0]
+            eventually(lambda: c.sql("SELECT attempts FROM outbox") == "1")
+            c.kill("a")
+            failing[0] = False
+            b.wait_log("adopted 1 pending callback deliveries", timeout=15)
+            def delivered():
+                got = b.get("/v1/tasks/" + t["id"]).json()["callback"]
+                return got if got and got["state"] == "delivered" else None
+            eventually(delivered, timeout=30)
+            last = r.requests[-1]
+            assert last["headers"]["evtaskd-delivery"] == \
+                first["headers"]["evtaskd-delivery"]
+            assert c.sql("SELECT node FROM tasks WHERE id = '%s'"
+                         % t["id"]) == "b"
+            assert c.sql("SELECT count(*) FROM outbox WHERE state = 0") == "0"
 
 
 harness.run(globals())
