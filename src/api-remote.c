@@ -9,6 +9,13 @@
  *
  * The waiter is on the hub before the read starts, so a task that ends
  * between the two is seen by one or the other.
+ *
+ * An unclaimed task (no node has its job, CONTRACT §12) has nobody to
+ * take a request: this node claims it (fenced, SKIP LOCKED) and cancels
+ * it as its own. A cancel that no live node can carry out (its owner is
+ * dead and no live node has its job) does not wait for ever: every
+ * API_REMOTE_CHECK_MS the store is asked, and then the answer is 202,
+ * the request stored for the node that adopts the task.
  */
 
 #include "evtaskd.h"
@@ -17,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define API_REMOTE_CHECK_MS	2000	/* a cancel asks if it can end */
+#define API_REMOTE_CLAIM_TRIES	50	/* an unclaimed task being claimed */
+
 struct api_remote {
 	struct http_request	*req;		/* NULL once answered or gone */
 	struct ulid		 id;
@@ -24,10 +34,16 @@ struct api_remote {
 	struct store_read	*rd;
 	int			 cancel;	/* a DELETE */
 	int			 wait;		/* DELETE ?wait= (default true) */
-	int			 requesting;	/* the cancel request is out */
+	int			 requesting;	/* the request or claim is out */
+	int			 tries;		/* claims that found it taken */
+	int			 requested;	/* the cancel request is stored */
 	char			*message;
 	char			*doc;		/* the task as read */
 };
+
+static void	api_remote_read(struct api_remote *, store_got_cb *);
+static void	api_remote_got_cb(void *, int, char *);
+static void	api_remote_wake_cb(void *, struct hub_wake *);
 
 /* The one place a context is freed (nothing of it still out). */
 static void
@@ -125,7 +141,10 @@ api_remote_requested_cb(void *arg, int rc)
 		http_problem(r->req, 503, "store-unavailable", "the store "
 		    "cannot be written; the cancel was not requested");
 		api_remote_end(r);
-	} else if (!r->wait) {
+		return;
+	}
+	r->requested = 1;
+	if (!r->wait) {
 		doc = r->doc;		/* the reply takes it */
 		r->doc = NULL;
 		api_remote_answer(r, 202, doc);
@@ -145,6 +164,20 @@ api_remote_owner(const char *doc)
 	return owner;
 }
 
+/* Is a task document unclaimed and scheduled (CONTRACT §12)? */
+static int
+api_remote_unclaimed(const char *doc)
+{
+	json_t *v = json_loads(doc, 0, NULL);
+	json_t *n = json_object_get(v, "node");
+	json_t *s = json_object_get(v, "state");
+	int yes = json_is_null(n) && json_is_string(s) &&
+	    strcmp(json_string_value(s), "scheduled") == 0;
+
+	json_decref(v);
+	return yes;
+}
+
 /* A running task, to cancel: ask its owner, then wait for its end. */
 static void
 api_remote_request(struct api_remote *r)
@@ -158,6 +191,93 @@ api_remote_request(struct api_remote *r)
 		api_remote_requested_cb(r, -1);
 	}
 	free(owner);
+}
+
+/* The claimed task's document into memory: NULL if it cannot be read. */
+static struct task *
+api_remote_load(const struct ulid *id, const char *doc)
+{
+	json_t *v = json_loads(doc, 0, NULL);
+	struct task *t = v != NULL ? task_from_json(v) : NULL;
+	char buf[ULID_LEN + 1];
+
+	json_decref(v);
+	if (t == NULL) {
+		ulid_format(id, buf);
+		log_error("store: task %s cannot be read back; it stays in "
+		    "the store, claimed by this node", buf);
+	}
+	return t;
+}
+
+/*
+ * The claimed task is ours: cancelled now (also if the client left: its
+ * DELETE came), and the request goes on as a DELETE of a task in memory.
+ */
+static void
+api_remote_take(struct api_remote *r, const char *doc)
+{
+	struct http_request *req = r->req;
+	struct task *t = registry_find(&r->id);
+	enum task_cancel_result how;
+	int wait;
+
+	if (t == NULL && (t = api_remote_load(&r->id, doc)) == NULL) {
+		if (req != NULL)
+			api_store_failed(req);
+		api_remote_end(r);
+		return;
+	}
+	how = registry_has(&r->id) != NULL ? task_cancel(t, CANCEL_CLIENT,
+	    r->message) : task_claim_cancel(t, r->message);
+	wait = r->wait;
+	r->req = NULL;		/* the request is the local cancel's now */
+	api_remote_end(r);
+	if (req != NULL)
+		api_cancel_answer(req, t, how, wait);
+}
+
+/*
+ * The claim ended: the task is ours (rc 1), or it was not to be had (0:
+ * claimed or being claimed meanwhile: read it again and go on as it is
+ * then), or the store failed (-1: 503).
+ */
+static void
+api_remote_claimed_cb(void *arg, int rc, const char *doc)
+{
+	struct api_remote *r = arg;
+	char ra[16];
+
+	r->requesting = 0;
+	if (rc == 1) {
+		api_remote_take(r, doc);
+		return;
+	}
+	if (r->req == NULL) {
+		api_remote_free(r);
+		return;
+	}
+	if (rc == 0) {
+		r->tries++;
+		api_remote_read(r, api_remote_got_cb);
+		return;
+	}
+	snprintf(ra, sizeof ra, "%d", store_retry_after_s());
+	http_set_header(r->req, "Retry-After", ra);
+	http_problem(r->req, 503, "store-unavailable", "the store cannot be "
+	    "written; the task was not cancelled");
+	api_remote_end(r);
+}
+
+/* An unclaimed task, to cancel: claim it, then cancel it here. */
+static void
+api_remote_claim(struct api_remote *r)
+{
+	r->requesting = 1;
+	if (store_claim_unplaced(&r->id, api_remote_claimed_cb, r) != 0) {
+		r->requesting = 0;
+		api_remote_claimed_cb(r, -1, NULL);
+	}
 }
 
 /* A read found no task (404) or failed (500): answered and ended, 1. */
@@ -195,7 +315,10 @@ api_remote_got_cb(void *arg, int rc, char *doc)
 	}
 	free(r->doc);
 	r->doc = doc;
-	if (r->cancel)
+	if (r->cancel && api_remote_unclaimed(doc) &&
+	    r->tries < API_REMOTE_CLAIM_TRIES)
+		api_remote_claim(r);
+	else if (r->cancel)
 		api_remote_request(r);
 }
 
@@ -221,6 +344,50 @@ api_remote_read(struct api_remote *r, store_got_cb *cb)
 		r->rd = rd;
 }
 
+/*
+ * A cancel's look at the store: the task ended (answered as when its end
+ * came), or no live node can end it (202: the request stays stored for
+ * the node that adopts it), or it goes on waiting.
+ */
+static void
+api_remote_endable_cb(void *arg, int rc, char *doc, int can)
+{
+	struct api_remote *r = arg;
+	const char *state;
+	json_t *v;
+	int ended;
+
+	r->rd = NULL;
+	if (rc < 0) {
+		free(doc);
+		return;			/* the next look asks again */
+	}
+	if (api_remote_missing(r, rc, doc))
+		return;
+	ended = api_remote_terminal(doc, &state, &v);
+	json_decref(v);
+	if (ended)
+		api_remote_ended(r, doc);
+	else if (!can)
+		api_remote_answer(r, 202, doc);
+	else
+		free(doc);
+}
+
+/* A waiting cancel's limit came: wait on, and look at the store. */
+static void
+api_remote_look(struct api_remote *r)
+{
+	struct store_read *rd;
+
+	r->w = hub_wait_remote(&r->id, API_REMOTE_CHECK_MS,
+	    api_remote_wake_cb, r, 200);
+	if (!r->requested || r->requesting || r->rd != NULL)
+		return;
+	if ((rd = store_endable(&r->id, api_remote_endable_cb, r)) != NULL)
+		r->rd = rd;
+}
+
 /* The hub woke the waiter: the task ended, or the limit, or a stop. */
 static void
 api_remote_wake_cb(void *arg, struct hub_wake *wk)
@@ -228,6 +395,10 @@ api_remote_wake_cb(void *arg, struct hub_wake *wk)
 	struct api_remote *r = arg;
 
 	r->w = NULL;
+	if (wk->outcome == HUB_NOW && r->cancel) {
+		api_remote_look(r);
+		return;
+	}
 	if (r->rd != NULL)
 		store_read_drop(r->rd);
 	r->rd = NULL;
@@ -275,7 +446,7 @@ void
 api_remote_cancel(struct http_request *req, const struct ulid *id,
     const char *message, int wait)
 {
-	struct api_remote *r = api_remote_start(req, id, -1);
+	struct api_remote *r = api_remote_start(req, id, API_REMOTE_CHECK_MS);
 
 	r->cancel = 1;
 	r->wait = wait;

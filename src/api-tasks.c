@@ -697,7 +697,19 @@ api_tasks_cancel(struct http_request *req)
 		    xcalloc(1, sizeof(struct api_got)));
 		return;
 	}
-	switch (task_cancel(t, CANCEL_CLIENT, message)) {
+	api_cancel_answer(req, t, task_cancel(t, CANCEL_CLIENT, message),
+	    wait);
+}
+
+/*
+ * The answer to a DELETE of a task in memory, as its cancel went: once
+ * its cleanup ended (200), or at once (wait false: 202), or 409.
+ */
+void
+api_cancel_answer(struct http_request *req, struct task *t,
+    enum task_cancel_result how, int wait)
+{
+	switch (how) {
 	case TASK_CANCEL_STARTED:
 	case TASK_CANCEL_JOINED:
 		if (!wait)

@@ -497,6 +497,7 @@ struct task {
 	uint8_t			 st_keyed:1;	/* store.c's: key not yet stored */
 	uint8_t			 st_new:1;	/* store.c's: never stored yet */
 	uint8_t			 withdrawn:1;	/* its creation failed to store */
+	uint8_t			 unplaced:1;	/* a cluster's: no node has its job */
 	uint32_t		 refs;		/* holders: task_ref */
 	int64_t			 created_at;	/* ms since the epoch */
 	int64_t			 start_at;
@@ -524,6 +525,7 @@ struct task_kind {
 	void		(*cleanup)(struct task *);
 	void		(*timer)(struct task *);
 	void		(*recover)(struct task *, enum cancel_reason);
+	json_t		*(*place)(struct task *);	/* optional: §12 claim */
 	void		(*again)(struct task *);	/* optional: a retry */
 	void		(*free)(struct task *);
 	struct output	*(*output)(struct task *, enum output_stream);
@@ -599,6 +601,11 @@ void	 task_cleanup_done(struct task *, enum cleanup_state, const char *,
 void	 task_recover(struct task *);
 void	 task_adopt(struct task *);
 void	 task_withdraw(struct task *);
+void	 task_let_go(struct task *);
+void	 task_place(struct task *);
+enum task_cancel_result task_claim_cancel(struct task *, const char *);
+void	 task_cluster_set(int);
+int	 task_cluster(void);
 
 /* task-log.c */
 extern const struct task_observer task_log_observer;
@@ -802,6 +809,7 @@ struct store_row {
 	char		*idem_body;
 	char		*doc;
 	char		 schedule_id[ULID_LEN + 1];	/* "": none */
+	int		 unplaced;	/* stored with no node (§12) */
 	int64_t		 due_at;	/* next wake-up; TASK_TIME_NONE: ended */
 };
 /* Where recovery's walk of the active tasks stands: the last row read. */
@@ -942,6 +950,13 @@ typedef void pg_events_done_cb(void *, int);
 int	 store_shared(void);
 int	 store_cancel_remote(const struct ulid *, const char *, const char *,
 	    pg_events_done_cb *, void *);
+/* An unplaced task claimed to cancel it: 1 and its doc, 0 (not had), -1. */
+typedef void store_claim_cb(void *, int, const char *);
+int	 store_claim_unplaced(const struct ulid *, store_claim_cb *, void *);
+/* A task's stored doc (rc as store_got_cb) and: can a live node end it? */
+typedef void store_endable_cb(void *, int, char *, int);
+struct store_read *store_endable(const struct ulid *, store_endable_cb *,
+	    void *);
 struct store_read *store_find_idem(const char *, store_idem_cb *, void *);
 struct store_read *store_list(const struct store_filter *, store_row_cb *, store_listed_cb *, void *);
 void	 store_read_drop(struct store_read *);	/* its callback never runs */
@@ -1020,6 +1035,8 @@ void	 pg_doubt_free(void);
 typedef void pg_adopt_cb(const char *, const char *);
 typedef void pg_adopt_delivery_cb(const struct store_delivery *);
 void	 pg_adopt_on(pg_adopt_cb *, pg_adopt_cb *, pg_adopt_delivery_cb *);
+void	 pg_adopt_on_claim(pg_adopt_cb *);
+int	 pg_adopt_claim_one(const struct ulid *, store_claim_cb *, void *);
 void	 pg_adopt_start(struct event_base *, struct pgc *, int64_t);
 void	 pg_adopt_stop(void);
 
@@ -1042,6 +1059,8 @@ int	 pg_schema(struct pgc *, char **);
 
 /* pg-read.c */
 struct store_read *pg_get(const struct ulid *, store_got_cb *, void *);
+struct store_read *pg_endable(const struct ulid *, store_endable_cb *,
+	    void *);
 struct store_read *pg_find_idem(const char *, store_idem_cb *, void *);
 struct store_read *pg_list(const struct store_filter *, store_row_cb *,
 	    store_listed_cb *, void *);
@@ -1174,6 +1193,8 @@ void	 api_tasks_create(struct http_request *);
 void	 api_tasks_get(struct http_request *);
 void	 api_tasks_list(struct http_request *);
 void	 api_tasks_cancel(struct http_request *);
+void	 api_cancel_answer(struct http_request *, struct task *,
+	    enum task_cancel_result, int);
 
 /* api-schedules.c */
 void	 api_schedules_create(struct http_request *);

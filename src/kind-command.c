@@ -98,11 +98,10 @@ command_parse_args(const struct job *j, json_t *args, json_t *errors)
  * template and on_conflict.
  */
 static int
-command_policy(struct task *t, const struct job *j, json_t *spec,
+command_policy(struct task *t, const struct job *j, json_t *oc,
     json_t *errors)
 {
 	struct task_policy *p = TASK_POL(t);
-	json_t *oc = json_object_get(spec, "on_conflict");
 	char id[ULID_LEN + 1];
 
 	if (j->retry.max_attempts > 0 && (p == NULL ||
@@ -123,6 +122,46 @@ command_policy(struct task *t, const struct job *j, json_t *spec,
 	return 0;
 }
 
+/*
+ * A cluster's command task whose job this node's config lacks (CONTRACT
+ * §12): it is stored unplaced for a node with the job to claim. Only what
+ * needs no job definition is checked here (args an object of strings);
+ * the job's own checks and defaults are the claiming node's config's
+ * (command_place). An on_conflict other than queue cannot be honoured
+ * there (this answer has gone out by then), so it is refused here.
+ */
+static int
+command_parse_unplaced(struct task *t, json_t *spec, json_t *jv,
+    json_t *args, json_t *errors)
+{
+	struct command_data *d = CMD(t);
+	size_t before = json_array_size(errors);
+	json_t *v, *oc = json_object_get(spec, "on_conflict");
+	const char *name;
+
+	if (args != NULL && !json_is_null(args) && !json_is_object(args)) {
+		spec_error(errors, "args", "must be an object");
+		return -1;
+	}
+	if (json_is_string(oc) && (strcmp(json_string_value(oc), "replace") ==
+	    0 || strcmp(json_string_value(oc), "reject") == 0))
+		spec_error(errors, "on_conflict", "no job '%s' on this node: "
+		    "only queue can wait for a node with the job (create the "
+		    "task on such a node)", json_string_value(jv));
+	json_object_foreach(json_is_object(args) ? args : NULL, name, v) {
+		if (!json_is_string(v) || strlen(json_string_value(v)) !=
+		    json_string_length(v))
+			spec_error(errors, "args", "'%s' must be a string",
+			    name);
+	}
+	if (json_array_size(errors) > before)
+		return -1;
+	d->job_name = xstrdup(json_string_value(jv));
+	d->args = json_is_object(args) ? json_incref(args) : json_object();
+	t->unplaced = 1;
+	return 0;
+}
+
 /* A create request's job, args and timeout. */
 static int
 command_parse(struct task *t, json_t *spec, json_t *errors)
@@ -139,7 +178,9 @@ command_parse(struct task *t, json_t *spec, json_t *errors)
 		    "string");
 		return -1;
 	}
-	if ((j = config_job(json_string_value(jv))) == NULL) {
+	if ((j = config_job(json_string_value(jv))) == NULL && task_cluster())
+		return command_parse_unplaced(t, spec, jv, args, errors);
+	if (j == NULL) {
 		spec_error(errors, "job", "no job '%s' in the config",
 		    json_string_value(jv));
 		return -1;
@@ -158,7 +199,69 @@ command_parse(struct task *t, json_t *spec, json_t *errors)
 	d->job = job_ref(j);
 	d->job_name = xstrdup(j->name);
 	d->args = json_is_object(args) ? json_incref(args) : json_object();
-	return command_policy(t, j, spec, errors);
+	return command_policy(t, j, json_object_get(spec, "on_conflict"),
+	    errors);
+}
+
+/* The job's timeout: its default, or a refusal of a longer one. */
+static void
+command_place_timeout(struct task *t, const struct job *j, json_t *errors)
+{
+	if (j->timeout_ms == TASK_TIME_NONE)
+		return;
+	if (task_timeout_ms(t) == TASK_TIME_NONE)
+		task_set_timeout(t, j->timeout_ms);
+	else if (task_timeout_ms(t) > j->timeout_ms)
+		spec_error(errors, "timeout_ms", "at most the job's timeout_ms "
+		    "(%lld)", (long long)j->timeout_ms);
+}
+
+/* The refusal's result: as a job that cannot start, with every error. */
+static json_t *
+command_refusal(const char *job, json_t *errors)
+{
+	json_t *e = json_array_get(errors, 0);
+	const char *at = json_string_value(json_object_get(e, "pointer"));
+	const char *first = json_string_value(json_object_get(e, "detail"));
+	char *msg = xasprintf("job '%s' on this node refuses the task: %s: "
+	    "%s%s", job, at != NULL ? at : "?", first != NULL ? first : "?",
+	    json_array_size(errors) > 1 ? " (and more: errors)" : "");
+	json_t *r = json_pack("{s:n,s:n,s:s,s:s,s:O}", "exit_code", "signal",
+	    "output", "", "error", msg, "errors", errors);
+
+	free(msg);
+	return r;
+}
+
+/*
+ * A cluster's unplaced task, claimed by this node (its job is here,
+ * CONTRACT §12): the job's checks and defaults as at a create here (args,
+ * timeout_ms, retry, the concurrency key template; not on_conflict, whose
+ * answer went out on the creating node: a placed task queues). NULL if it
+ * passes, else the failed result to end it with.
+ */
+static json_t *
+command_place(struct task *t)
+{
+	struct command_data *d = CMD(t);
+	struct job *j = config_job(d->job_name);
+	json_t *errors = json_array(), *queue = json_string("queue");
+	json_t *r = NULL;
+
+	if (j == NULL)
+		spec_error(errors, "job", "no job '%s' in the config",
+		    d->job_name);
+	else if (command_parse_args(j, d->args, errors) == 0) {
+		command_place_timeout(t, j, errors);
+		command_policy(t, j, queue, errors);
+	}
+	json_decref(queue);
+	if (json_array_size(errors) > 0)
+		r = command_refusal(d->job_name, errors);
+	else if (d->job == NULL)
+		d->job = job_ref(j);
+	json_decref(errors);
+	return r;
 }
 
 /* Its members in the task's JSON. */
@@ -611,9 +714,11 @@ command_cleanup(struct task *t)
 	struct command_data *d = CMD(t);
 	char id[ULID_LEN + 1], reason[64], started[32], *err = NULL;
 
-	if (d->job == NULL) {
-		task_cleanup_done(t, CLEANUP_FAILED, "the job is no longer in "
-		    "the config: its cleanup cannot run", NULL);
+	if (d->job == NULL) {	/* removed, or a cluster's unplaced task */
+		err = xasprintf("job '%s' is not in this node's config: its "
+		    "cleanup cannot run", d->job_name);
+		task_cleanup_done(t, CLEANUP_FAILED, err, NULL);
+		free(err);
 		command_release(d);
 		return;
 	}
@@ -718,6 +823,7 @@ const struct task_kind kind_command = {
 	.cleanup = command_cleanup,
 	.timer = command_timer,
 	.recover = command_recover,
+	.place = command_place,
 	.again = command_again,
 	.free = command_free,
 	.write_kill = command_write_kill,

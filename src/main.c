@@ -405,6 +405,13 @@ main_adopt_cb(const char *id, const char *text)
 	main_recover_cb(id, text, (void *)task_adopt);
 }
 
+/* An unplaced command task of one of our jobs, claimed (committed ours). */
+static void
+main_claim_cb(const char *id, const char *text)
+{
+	main_recover_cb(id, text, (void *)task_place);
+}
+
 /*
  * The lease is gone (a pause, a partition: another node adopted our work
  * or took our name). Nothing here is ours any more: the loop ends now,
@@ -853,6 +860,7 @@ main(int argc, char **argv)
 	task_observe(&task_log_observer);
 	task_observe(&callback_observer);
 	pg_adopt_on(main_adopt_cb, schedule_adopt, callback_adopt);
+	pg_adopt_on_claim(main_claim_cb);
 	pg_node_on_lost(main_fenced_cb);
 	main_open_store();
 	main_resume_callbacks();

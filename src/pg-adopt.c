@@ -18,7 +18,15 @@
  *     each planned run is made by one node);
  *   - their finished tasks whose callback deliveries are still pending
  *     (the outbox follows its task's node), with those deliveries, which
- *     go on here where they were (attempts and back-off kept).
+ *     go on here where they were (attempts and back-off kept);
+ *   - and the placement (CONTRACT §12): scheduled command tasks no node
+ *     has claimed (created on a node without their job) whose job this
+ *     node has, SKIP LOCKED, at most PG_ADOPT_MAX a round; the daemon
+ *     applies the job to them (task_place). The first round runs as soon
+ *     as the loop does (at start).
+ *
+ * A DELETE of an unclaimed task claims that one task the same way, job or
+ * not, to cancel it here (pg_adopt_claim_one).
  *
  * Only after the COMMIT are the tasks handed to the daemon (pg_adopt_on),
  * which resumes them as recovery does: scheduled and sleep tasks keep
@@ -44,8 +52,16 @@
 struct pg_adopted {
 	char	*id;
 	char	*doc;
-	char	*from;		/* the dead node's name */
-	int	 schedule;	/* a schedule, not a task */
+	char	*from;		/* the dead node's name ("": claimed) */
+	int	 what;		/* its statement: PG_ADOPT_R_TASKS... */
+};
+
+/* A claim of one unplaced task to cancel it (pg_adopt_claim_one). */
+struct pg_claim {
+	char		 id[ULID_LEN + 1];
+	char		*doc;		/* the row, once claimed */
+	store_claim_cb	*done;
+	void		*arg;
 };
 
 /* The statements' results, in the order pg_adopt_send_cb sends them. */
@@ -54,6 +70,7 @@ enum {
 	PG_ADOPT_R_TASKS,
 	PG_ADOPT_R_SCHEDULES,
 	PG_ADOPT_R_DELIVERIES,
+	PG_ADOPT_R_CLAIMS,		/* the placement's */
 };
 
 static struct pgc		*pg_adopt_conn;
@@ -64,10 +81,26 @@ static int			 pg_adopt_out;	/* a round is in flight */
 static char			*pg_adopt_jobs;	/* this node's, a JSON array */
 static char			 pg_adopt_grace[24];	/* ms, as text */
 static pg_adopt_delivery_cb	*pg_adopt_dfn;		/* for a delivery */
+static pg_adopt_cb		*pg_adopt_cfn;		/* a claimed task */
 static struct pg_adopted	*pg_adopt_rows;
 static size_t			 pg_adopt_n;
 static struct store_delivery	*pg_adopt_dels;	/* pending deliveries */
 static size_t			 pg_adopt_ndels;
+
+/* The placement: unclaimed command tasks of this node's jobs. */
+static const char pg_adopt_claim_sql[] =
+	"WITH c AS (SELECT id FROM tasks WHERE node IS NULL AND state = $3"
+	" AND kind = 'command' AND $4::jsonb ? ((doc::jsonb) ->> 'job')"
+	" ORDER BY id LIMIT " PG_ADOPT_MAX " FOR UPDATE SKIP LOCKED)"
+	" UPDATE tasks t SET node = $1, epoch = $2, updated_at = now()"
+	" FROM c WHERE t.id = c.id RETURNING t.id, t.doc, ''";
+
+/* One unclaimed task, to cancel it here (its job or not). */
+static const char pg_adopt_claim_one_sql[] =
+	"WITH c AS (SELECT id FROM tasks WHERE id = $3 AND node IS NULL"
+	" AND state = $4 FOR UPDATE SKIP LOCKED)"
+	" UPDATE tasks t SET node = $1, epoch = $2, updated_at = now()"
+	" FROM c WHERE t.id = c.id RETURNING t.doc";
 
 /*
  * The adoption: the dead nodes (locked, their epoch bumped when a task of
@@ -130,6 +163,13 @@ pg_adopt_on(pg_adopt_cb *task, pg_adopt_cb *schedule,
 	pg_adopt_dfn = delivery;
 }
 
+/* Who takes the claimed tasks (the daemon applies the job, runs them). */
+void
+pg_adopt_on_claim(pg_adopt_cb *claimed)
+{
+	pg_adopt_cfn = claimed;
+}
+
 /* Forget the rows of a round. */
 static void
 pg_adopt_clear(void)
@@ -153,19 +193,22 @@ pg_adopt_clear(void)
 	pg_adopt_ndels = 0;
 }
 
-/* The round's statements: the fence, tasks, schedules, deliveries. */
+/* The statements: the fence, tasks, schedules, deliveries, claims. */
 static int
 pg_adopt_send_cb(struct pg_conn *conn, void *arg)
 {
-	char first[16];
+	char first[16], sched[16];
 	const char *fence[2] = { pg_node_name(), pg_node_epoch() };
 	const char *p[5] = { pg_node_name(), pg_node_epoch(), first,
 	    pg_adopt_jobs, pg_adopt_grace };
 	const char *sp[2] = { pg_node_name(), pg_adopt_grace };
 	const char *dp[4] = { pg_node_name(), pg_node_epoch(), first,
 	    pg_adopt_grace };
+	const char *cp[4] = { pg_node_name(), pg_node_epoch(), sched,
+	    pg_adopt_jobs };
 
 	snprintf(first, sizeof first, "%d", TASK_SUCCEEDED);
+	snprintf(sched, sizeof sched, "%d", TASK_SCHEDULED);
 	if (PQsendQueryParams(conn, "SELECT evtaskd_fence($1, $2)", 2, NULL,
 	    fence, NULL, NULL, 0) != 1)
 		return -1;
@@ -175,8 +218,11 @@ pg_adopt_send_cb(struct pg_conn *conn, void *arg)
 	if (PQsendQueryParams(conn, pg_adopt_schedules_sql, 2, NULL, sp,
 	    NULL, NULL, 0) != 1)
 		return -1;
-	return PQsendQueryParams(conn, pg_adopt_deliveries_sql, 4, NULL, dp,
-	    NULL, NULL, 0) == 1 ? 0 : -1;
+	if (PQsendQueryParams(conn, pg_adopt_deliveries_sql, 4, NULL, dp,
+	    NULL, NULL, 0) != 1)
+		return -1;
+	return PQsendQueryParams(conn, pg_adopt_claim_sql, 4, NULL, cp, NULL,
+	    NULL, 0) == 1 ? 0 : -1;
 }
 
 /* The adopted deliveries' rows, kept until the COMMIT. */
@@ -201,7 +247,7 @@ pg_adopt_delivery_rows(PGresult *res)
 	}
 }
 
-/* The adoption's rows (tasks, then schedules), kept until the COMMIT. */
+/* The rows (tasks, schedules, claimed tasks), kept until the COMMIT. */
 static void
 pg_adopt_result_cb(void *arg, int i, struct pg_result *res)
 {
@@ -221,8 +267,19 @@ pg_adopt_result_cb(void *arg, int i, struct pg_result *res)
 		a->id = xstrdup(PQgetvalue(res, r, 0));
 		a->doc = xstrdup(PQgetvalue(res, r, 1));
 		a->from = xstrdup(PQgetvalue(res, r, 2));
-		a->schedule = i == PG_ADOPT_R_SCHEDULES;
+		a->what = i;
 	}
+}
+
+/* One row of a committed round to the daemon. */
+static void
+pg_adopt_hand(const struct pg_adopted *a)
+{
+	pg_adopt_cb *fn = a->what == PG_ADOPT_R_SCHEDULES ? pg_adopt_sfn :
+	    a->what == PG_ADOPT_R_CLAIMS ? pg_adopt_cfn : pg_adopt_fn;
+
+	if (fn != NULL)
+		fn(a->id, a->doc);
 }
 
 /* Committed: the tasks and schedules are ours, the daemon resumes them. */
@@ -241,18 +298,20 @@ pg_adopt_done_cb(void *arg, const char *error)
 	}
 	for (i = 0; i < pg_adopt_n; i++) {
 		a = &pg_adopt_rows[i];
-		if (i == 0 || strcmp(a->from, pg_adopt_rows[i - 1].from) != 0)
+		if (a->what == PG_ADOPT_R_CLAIMS)
+			log_info("store: claimed task %s (its job is here)",
+			    a->id);
+		else if (i == 0 || strcmp(a->from, pg_adopt_rows[i - 1].from)
+		    != 0)
 			log_warn("store: node %s lost its lease: adopting its "
 			    "work", a->from);
-		if (a->schedule && pg_adopt_sfn != NULL)
-			pg_adopt_sfn(a->id, a->doc);
-		else if (!a->schedule && pg_adopt_fn != NULL)
-			pg_adopt_fn(a->id, a->doc);
+		pg_adopt_hand(a);
 	}
 	for (i = 0; i < pg_adopt_ndels && pg_adopt_dfn != NULL; i++)
 		pg_adopt_dfn(&pg_adopt_dels[i]);
 	if (pg_adopt_n > 0) {
-		log_info("store: adopted %zu tasks and schedules", pg_adopt_n);
+		log_info("store: adopted or claimed %zu tasks and schedules",
+		    pg_adopt_n);
 		pg_events_take();	/* cancel requests waiting for them */
 	}
 	if (pg_adopt_ndels > 0)
@@ -291,6 +350,7 @@ pg_adopt_start(struct event_base *base, struct pgc *c, int64_t lease_ms)
 	pg_adopt_timer = event_new(base, -1, EV_PERSIST, pg_adopt_tick_cb,
 	    NULL);
 	event_add(pg_adopt_timer, &tv);
+	event_active(pg_adopt_timer, EV_TIMEOUT, 0);	/* claim at start */
 }
 
 /*
@@ -301,7 +361,7 @@ pg_adopt_start(struct event_base *base, struct pgc *c, int64_t lease_ms)
 void
 pg_adopt_stop(void)
 {
-	pg_adopt_fn = pg_adopt_sfn = NULL;
+	pg_adopt_fn = pg_adopt_sfn = pg_adopt_cfn = NULL;
 	if (pg_adopt_timer != NULL)
 		event_free(pg_adopt_timer);
 	pg_adopt_timer = NULL;
@@ -309,4 +369,76 @@ pg_adopt_stop(void)
 	free(pg_adopt_jobs);
 	pg_adopt_jobs = NULL;
 	pg_adopt_clear();
+}
+
+/* The claim's statements: the fence, the task. */
+static int
+pg_claim_send_cb(struct pg_conn *conn, void *arg)
+{
+	struct pg_claim *c = arg;
+	char sched[16];
+	const char *fence[2] = { pg_node_name(), pg_node_epoch() };
+	const char *p[4] = { pg_node_name(), pg_node_epoch(), c->id, sched };
+
+	snprintf(sched, sizeof sched, "%d", TASK_SCHEDULED);
+	if (PQsendQueryParams(conn, "SELECT evtaskd_fence($1, $2)", 2, NULL,
+	    fence, NULL, NULL, 0) != 1)
+		return -1;
+	return PQsendQueryParams(conn, pg_adopt_claim_one_sql, 4, NULL, p,
+	    NULL, NULL, 0) == 1 ? 0 : -1;
+}
+
+/* The claimed row, kept until the COMMIT. */
+static void
+pg_claim_result_cb(void *arg, int i, struct pg_result *res)
+{
+	struct pg_claim *c = arg;
+
+	if (i == 1 && PQntuples(res) > 0 && c->doc == NULL)
+		c->doc = xstrdup(PQgetvalue(res, 0, 0));
+}
+
+/* Committed (the task is ours if a row came), or failed. */
+static void
+pg_claim_done_cb(void *arg, const char *error)
+{
+	struct pg_claim *c = arg;
+
+	if (error != NULL)
+		log_warn("store: cannot claim task %s: %s", c->id, error);
+	else if (c->doc != NULL)
+		log_info("store: claimed task %s to cancel it", c->id);
+	c->done(c->arg, error != NULL ? -1 : c->doc != NULL, error != NULL ?
+	    NULL : c->doc);
+	free(c->doc);
+	free(c);
+}
+
+/*
+ * Claim task id, unclaimed and scheduled (CONTRACT §12), to cancel it on
+ * this node: in a transaction fenced like every write, SKIP LOCKED (a
+ * node claiming it for its job at the same time wins, or loses, cleanly).
+ * done hears 1 with its document once committed ours, 0 if it was not
+ * to be had (claimed, ended, or being claimed), -1 on a failure. -1 now
+ * if it cannot be sent.
+ */
+int
+pg_adopt_claim_one(const struct ulid *id, store_claim_cb *done,
+    void *arg)
+{
+	struct pg_claim *c;
+
+	if (pg_adopt_conn == NULL || pg_node_lost() ||
+	    !pgc_is_up(pg_adopt_conn))
+		return -1;
+	c = xcalloc(1, sizeof *c);
+	ulid_format(id, c->id);
+	c->done = done;
+	c->arg = arg;
+	if (pgc_send(pg_adopt_conn, pg_claim_send_cb, pg_claim_result_cb,
+	    pg_claim_done_cb, c) == NULL) {
+		free(c);
+		return -1;
+	}
+	return 0;
 }

@@ -30,6 +30,8 @@ struct store_read {
 	store_idem_cb	*idem;
 	store_row_cb	*row;
 	store_listed_cb	*listed;
+	store_endable_cb *endable;
+	int		 can;		/* endable: a live node can end it */
 	void		*arg;
 	int		 limit;
 	int		 rc;		/* 1, 0 as the rows say */
@@ -178,6 +180,52 @@ pg_get(const struct ulid *id, store_got_cb *fn, void *arg)
 	r->rows = pg_get_rows;
 	r->answer = pg_get_answer;
 	r->got = fn;
+	r->arg = arg;
+	return pg_read_start(r);
+}
+
+/* A task's document and whether a live node can end it. */
+static void
+pg_endable_rows(struct store_read *r, PGresult *res)
+{
+	if (PQntuples(res) > 0) {
+		r->text = xstrdup(PQgetvalue(res, 0, 0));
+		r->can = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+		r->rc = 1;
+	}
+}
+
+/* The answer of an endable. */
+static void
+pg_endable_answer(struct store_read *r, int rc)
+{
+	char *doc = rc == 1 ? r->text : NULL;
+
+	if (rc == 1)
+		r->text = NULL;
+	r->endable(r->arg, rc, doc, r->can);
+}
+
+/*
+ * A task's stored JSON, and whether a live node can end it: its owner is
+ * alive, or a live node may adopt it (any for a sleep task, one with the
+ * job for a command; an unclaimed task's claimer likewise).
+ */
+struct store_read *
+pg_endable(const struct ulid *id, store_endable_cb *fn, void *arg)
+{
+	char buf[ULID_LEN + 1];
+	const char *p[1] = { buf };
+	struct store_read *r;
+
+	ulid_format(id, buf);
+	r = pg_read_new("a task", xstrdup("SELECT t.doc, EXISTS (SELECT 1"
+	    " FROM nodes n WHERE n.lease_until > now() AND (n.name = t.node"
+	    " OR t.kind <> 'command' OR n.jobs ? ((t.doc::jsonb) ->> 'job')))"
+	    " FROM tasks t WHERE t.id = $1"), 1, p);
+	r->rows = pg_endable_rows;
+	r->answer = pg_endable_answer;
+	r->endable = fn;
 	r->arg = arg;
 	return pg_read_start(r);
 }
@@ -451,10 +499,12 @@ pg_max_id(struct ulid *max)
 }
 
 /*
- * Recovery: fn for every active task this node runs (or that no node has
- * claimed), oldest first, all in the first walk before listening (a
- * start-up read blocks, and PostgreSQL's round trips would make a walk in
- * chunks cost more than it saves); every later walk finds nothing.
+ * Recovery: fn for every active task this node runs (or a sleep task that
+ * no node has claimed; an unclaimed command task is claimed by pg-adopt.c
+ * on a node with its job), oldest first, all in the first walk before
+ * listening (a start-up read blocks, and PostgreSQL's round trips would
+ * make a walk in chunks cost more than it saves); every later walk finds
+ * nothing.
  */
 long
 pg_load(struct store_walk *w, int limit, store_row_cb *fn, void *arg,
@@ -472,7 +522,8 @@ pg_load(struct store_walk *w, int limit, store_row_cb *fn, void *arg,
 	loaded = 1;
 	snprintf(first, sizeof first, "%d", TASK_SUCCEEDED);
 	return pg_load_run(&l, "the tasks", "SELECT id, doc FROM tasks"
-	    " WHERE state < $1 AND (node = $2 OR node IS NULL) ORDER BY id",
+	    " WHERE state < $1 AND (node = $2 OR (node IS NULL AND"
+	    " kind <> 'command')) ORDER BY id",
 	    2, p, pg_load_rows, err);
 }
 

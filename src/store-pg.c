@@ -66,12 +66,14 @@ static const struct {
 	const char	*sql;
 } pg_stmts[PGS_COUNT] = {
 	[PGS_FENCE] = { "evtaskd_fence", "SELECT evtaskd_fence($1, $2)" },
-	/* A task's row, and its events row if its state changed. */
+	/* A task's row (no node while unplaced: $11), and its events row if
+	 * its state changed. */
 	[PGS_UPSERT] = { "evtaskd_upsert",
 	    "WITH o AS (SELECT state FROM tasks WHERE id = $1),"
 	    " t AS (INSERT INTO tasks(id, node, epoch, kind, state,"
 	    " finished_at, idem_key, idem_body, schedule_id, doc)"
-	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+	    " VALUES ($1, CASE WHEN $11::boolean THEN NULL ELSE $2 END, $3, $4,"
+	    " $5, $6, $7, $8, $9, $10)"
 	    " ON CONFLICT (id) DO UPDATE SET node = excluded.node,"
 	    " epoch = excluded.epoch, state = excluded.state,"
 	    " finished_at = excluded.finished_at, doc = excluded.doc,"
@@ -147,8 +149,9 @@ static int
 pg_send_row(PGconn *conn, const struct store_row *r)
 {
 	char state[16], fin[24];
-	const char *p[10] = { r->id, pg_node_name(), pg_node_epoch(),
-	    r->kind, state, NULL, r->idem_key, r->idem_body, NULL, r->doc };
+	const char *p[11] = { r->id, pg_node_name(), pg_node_epoch(),
+	    r->kind, state, NULL, r->idem_key, r->idem_body, NULL, r->doc,
+	    r->unplaced ? "true" : "false" };
 
 	snprintf(state, sizeof state, "%d", r->state);
 	if (r->finished_at != TASK_TIME_NONE) {
@@ -159,7 +162,7 @@ pg_send_row(PGconn *conn, const struct store_row *r)
 		p[7] = NULL;
 	if (r->schedule_id[0] != '\0')
 		p[8] = r->schedule_id;
-	return pg_send(conn, PGS_UPSERT, 10, p);
+	return pg_send(conn, PGS_UPSERT, 11, p);
 }
 
 /* One outbox row: a new delivery, or how an old one stands. */

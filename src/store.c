@@ -107,6 +107,7 @@ store_open(struct event_base *base, const char *path, store_done_cb *done,
 	if (path != NULL && (strncmp(path, "postgresql://", 13) == 0 ||
 	    strncmp(path, "postgres://", 11) == 0))
 		ops = &store_pg;
+	task_cluster_set(ops == &store_pg);	/* unplaced commands (§12) */
 	return store_open_ops(base, ops, path, done, arg, err);
 }
 
@@ -515,6 +516,7 @@ store_fill_row(struct store_row *r, struct task *t)
 	r->state = t->state;
 	r->finished_at = t->finished_at;
 	r->due_at = store_due(t);
+	r->unplaced = t->unplaced;
 	r->doc = task_text_take(t);
 	if (p != NULL && p->has_schedule)
 		ulid_format(&p->schedule_id, r->schedule_id);
@@ -774,6 +776,8 @@ store_done(struct store_batch *b)
 			store_forget_key(t);
 		if (b->rc == 0)
 			t->st_new = 0;
+		if (b->rc == 0 && t->unplaced && !t->withdrawn)
+			task_let_go(t);	/* stored; a node with its job claims it */
 		task_unref(t);
 	}
 	for (i = 0; b->rc != 0 && i < b->nsrows; i++) {
@@ -815,10 +819,6 @@ store_drain(void)
 	return -1;
 }
 
-/*
- * The stored JSON of a task, through fn: at once (NULL) or later (the read,
- * to drop if its caller goes first).
- */
 /* Is the store shared by several nodes (PostgreSQL)? */
 int
 store_shared(void)
@@ -840,6 +840,38 @@ store_cancel_remote(const struct ulid *id, const char *message,
 	return pg_events_cancel(id, message, owner, done, arg);
 }
 
+/*
+ * Claim an unplaced task (a shared store, CONTRACT §12) to cancel it on
+ * this node: done hears 1 and its document once it is ours, 0 if it was
+ * not to be had, -1 on a failure. -1 now if it cannot be sent.
+ */
+int
+store_claim_unplaced(const struct ulid *id, store_claim_cb *done, void *arg)
+{
+	if (!store_shared())
+		return -1;
+	return pg_adopt_claim_one(id, done, arg);
+}
+
+/*
+ * A task's stored JSON and whether a live node can end it (a shared
+ * store: its owner is alive, or a live node may adopt it: a command's
+ * only with its job), through fn; NULL once answered.
+ */
+struct store_read *
+store_endable(const struct ulid *id, store_endable_cb *fn, void *arg)
+{
+	if (!store_shared()) {
+		fn(arg, -1, NULL, 0);
+		return NULL;
+	}
+	return pg_endable(id, fn, arg);
+}
+
+/*
+ * The stored JSON of a task, through fn: at once (NULL) or later (the read,
+ * to drop if its caller goes first).
+ */
 struct store_read *
 store_get(const struct ulid *id, store_got_cb *fn, void *arg)
 {

@@ -229,7 +229,7 @@ task_write_json(const struct task *t, struct buf *b)
 	buf_adds(b, ",\"callback\":");
 	task_write_callback(t, b);
 	buf_adds(b, ",\"node\":");	/* in memory: this node runs it */
-	buf_add_jstr(b, config_node_name());
+	buf_add_jstr(b, t->unplaced ? NULL : config_node_name());
 	buf_add(b, "}", 1);
 }
 

@@ -79,6 +79,8 @@ static size_t		 task_nobservers;
 
 static void	task_timer_cb(struct wheel_node *);
 
+static int	task_in_cluster;	/* task_cluster_set */
+
 /* Put the task timers on a wheel driven by the loop. */
 void
 task_init(struct event_base *base)
@@ -620,6 +622,8 @@ task_submit(struct task *t)
 	registry_add(t);
 	t->registered = 1;
 	task_announce(t, TASK_CREATED, t->state);
+	if (t->unplaced)	/* stored for a node with its job to claim */
+		return;
 	sched_submit(t);
 	if (t->state != TASK_SCHEDULED)
 		return;
@@ -841,6 +845,36 @@ task_withdraw(struct task *t)
 }
 
 /*
+ * An unplaced task (a cluster's command task whose job this node lacks,
+ * CONTRACT §12) is stored: it leaves this node's memory without a word
+ * (nothing more is written for it here; the node that claims it runs it).
+ */
+void
+task_let_go(struct task *t)
+{
+	wheel_del(task_wheel, &t->timer);
+	if (t->registered)
+		registry_remove(t);
+	t->registered = 0;
+	t->withdrawn = 1;
+	sched_forget(t);
+}
+
+/* On a cluster's store (PostgreSQL), command tasks may wait unplaced. */
+void
+task_cluster_set(int on)
+{
+	task_in_cluster = on;
+}
+
+/* Is this node one of a cluster (PostgreSQL)? */
+int
+task_cluster(void)
+{
+	return task_in_cluster;
+}
+
+/*
  * Resume a task read back from the store: a scheduled one keeps its start
  * time, a running one is its kind's to resume (or cancel, for why), a
  * cancelling one runs its cleanup again.
@@ -888,4 +922,49 @@ void
 task_adopt(struct task *t)
 {
 	task_resume(t, CANCEL_NODE_LOST);
+}
+
+/*
+ * A cluster's unplaced command task this node claimed (CONTRACT §12): its
+ * kind applies the job here (checks, defaults). One the job refuses ends
+ * failed at once, result.error saying why (no retry: it would be refused
+ * again; it passes running for an instant, as a job that cannot start);
+ * another is resumed as an adopted one (its start time kept) and stored
+ * again, with this node's name and what the job added.
+ */
+void
+task_place(struct task *t)
+{
+	json_t *refusal = task_kind(t)->place != NULL ?
+	    task_kind(t)->place(t) : NULL;
+
+	if (refusal == NULL) {
+		task_resume(t, CANCEL_NODE_LOST);
+		task_touch(t);
+		return;
+	}
+	registry_add(t);
+	t->registered = 1;
+	if (task_set_state(t, TASK_RUNNING) != 0) {
+		json_decref(refusal);
+		return;
+	}
+	json_decref(task_extra(t)->result);
+	t->x->result = refusal;
+	task_set_state(t, TASK_FAILED);
+}
+
+/*
+ * A cluster's unplaced task this node claimed to cancel it (a DELETE
+ * here, §12): it joins memory and is cancelled at once (reason client);
+ * its cleanup runs here: the job's, or a failed one if this node lacks
+ * the job (as on one node for a job gone from the config).
+ */
+enum task_cancel_result
+task_claim_cancel(struct task *t, const char *message)
+{
+	registry_add(t);
+	t->registered = 1;
+	sched_recover(t);
+	return task_cancel(t, CANCEL_CLIENT, message);
 }

@@ -223,8 +223,9 @@ def test_no_config_file_needed():
         assert d.get("/healthz").status == 200
         t = create(d, {"duration_ms": 0})
         assert wait_end(d, t["id"])["state"] == "succeeded"
-        p = is_problem(d.post("/v1/tasks", json={"kind": "command", "job": "x"}), 422)
-        assert any(e["pointer"] == "/job" for e in p["errors"]), p
+        if harness.STORE != "pg":  # a cluster's waits unplaced (test_placement)
+            p = is_problem(d.post("/v1/tasks", json={"kind": "command", "job": "x"}), 422)
+            assert any(e["pointer"] == "/job" for e in p["errors"]), p
 
 
 def test_flags_override_the_file():
@@ -336,8 +337,9 @@ def test_reload_good():
     ok = script(td, "ok.sh", "echo $EVTASKD_JOB\n")
     path = write_json(td, "c.json", {"jobs": {"a": {"argv": [ok]}}})
     with Daemon("-c", path) as d:
-        p = is_problem(d.post("/v1/tasks", json={"kind": "command", "job": "b"}), 422)
-        assert any(e["pointer"] == "/job" for e in p["errors"]), p
+        if harness.STORE != "pg":  # a cluster's waits unplaced (test_placement)
+            p = is_problem(d.post("/v1/tasks", json={"kind": "command", "job": "b"}), 422)
+            assert any(e["pointer"] == "/job" for e in p["errors"]), p
         create(d, {"duration_ms": 5000})
         write_json(td, "c.json", {"jobs": {"a": {"argv": [ok]}, "b": {"argv": [ok]}},
                                   "limits": {"max_duration_ms": 2000}})
@@ -463,7 +465,8 @@ def test_reload_running_task_keeps_its_job():
         d.send_signal(signal.SIGHUP)
         d.wait_log(r"reloaded: 1 jobs?")
         c2 = create(d, {"kind": "command", "job": "changed"})
-        is_problem(d.post("/v1/tasks", json={"kind": "command", "job": "removed"}), 422)
+        if harness.STORE != "pg":  # a cluster's waits unplaced (test_placement)
+            is_problem(d.post("/v1/tasks", json={"kind": "command", "job": "removed"}), 422)
         ready(c2)
         for t, want in ((c1, "old\n"), (r1, "old\n"), (c2, "new\n")):
             c = d.delete("/v1/tasks/" + t["id"]).json()
