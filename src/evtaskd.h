@@ -457,6 +457,7 @@ struct task_policy {
 	unsigned		 member:1;	/* sched.c's: in sk's members */
 	unsigned		 cluster:1;	/* sched.c's: asked the cluster */
 	unsigned		 ask_job:1;	/* sched.c's: ask has a job slot */
+	unsigned		 told:1;	/* sched.c's: the cluster answered */
 	struct store_slot	*ask;		/* sched.c's: the cluster's answer
 						   awaited (shared store) */
 	TAILQ_ENTRY(task_policy) wait_entry;	/* sched.c's */
@@ -725,6 +726,7 @@ void	 sched_recover(struct task *);
 void	 sched_forget(struct task *);
 void	 sched_job_counts(const char *, unsigned int *, unsigned int *);
 void	 sched_claimed(struct task *);
+int	 sched_deciding(const struct task *);
 
 /* schedule-json.c */
 enum schedule_overlap {
@@ -946,8 +948,11 @@ struct store_read *store_get(const struct ulid *, store_got_cb *, void *);
 /* A cancel request for another node's task is stored (0) or not (-1). */
 typedef void pg_events_done_cb(void *, int);
 int	 store_shared(void);
-/* The cluster granted a task its key and job slot (store_slot_take). */
-typedef void store_slot_cb(struct task *);
+/*
+ * The cluster granted a task its key and job slot (1), or refused them at
+ * first (0, once; the grant may come later).
+ */
+typedef void store_slot_cb(struct task *, int);
 struct store_slot *store_slot_take(struct task *, const char *, const char *,
 	    unsigned int, store_slot_cb *);
 void	 store_slot_drop(struct store_slot *);

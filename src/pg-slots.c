@@ -52,6 +52,7 @@ struct store_slot {
 	int			 again;		/* news came while out */
 	int			 granted;	/* the answer said yes */
 	int			 dropped;	/* its task no longer asks */
+	int			 told;		/* a refusal was told */
 	store_slot_cb		*cb;
 };
 
@@ -139,7 +140,7 @@ pgs_take_done_cb(void *arg, const char *error)
 	}
 	if (error == NULL && s->granted) {
 		pgs_free(s);
-		cb(t);
+		cb(t, 1);
 		return;
 	}
 	if (error != NULL && pgc_is_up(pgs_conn))
@@ -152,6 +153,10 @@ pgs_take_done_cb(void *arg, const char *error)
 	else if (s->state == PGS_REFUSED && pgs_retry != NULL &&
 	    !evtimer_pending(pgs_retry, NULL))
 		evtimer_add(pgs_retry, &tv);
+	if (!s->told) {		/* the first answer: no (for now) */
+		s->told = 1;
+		cb(t, 0);
+	}
 }
 
 /* The fall-back: every refused take goes again. */

@@ -284,12 +284,18 @@ sched_take_key(struct task *t)
 	return 1;
 }
 
-/* The cluster granted the task its key and slot: it starts now. */
+/*
+ * The cluster granted the task its key and slot: it starts now. Or it
+ * refused them for now: the task waits (its create may answer).
+ */
 static void
-sched_granted_cb(struct task *t)
+sched_granted_cb(struct task *t, int granted)
 {
 	struct task_policy *p = task_policy(t);
 
+	p->told = 1;
+	if (!granted)
+		return;
 	p->ask = NULL;
 	t->queued = 0;
 	if (p->ask_job)
@@ -317,6 +323,7 @@ sched_ask(struct task *t)
 	if (p->ask == NULL)
 		return 1;
 	p->cluster = 1;
+	p->told = 0;
 	p->ask_job = job != NULL;
 	if (job != NULL)
 		sched_slots(job)->asking++;
@@ -643,6 +650,18 @@ sched_claimed(struct task *t)
 		return;
 	}
 	task_policy(t)->cluster = 1;
+}
+
+/*
+ * Is the task waiting for the cluster's first answer on its key and slot?
+ * (Its create answers with that decision: running, or scheduled.)
+ */
+int
+sched_deciding(const struct task *t)
+{
+	const struct task_policy *p = TASK_POL(t);
+
+	return p != NULL && p->ask != NULL && !p->told;
 }
 
 /* Let go of every table at exit (the tasks were freed before). */

@@ -2,7 +2,8 @@
 on three nodes sharing a private PostgreSQL 15 (tests/cluster.py; skipped
 only where it is not installed): a job with max_concurrent 1 on two nodes
 never runs twice at once, whichever node its tasks were created on; a key
-with on_conflict queue runs one task at a time across nodes; a waiter whose
+with on_conflict queue runs one task at a time across nodes; a create
+answers with the cluster's decision (running, or scheduled); a waiter whose
 key is held by a node that dies starts once the adopted holder ends; a
 cancelled waiter leaves nothing held; on_conflict reject answers 409 on
 any node while a live task anywhere has the key, and of two nodes creating
@@ -97,6 +98,22 @@ def test_key_queue_across_nodes():
         # another key runs beside them
         o = wait_end(c.nodes[1], other["id"])
         assert ms(o["started_at"]) < max(ms(t["started_at"]) for t in ts), o
+        nothing_held(c)
+
+
+def test_create_answers_with_the_clusters_decision():
+    with Cluster(3, lease_ms=LEASE_MS) as c:
+        a, b, cc = c.nodes
+        # the 201 shows what the cluster decided: free, running; held, waiting
+        h = create(a, {"duration_ms": 60000, "concurrency_key": "k"})
+        assert h["state"] == "running" and h["started_at"] is not None, h
+        w = create(b, {"duration_ms": 10, "concurrency_key": "k"})
+        assert w["state"] == "scheduled" and w["started_at"] is None, w
+        o = create(cc, {"duration_ms": 60000, "concurrency_key": "other"})
+        assert o["state"] == "running", o
+        for t in (h, o):
+            assert a.delete("/v1/tasks/" + t["id"]).status == 200
+        assert wait_end(b, w["id"])["state"] == "succeeded"
         nothing_held(c)
 
 
