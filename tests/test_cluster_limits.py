@@ -4,8 +4,9 @@ only where it is not installed): a job with max_concurrent 1 on two nodes
 never runs twice at once, whichever node its tasks were created on; a key
 with on_conflict queue runs one task at a time across nodes; a create
 answers with the cluster's decision (running, or scheduled); a waiter whose
-key is held by a node that dies starts once the adopted holder ends; a
-cancelled waiter leaves nothing held; on_conflict reject answers 409 on
+key or job slot is held by a node that dies starts once the adopted
+holder ends (a sleep on time, a command node_lost); a cancelled waiter
+leaves nothing held; on_conflict reject answers 409 on
 any node while a live task anywhere has the key, and of two nodes creating
 at once exactly one wins; on_conflict replace cancels the key's tasks on
 other nodes (reason superseded) and starts after their cleanups. Times
@@ -145,6 +146,34 @@ def test_dead_holders_key_freed_when_adopted_task_ends():
         assert h["state"] == "succeeded" and h["node"] != "a", h
         assert w["state"] == "succeeded", w
         one_at_a_time([h, w])
+        nothing_held(c)
+
+
+def test_dead_nodes_job_slot_freed_when_adopted_command_ends():
+    td = harness.tmpdir()
+    long = harness.script(td, "long", "exec sleep 60")
+
+    def cfg():
+        return {"lease_ms": LEASE_MS, "isolation": "process_group",
+                "jobs": {"one": {"argv": [long], "max_concurrent": 1}}}
+    with Cluster(3, start=False, lease_ms=LEASE_MS) as c:
+        a = c.start_node("a", config=cfg())
+        b = c.start_node("b", config=cfg())
+        c.start_node("c", config=cfg())
+        h = create(a, {"kind": "command", "job": "one"})
+        assert h["state"] == "running", h
+        w = create(b, {"kind": "command", "job": "one"})
+        assert w["state"] == "scheduled", w
+        c.kill("a")
+        h = wait_end(b, h["id"])
+        assert h["state"] == "cancelled", h
+        assert h["cancellation"]["reason"] == "node_lost", h
+        # the slot went with the adopted task's end: the waiter runs
+        eventually(lambda: b.get("/v1/tasks/" + w["id"]).json()["state"]
+                   == "running")
+        got = b.get("/v1/tasks/" + w["id"]).json()
+        assert ms(h["finished_at"]) <= ms(got["started_at"]), (h, got)
+        assert b.delete("/v1/tasks/" + w["id"]).status == 200
         nothing_held(c)
 
 
