@@ -9,6 +9,9 @@
  *
  * The waiter is on the hub before the read starts, so a task that ends
  * between the two is seen by one or the other.
+ *
+ * Also a create with on_conflict reject on a shared store: the cluster
+ * claims its key first (race-free between nodes), 409 as on one node.
  */
 
 #include "evtaskd.h"
