@@ -16,6 +16,9 @@
  * dead and no live node has its job) does not wait for ever: every
  * API_REMOTE_CHECK_MS the store is asked, and then the answer is 202,
  * the request stored for the node that adopts the task.
+ *
+ * Also a create with on_conflict reject on a shared store: the cluster
+ * claims its key first (race-free between nodes), 409 as on one node.
  */
 
 #include "evtaskd.h"
@@ -452,4 +455,150 @@ api_remote_cancel(struct http_request *req, const struct ulid *id,
 	r->wait = wait;
 	r->message = message != NULL ? xstrdup(message) : NULL;
 	api_remote_read(r, api_remote_got_cb);
+}
+
+/*
+ * A create with on_conflict reject on a shared store: the cluster says
+ * whether its key is free (race-free between nodes: pg-slots.c) before
+ * the task goes in; 409 with the task in its way, as on one node.
+ */
+struct api_reject {
+	struct http_request	*req;
+	struct task		*t;		/* not yet submitted */
+	char			*canonical;	/* the Idempotency-Key's body */
+	char			*key;		/* its concurrency key */
+	struct store_claim	*claim;		/* out */
+	struct store_read	*rd;		/* the holder's read */
+	char			*holder;
+};
+
+/* The one place a reject's context is freed (with its unsubmitted task). */
+static void
+api_reject_free(struct api_reject *j)
+{
+	if (j->t != NULL)
+		task_free(j->t);
+	free(j->canonical);
+	free(j->key);
+	free(j->holder);
+	free(j);
+}
+
+/* The client left (or the daemon stops): a claim made goes too. */
+static void
+api_reject_gone_cb(struct http_request *req, void *arg)
+{
+	struct api_reject *j = arg;
+
+	if (j->claim != NULL) {
+		store_key_claim_drop(j->claim);
+		store_slot_release(&j->t->id);	/* if it was held */
+	}
+	if (j->rd != NULL)
+		store_read_drop(j->rd);
+	api_reject_free(j);
+}
+
+/* 409 with the task in the way (its document, taken; NULL: its id only). */
+static void
+api_reject_conflict(struct api_reject *j, char *doc)
+{
+	json_t *v = doc != NULL ? json_loads(doc, 0, NULL) : NULL;
+
+	if (v == NULL)
+		v = json_pack("{s:s}", "id", j->holder);
+	http_problem_extra(j->req, 409, "concurrency-key-taken",
+	    json_pack("{s:o}", "task", v), "concurrency key '%s' is held by "
+	    "task %s", j->key, j->holder);
+	free(doc);
+	api_reject_free(j);
+}
+
+/* The holder as the store has it. */
+static void
+api_reject_got_cb(void *arg, int rc, char *doc)
+{
+	struct api_reject *j = arg;
+
+	j->rd = NULL;
+	if (rc <= 0) {
+		free(doc);
+		doc = NULL;
+	}
+	api_reject_conflict(j, doc);
+}
+
+/* The key is taken by holder: its document, from memory or the store. */
+static void
+api_reject_held(struct api_reject *j, const char *holder)
+{
+	struct store_read *rd;
+	struct task *h;
+	struct ulid id;
+
+	j->holder = xstrdup(holder);
+	if (ulid_parse(holder, &id) != 0) {
+		api_reject_conflict(j, NULL);
+		return;
+	}
+	if ((h = registry_find(&id)) != NULL) {
+		api_reject_conflict(j, task_to_text(h));
+		return;
+	}
+	rd = store_get(&id, api_reject_got_cb, j);
+	if (rd != NULL)
+		j->rd = rd;
+}
+
+/* The cluster answered: the task goes in, or 409, or 503. */
+static void
+api_reject_claimed_cb(void *arg, int rc, const char *holder)
+{
+	struct api_reject *j = arg;
+	struct task *t = j->t;
+	char ra[16];
+
+	j->claim = NULL;
+	if (rc < 0) {
+		snprintf(ra, sizeof ra, "%d", store_retry_after_s());
+		http_set_header(j->req, "Retry-After", ra);
+		http_problem(j->req, 503, "store-unavailable", "the store "
+		    "cannot check the concurrency key; nothing was created");
+		api_reject_free(j);
+		return;
+	}
+	if (rc > 0) {
+		api_reject_held(j, holder);
+		return;
+	}
+	if (api_refuse_conflict(j->req, t) != 0) {	/* one came here */
+		store_slot_release(&t->id);
+		j->t = NULL;		/* freed by the refusal */
+		api_reject_free(j);
+		return;
+	}
+	sched_claimed(t);
+	j->t = NULL;
+	api_create_submit(j->req, t, j->canonical);
+	j->canonical = NULL;
+	api_reject_free(j);
+}
+
+/* POST /v1/tasks of a task with on_conflict reject, on a shared store. */
+void
+api_remote_reject(struct http_request *req, struct task *t, const char *key,
+    char *canonical)
+{
+	struct api_reject *j = xcalloc(1, sizeof *j);
+
+	j->req = req;
+	j->t = t;
+	j->key = xstrdup(key);
+	j->canonical = canonical;
+	j->claim = store_key_claim(&t->id, key, api_reject_claimed_cb, j);
+	if (j->claim == NULL) {
+		api_reject_claimed_cb(j, -1, NULL);
+		return;
+	}
+	http_suspend(req, api_reject_gone_cb, j);
 }

@@ -272,7 +272,6 @@ api_refuse_conflict(struct http_request *req, struct task *t)
 static void
 api_create_new(struct http_request *req, json_t *spec, char *canonical)
 {
-	const char *key = http_header(req, "Idempotency-Key");
 	json_t *errors;
 	struct task *t;
 
@@ -299,14 +298,34 @@ api_create_new(struct http_request *req, json_t *spec, char *canonical)
 	}
 	if (api_refuse_conflict(req, t) != 0)
 		goto out;
-	if (key != NULL) {
+	if (store_shared() && TASK_POL(t) != NULL && TASK_POL(t)->key !=
+	    NULL && TASK_POL(t)->on_conflict == CONFLICT_REJECT) {
+		/* the cluster's word first */
+		api_remote_reject(req, t, TASK_POL(t)->key, canonical);
+		return;
+	}
+	api_create_submit(req, t, canonical);
+	return;
+out:
+	free(canonical);
+}
+
+/*
+ * A new task goes in (canonical: its Idempotency-Key's body, taken, or
+ * NULL); the answer comes once its creation is stored.
+ */
+void
+api_create_submit(struct http_request *req, struct task *t, char *canonical)
+{
+	const char *key = http_header(req, "Idempotency-Key");
+
+	if (key != NULL && canonical != NULL) {
 		store_note_key(t, xstrdup(key), canonical);
 		canonical = NULL;
 	}
+	free(canonical);
 	task_submit(t);
 	api_wait_commit(req, t, 201);
-out:
-	free(canonical);
 }
 
 /* A create waiting for its Idempotency-Key's read. */

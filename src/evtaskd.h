@@ -455,12 +455,18 @@ struct task_policy {
 	unsigned		 counted:1;	/* sched.c's: runs for its job */
 	unsigned		 holds_key:1;	/* sched.c's */
 	unsigned		 member:1;	/* sched.c's: in sk's members */
+	unsigned		 cluster:1;	/* sched.c's: asked the cluster */
+	unsigned		 ask_job:1;	/* sched.c's: ask has a job slot */
+	unsigned		 told:1;	/* sched.c's: the cluster answered */
+	struct store_slot	*ask;		/* sched.c's: the cluster's answer
+						   awaited (shared store) */
 	TAILQ_ENTRY(task_policy) wait_entry;	/* sched.c's */
 	LIST_ENTRY(task_policy)	 member_entry;	/* sched.c's */
 	struct task		*task;
 };
 struct sched_key;
 struct sched_queue;
+struct store_slot;
 /* Where a task's callback delivery stands (CONTRACT §9). */
 enum callback_state {
 	CALLBACK_PENDING,
@@ -726,6 +732,8 @@ void	 sched_ended(struct task *);
 void	 sched_recover(struct task *);
 void	 sched_forget(struct task *);
 void	 sched_job_counts(const char *, unsigned int *, unsigned int *);
+void	 sched_claimed(struct task *);
+int	 sched_deciding(const struct task *);
 
 /* schedule-json.c */
 enum schedule_overlap {
@@ -948,11 +956,27 @@ struct store_read *store_get(const struct ulid *, store_got_cb *, void *);
 /* A cancel request for another node's task is stored (0) or not (-1). */
 typedef void pg_events_done_cb(void *, int);
 int	 store_shared(void);
+/*
+ * The cluster granted a task its key and job slot (1), or refused them at
+ * first (0, once; the grant may come later).
+ */
+typedef void store_slot_cb(struct task *, int);
+struct store_slot *store_slot_take(struct task *, const char *, const char *,
+	    unsigned int, store_slot_cb *);
+void	 store_slot_drop(struct store_slot *);
+void	 store_slot_release(const struct ulid *);
+/* A reject's key: 0 held, 1 the task in the way (its id), -1 failed. */
+typedef void store_claim_cb(void *, int, const char *);
+struct store_claim;
+struct store_claim *store_key_claim(const struct ulid *, const char *,
+	    store_claim_cb *, void *);
+void	 store_key_claim_drop(struct store_claim *);
+void	 store_key_supersede(const struct ulid *, const char *);
 int	 store_cancel_remote(const struct ulid *, const char *, const char *,
 	    pg_events_done_cb *, void *);
 /* An unplaced task claimed to cancel it: 1 and its doc, 0 (not had), -1. */
-typedef void store_claim_cb(void *, int, const char *);
-int	 store_claim_unplaced(const struct ulid *, store_claim_cb *, void *);
+typedef void store_unplaced_cb(void *, int, const char *);
+int	 store_claim_unplaced(const struct ulid *, store_unplaced_cb *, void *);
 /* A task's stored doc (rc as store_got_cb) and: can a live node end it? */
 typedef void store_endable_cb(void *, int, char *, int);
 struct store_read *store_endable(const struct ulid *, store_endable_cb *,
@@ -1013,7 +1037,8 @@ void	 pgc_on_notify(struct pgc *, pgc_notify_cb *);
 struct pg_events_hooks {
 	void	(*start)(uint64_t);		/* the events follow this seq */
 	void	(*event)(uint64_t, const char *, const char *); /* seq, id, doc */
-	int	(*cancel)(const struct ulid *, const char *);	/* a request:
+	int	(*cancel)(const struct ulid *, int, const char *); /* a request
+						 * and its reason (0: a client's):
 						 * -1 if the task is not here */
 	void	(*committed)(uint64_t);	/* a commit came after this seq */
 };
@@ -1036,7 +1061,7 @@ typedef void pg_adopt_cb(const char *, const char *);
 typedef void pg_adopt_delivery_cb(const struct store_delivery *);
 void	 pg_adopt_on(pg_adopt_cb *, pg_adopt_cb *, pg_adopt_delivery_cb *);
 void	 pg_adopt_on_claim(pg_adopt_cb *);
-int	 pg_adopt_claim_one(const struct ulid *, store_claim_cb *, void *);
+int	 pg_adopt_claim_one(const struct ulid *, store_unplaced_cb *, void *);
 void	 pg_adopt_start(struct event_base *, struct pgc *, int64_t);
 void	 pg_adopt_stop(void);
 
@@ -1054,8 +1079,25 @@ const char *pg_node_epoch(void);
 void	 pg_node_release(struct pgc *);
 
 /* pg-schema.c */
-#define PG_SCHEMA_VERSION	2
+#define PG_SCHEMA_VERSION	3
 int	 pg_schema(struct pgc *, char **);
+
+/* pg-slots.c */
+struct pg_slots_out;
+struct store_slot *pg_slots_take(struct task *, const char *, const char *,
+	    unsigned int, store_slot_cb *);
+void	 pg_slots_drop(struct store_slot *);
+void	 pg_slots_release(const struct ulid *);
+int	 pg_slots_send(struct pg_conn *, struct pg_slots_out **);
+void	 pg_slots_written(struct pg_slots_out *, const char *);
+void	 pg_slots_event(const char *);
+struct store_claim *pg_slots_claim(const struct ulid *, const char *,
+	    store_claim_cb *, void *);
+void	 pg_slots_claim_drop(struct store_claim *);
+void	 pg_slots_supersede(const struct ulid *, const char *);
+void	 pg_slots_up(void);
+void	 pg_slots_open(struct event_base *, struct pgc *);
+void	 pg_slots_close(void);
 
 /* pg-read.c */
 struct store_read *pg_get(const struct ulid *, store_got_cb *, void *);
@@ -1189,6 +1231,7 @@ typedef void api_known_cb(struct http_request *, const struct ulid *);
 void	 api_task_known(struct http_request *, const struct ulid *,
 	    const char *, api_known_cb *);
 int	 api_refuse_conflict(struct http_request *, struct task *);
+void	 api_create_submit(struct http_request *, struct task *, char *);
 void	 api_tasks_create(struct http_request *);
 void	 api_tasks_get(struct http_request *);
 void	 api_tasks_list(struct http_request *);
@@ -1219,6 +1262,8 @@ void	 api_read_park(struct api_read *, struct store_read *);
 void	 api_remote_wait(struct http_request *, const struct ulid *, int64_t);
 void	 api_remote_cancel(struct http_request *, const struct ulid *,
 	    const char *, int);
+void	 api_remote_reject(struct http_request *, struct task *, const char *,
+	    char *);
 void	 api_read_done(struct api_read *);
 void	 api_wait_commit(struct http_request *, struct task *, unsigned);
 void	 api_wait_done(struct http_request *, struct task *, int64_t);

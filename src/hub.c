@@ -295,7 +295,9 @@ hub_wait_done(struct task *t, int64_t limit_ms, hub_wake_cb *cb, void *arg,
  * The end of a loop pass, before the store takes the pass's changes as
  * batch seq: commit waiters take the task as it is now, which is what that
  * batch stores, and wait for that batch. From then on a waiter holds no
- * pointer to the task, which may leave memory once the batch is back.
+ * pointer to the task, which may leave memory once the batch is back. A
+ * task waiting for the cluster's first word on its key and slot (a shared
+ * store) is sealed in the pass that hears it.
  */
 void
 hub_seal(uint64_t seq)
@@ -303,8 +305,8 @@ hub_seal(uint64_t seq)
 	struct hub_waiter *w;
 
 	TAILQ_FOREACH(w, &hub_commit_list, entry) {
-		if (w->sealed)
-			continue;
+		if (w->sealed || (w->task != NULL && sched_deciding(w->task)))
+			continue;	/* the cluster decides first (sched.c) */
 		w->sealed = 1;
 		w->seq = seq;
 		if (w->task == NULL)

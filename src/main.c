@@ -704,18 +704,21 @@ main_state_dir(void)
 }
 
 /*
- * Another node asked (cancels table) to cancel a task this node runs; -1
- * if it is not in memory here (yet: an adoption's tasks arrive after its
- * commit), and the request waits in the table.
+ * Another node asked (cancels table) to cancel a task this node runs, for
+ * a reason (superseded; else a client's); -1 if it is not in memory here
+ * (yet: an adoption's tasks arrive after its commit), and the request
+ * waits in the table.
  */
 static int
-main_remote_cancel(const struct ulid *id, const char *message)
+main_remote_cancel(const struct ulid *id, int reason, const char *message)
 {
 	struct task *t = registry_find(id);
 
 	if (t == NULL)
 		return -1;
-	task_cancel(t, CANCEL_CLIENT, message);
+	if (reason <= CANCEL_NONE || reason >= CANCEL_NREASONS)
+		reason = CANCEL_CLIENT;
+	task_cancel(t, (enum cancel_reason)reason, message);
 	return 0;
 }
 

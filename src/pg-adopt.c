@@ -60,7 +60,7 @@ struct pg_adopted {
 struct pg_claim {
 	char		 id[ULID_LEN + 1];
 	char		*doc;		/* the row, once claimed */
-	store_claim_cb	*done;
+	store_unplaced_cb *done;
 	void		*arg;
 };
 
@@ -423,7 +423,7 @@ pg_claim_done_cb(void *arg, const char *error)
  * if it cannot be sent.
  */
 int
-pg_adopt_claim_one(const struct ulid *id, store_claim_cb *done,
+pg_adopt_claim_one(const struct ulid *id, store_unplaced_cb *done,
     void *arg)
 {
 	struct pg_claim *c;

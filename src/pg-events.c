@@ -42,6 +42,7 @@
 /* A taken cancel request whose task is not in memory here (yet). */
 struct pg_cancel_back {
 	char	 id[ULID_LEN + 1];
+	char	 reason[16];	/* "": a client's (NULL in the table) */
 	char	*message;
 };
 
@@ -106,6 +107,7 @@ pge_tail_row_cb(void *arg, int i, PGresult *res)
 		if (pge_hooks != NULL)
 			pge_hooks->event(seq, PQgetvalue(res, r, 1),
 			    PQgetvalue(res, r, 2));
+		pg_slots_event(PQgetvalue(res, r, 2));	/* a slot freed? */
 	}
 }
 
@@ -164,13 +166,17 @@ pge_backs_free(struct pg_cancel_backs *b)
 
 /* Keep a request whose task is not here for putting back. */
 static void
-pge_backs_add(struct pg_cancel_backs *b, const char *id, const char *message)
+pge_backs_add(struct pg_cancel_backs *b, const char *id, int reason,
+    const char *message)
 {
 	struct pg_cancel_back *k;
 
 	b->rows = xrealloc(b->rows, (b->n + 1) * sizeof *b->rows);
 	k = &b->rows[b->n++];
 	snprintf(k->id, sizeof k->id, "%s", id);
+	k->reason[0] = '\0';
+	if (reason > 0)
+		snprintf(k->reason, sizeof k->reason, "%d", reason);
 	k->message = message != NULL ? xstrdup(message) : NULL;
 }
 
@@ -179,16 +185,18 @@ static int
 pge_back_send_cb(PGconn *conn, void *arg)
 {
 	struct pg_cancel_backs *b = arg;
-	const char *p[3];
+	const char *p[4];
 	size_t i;
 
 	for (i = 0; i < b->n; i++) {
 		p[0] = b->rows[i].id;
 		p[1] = b->rows[i].message;
 		p[2] = pg_node_name();
+		p[3] = b->rows[i].reason[0] != '\0' ? b->rows[i].reason : NULL;
 		if (PQsendQueryParams(conn, "INSERT INTO cancels(task_id,"
-		    " message, by_node) VALUES ($1, $2, $3) ON CONFLICT"
-		    " (task_id) DO NOTHING", 3, NULL, p, NULL, NULL, 0) != 1)
+		    " message, by_node, reason) VALUES ($1, $2, $3, $4) ON"
+		    " CONFLICT (task_id) DO NOTHING", 4, NULL, p, NULL, NULL,
+		    0) != 1)
 			return -1;
 	}
 	return 0;
@@ -217,16 +225,19 @@ pge_take_row_cb(void *arg, int i, PGresult *res)
 	struct pg_cancel_backs *b = arg;
 	const char *message;
 	struct ulid id;
-	int r;
+	int r, reason;
 
 	for (r = 0; r < PQntuples(res); r++) {
 		if (ulid_parse(PQgetvalue(res, r, 0), &id) != 0 ||
 		    pge_hooks == NULL)
 			continue;
 		message = PQgetisnull(res, r, 1) ? NULL : PQgetvalue(res, r, 1);
-		if (pge_hooks->cancel(&id, message) != 0 &&
-		    atoi(PQgetvalue(res, r, 2)) < TASK_SUCCEEDED)
-			pge_backs_add(b, PQgetvalue(res, r, 0), message);
+		reason = PQgetisnull(res, r, 2) ? 0 : atoi(PQgetvalue(res, r,
+		    2));
+		if (pge_hooks->cancel(&id, reason, message) != 0 &&
+		    atoi(PQgetvalue(res, r, 3)) < TASK_SUCCEEDED)
+			pge_backs_add(b, PQgetvalue(res, r, 0), reason,
+			    message);
 	}
 }
 
@@ -261,7 +272,8 @@ pge_take_send_cb(PGconn *conn, void *arg)
 
 	return PQsendQueryParams(conn, "DELETE FROM cancels c USING tasks t"
 	    " WHERE t.id = c.task_id AND t.node = $1 RETURNING c.task_id,"
-	    " c.message, t.state", 1, NULL, p, NULL, NULL, 0) == 1 ? 0 : -1;
+	    " c.message, c.reason, t.state", 1, NULL, p, NULL, NULL, 0) == 1 ?
+	    0 : -1;
 }
 
 /* Take the cancel requests left for this node (once at a time). */

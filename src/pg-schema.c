@@ -40,6 +40,20 @@ static const char pg_schema_sql[] =
 	" created_at timestamptz NOT NULL DEFAULT now(),"
 	" updated_at timestamptz NOT NULL DEFAULT now(),"
 	" doc text NOT NULL);"			/* the task's JSON */
+	/*
+	 * The concurrency key of a live task as its document writes it
+	 * (JSON-escaped), for keys across the cluster (pg-slots.c): the last
+	 * "concurrency_key":"..." at the document's own level (user data
+	 * comes before it; inside strings every quote is escaped). Only a
+	 * document that has one is searched.
+	 */
+	"ALTER TABLE tasks ADD COLUMN IF NOT EXISTS ckey text GENERATED ALWAYS"
+	" AS (CASE WHEN state < 3 AND strpos(doc, '\"concurrency_key\":\"')"
+	" > 0 THEN substring(doc from"
+	" '.*\"concurrency_key\":\"((?:[^\"\\\\]|\\\\.)*)\"') END)"
+	" STORED;"
+	"CREATE INDEX IF NOT EXISTS tasks_ckey ON tasks(ckey, id)"
+	" WHERE ckey IS NOT NULL;"
 	"CREATE INDEX IF NOT EXISTS tasks_kind_state ON tasks(kind, state, id);"
 	"CREATE INDEX IF NOT EXISTS tasks_node_state ON tasks(node, state);"
 	"CREATE UNIQUE INDEX IF NOT EXISTS tasks_idem ON tasks(idem_key)"
@@ -81,6 +95,8 @@ static const char pg_schema_sql[] =
 	" requests integer NOT NULL DEFAULT 1,"
 	" by_node text NOT NULL,"
 	" requested_at timestamptz NOT NULL DEFAULT now());"
+	/* Why (enum cancel_reason; NULL: a client's DELETE). */
+	"ALTER TABLE cancels ADD COLUMN IF NOT EXISTS reason integer;"
 	/* Callback deliveries (CONTRACT §9), as in the SQLite store. */
 	"CREATE TABLE IF NOT EXISTS outbox ("
 	" id text COLLATE \"C\" PRIMARY KEY,"
@@ -97,6 +113,84 @@ static const char pg_schema_sql[] =
 	" id text COLLATE \"C\" PRIMARY KEY,"
 	" node text,"				/* who wrote it last */
 	" doc text NOT NULL);"
+	/*
+	 * max_concurrent and concurrency keys across the cluster
+	 * (pg-slots.c): a row per held slot, name "job:J" or "key:K".
+	 */
+	"CREATE TABLE IF NOT EXISTS slots ("
+	" name text NOT NULL,"
+	" task_id text COLLATE \"C\" NOT NULL,"
+	" node text NOT NULL,"			/* who took it */
+	" epoch bigint NOT NULL,"		/* with which lease */
+	" taken_at timestamptz NOT NULL DEFAULT now(),"
+	" PRIMARY KEY (name, task_id));"
+	"CREATE INDEX IF NOT EXISTS slots_task ON slots(task_id);"
+	/*
+	 * Take a slot of name s for task t (1 if held already) while fewer
+	 * than mx are held, under a lock on the name; first go the rows of
+	 * ended tasks (state 3 and up: terminal), and those taken under a
+	 * lease that is gone for a task that is not running or cancelling
+	 * (never stored, or scheduled: its adopter asks again), so a dead
+	 * node's slots free themselves.
+	 */
+	"CREATE OR REPLACE FUNCTION evtaskd_slot_one(n text, e bigint, t text,"
+	" s text, mx integer) RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN"
+	" PERFORM pg_advisory_xact_lock(hashtextextended(s, 0));"
+	" PERFORM 1 FROM slots WHERE name = s AND task_id = t;"
+	" IF FOUND THEN RETURN true; END IF;"
+	" DELETE FROM slots l WHERE l.name = s AND (EXISTS (SELECT 1 FROM"
+	" tasks k WHERE k.id = l.task_id AND k.state >= 3) OR (NOT EXISTS"
+	" (SELECT 1 FROM tasks k WHERE k.id = l.task_id AND k.state > 0)"
+	" AND NOT EXISTS (SELECT 1 FROM nodes d WHERE d.name = l.node"
+	" AND d.epoch = l.epoch AND d.lease_until > now())));"
+	" IF (SELECT count(*) FROM slots WHERE name = s) >= mx THEN"
+	" RETURN false; END IF;"
+	" INSERT INTO slots(name, task_id, node, epoch) VALUES (s, t, n, e);"
+	" RETURN true; END $f$;"
+	/* A task's key (k) then its job's slot (j, mx): both or refused. */
+	"CREATE OR REPLACE FUNCTION evtaskd_slot_take(n text, e bigint, t text,"
+	" k text, j text, mx integer) RETURNS boolean LANGUAGE plpgsql AS $f$"
+	" BEGIN PERFORM evtaskd_fence(n, e);"
+	" IF k IS NOT NULL AND NOT evtaskd_slot_one(n, e, t, 'key:' || k, 1)"
+	" THEN RETURN false; END IF;"
+	" IF j IS NULL THEN RETURN true; END IF;"
+	" RETURN evtaskd_slot_one(n, e, t, 'job:' || j, mx);"
+	" END $f$;"
+	/*
+	 * A create with on_conflict reject (k its key, ek as documents write
+	 * it): NULL, and t holds the key; else the task in its way (the
+	 * key's holder, else its oldest live task).
+	 */
+	"CREATE OR REPLACE FUNCTION evtaskd_key_claim(n text, e bigint, t text,"
+	" k text, ek text) RETURNS text LANGUAGE plpgsql AS $f$"
+	" DECLARE h text; BEGIN PERFORM evtaskd_fence(n, e);"
+	" IF NOT evtaskd_slot_one(n, e, t, 'key:' || k, 1) THEN"
+	" SELECT task_id INTO h FROM slots WHERE name = 'key:' || k"
+	" ORDER BY taken_at LIMIT 1; RETURN h; END IF;"
+	" SELECT id INTO h FROM tasks WHERE ckey = ek AND id <> t"
+	" ORDER BY id LIMIT 1;"
+	" IF h IS NOT NULL THEN DELETE FROM slots WHERE name = 'key:' || k"
+	" AND task_id = t; END IF;"
+	" RETURN h; END $f$;"
+	/*
+	 * A create with on_conflict replace: every other live task with the
+	 * key on another node (node n cancels its own) gets a cancel request
+	 * (reason r, message t) for its owner, as pg-events.c's.
+	 */
+	"CREATE OR REPLACE FUNCTION evtaskd_supersede(n text, e bigint, t text,"
+	" k text, ek text, r integer) RETURNS integer LANGUAGE plpgsql AS $f$"
+	" DECLARE x record; c integer := 0; BEGIN PERFORM evtaskd_fence(n, e);"
+	" FOR x IN SELECT DISTINCT id, node FROM (SELECT id, node FROM tasks"
+	" WHERE ckey = ek AND id <> t UNION SELECT s.task_id,"
+	" coalesce(o.node, s.node) FROM slots s LEFT JOIN tasks o"
+	" ON o.id = s.task_id WHERE s.name = 'key:' || k AND s.task_id <> t"
+	" AND (o.state IS NULL OR o.state < 3)) l"
+	" WHERE node IS DISTINCT FROM n LOOP"
+	" INSERT INTO cancels(task_id, message, by_node, reason)"
+	" VALUES (x.id, t, n, r) ON CONFLICT (task_id) DO UPDATE"
+	" SET requests = cancels.requests + 1;"
+	" PERFORM pg_notify('evtaskd_cancel', coalesce(x.node, ''));"
+	" c := c + 1; END LOOP; RETURN c; END $f$;"
 	/*
 	 * The fence, first in every write transaction: the writer's row in
 	 * nodes must still carry its epoch and a lease; locked until the
@@ -115,6 +209,7 @@ static const char pg_schema_sql[] =
 static const char *const pg_migrations[PG_SCHEMA_VERSION] = {
 	[0] = NULL,
 	[1] = NULL,	/* 2: the events tail's trigger, cancels */
+	[2] = NULL,	/* 3: slots (pg-slots.c) */
 };
 
 /* Run sql (no parameters); 0, or -1 with *err. */

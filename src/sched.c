@@ -9,6 +9,12 @@
  *
  * A key waiter first becomes the key's holder, then waits for a slot:
  * FIFO per key and per job, together.
+ *
+ * On a store shared by a cluster (CONTRACT §12) a task that holds its key
+ * and slot here asks the store too (store_slot_take: pg-slots.c) before
+ * it starts, so the limits hold across nodes; it waits scheduled (queued)
+ * until the cluster grants them, and lets them go (store_slot_release)
+ * where it lets go of them here. On one node the store answers at once.
  */
 
 #include "evtaskd.h"
@@ -40,6 +46,8 @@ struct sched_slots {
 	char			*name;
 	unsigned int		 used;		/* slots taken (max_concurrent) */
 	unsigned int		 running;	/* running or cancelling */
+	unsigned int		 asking;	/* holding a slot here, waiting
+						   for the cluster's */
 	struct sched_queue	 waiting;
 	LIST_ENTRY(sched_slots)	 entry;
 };
@@ -211,12 +219,29 @@ sched_enqueue(struct sched_queue *q, struct task *t)
 	t->queued = 1;
 }
 
-/* Leave whatever queue the task waits in. */
+/* The task stops waiting for the cluster's answer (a shared store). */
+static void
+sched_unask(struct task *t)
+{
+	struct task_policy *p = TASK_POL(t);
+
+	if (p == NULL || p->ask == NULL)
+		return;
+	store_slot_drop(p->ask);
+	p->ask = NULL;
+	t->queued = 0;
+	if (p->ask_job)
+		sched_slots(sched_job_name(t))->asking--;
+	p->ask_job = 0;
+}
+
+/* Leave whatever queue the task waits in, or its wait for the cluster. */
 void
 sched_unqueue(struct task *t)
 {
 	struct task_policy *p = TASK_POL(t);
 
+	sched_unask(t);
 	if (p == NULL || p->waitq == NULL)
 		return;
 	TAILQ_REMOVE(&p->waitq->q, p, wait_entry);
@@ -260,8 +285,56 @@ sched_take_key(struct task *t)
 }
 
 /*
+ * The cluster granted the task its key and slot: it starts now. Or it
+ * refused them for now: the task waits (its create may answer).
+ */
+static void
+sched_granted_cb(struct task *t, int granted)
+{
+	struct task_policy *p = task_policy(t);
+
+	p->told = 1;
+	if (!granted)
+		return;
+	p->ask = NULL;
+	t->queued = 0;
+	if (p->ask_job)
+		sched_slots(sched_job_name(t))->asking--;
+	p->ask_job = 0;
+	if (t->state == TASK_SCHEDULED && !task_held())
+		task_start(t);
+}
+
+/*
+ * The task holds its key and slot here: 1 if it may start now, else 0
+ * and it waits (queued) for the cluster's grant (a shared store).
+ */
+static int
+sched_ask(struct task *t)
+{
+	struct task_policy *p = TASK_POL(t);
+	const char *job;
+
+	if (p == NULL || (!p->holds_key && !p->has_slot))
+		return 1;
+	job = p->has_slot && sched_max(t) > 0 ? sched_job_name(t) : NULL;
+	p->ask = store_slot_take(t, p->holds_key ? p->key : NULL, job,
+	    sched_max(t), sched_granted_cb);
+	if (p->ask == NULL)
+		return 1;
+	p->cluster = 1;
+	p->told = 0;
+	p->ask_job = job != NULL;
+	if (job != NULL)
+		sched_slots(job)->asking++;
+	t->queued = 1;
+	return 0;
+}
+
+/*
  * The start time of a task came: 1 if it may start now (it holds its key
- * and a slot), else 0 and it waits in a queue until sched_release.
+ * and a slot), else 0 and it waits in a queue until sched_release, or for
+ * the cluster.
  */
 int
 sched_due(struct task *t)
@@ -274,7 +347,7 @@ sched_due(struct task *t)
 		sched_enqueue(&sched_slots(sched_job_name(t))->waiting, t);
 		return 0;
 	}
-	return 1;
+	return sched_ask(t);
 }
 
 /* Join the members of the task's key (a new or recovered task). */
@@ -313,7 +386,8 @@ sched_others(struct sched_key *k, struct task *t, size_t *n)
 /*
  * A new task enters: it joins its key; with on_conflict "replace" every
  * other live task with the key is cancelled (reason superseded, message
- * the new task's id); the new one waits for their cleanups.
+ * the new task's id), those of other nodes by their owners (a shared
+ * store); the new one waits for their cleanups.
  */
 void
 sched_submit(struct task *t)
@@ -328,6 +402,7 @@ sched_submit(struct task *t)
 	if (p == NULL || p->sk == NULL || p->on_conflict != CONFLICT_REPLACE)
 		return;
 	ulid_format(&t->id, id);
+	store_key_supersede(&t->id, p->key);
 	v = sched_others(p->sk, t, &n);
 	for (i = 0; i < n; i++)
 		task_ref(v[i]);
@@ -393,7 +468,8 @@ sched_wake_slots(struct sched_slots *s)
 		sched_unqueue(p->task);
 		s->used++;
 		p->has_slot = 1;
-		task_start(p->task);
+		if (sched_ask(p->task))
+			task_start(p->task);
 	}
 }
 
@@ -422,7 +498,8 @@ static void
 sched_try_slot(struct task *t)
 {
 	if (sched_take_slot(t)) {
-		task_start(t);
+		if (sched_ask(t))
+			task_start(t);
 		return;
 	}
 	sched_enqueue(&sched_slots(sched_job_name(t))->waiting, t);
@@ -441,6 +518,10 @@ sched_release(struct task *t)
 
 	if (p == NULL)
 		return;
+	sched_unask(t);
+	if (p->cluster)
+		store_slot_release(&t->id);	/* with its next write */
+	p->cluster = 0;
 	if (p->counted || p->has_slot)
 		s = sched_slots(sched_job_name(t));
 	if (p->counted)
@@ -501,6 +582,8 @@ sched_recover(struct task *t)
 		p->sk->holder = t;
 		p->holds_key = 1;
 	}
+	if (p != NULL && (p->has_slot || p->key != NULL))
+		p->cluster = 1;		/* its rows are in a shared store */
 }
 
 /* The task leaves memory (freed, or withdrawn): nothing of it stays. */
@@ -512,6 +595,9 @@ sched_forget(struct task *t)
 	if (p == NULL)
 		return;
 	sched_unqueue(t);
+	if (p->cluster)
+		store_slot_release(&t->id);
+	p->cluster = 0;
 	if (p->counted || p->has_slot) {
 		if (p->counted)
 			sched_slots(sched_job_name(t))->running--;
@@ -543,10 +629,39 @@ sched_job_counts(const char *name, unsigned int *running,
 	LIST_FOREACH(s, &sched_all, entry) {
 		if (strcmp(s->name, name) == 0) {
 			*running = s->running;
-			*queued = s->waiting.n;
+			*queued = s->waiting.n + s->asking;
 			return;
 		}
 	}
+}
+
+/*
+ * A new task claimed its key in the cluster (on_conflict reject, a shared
+ * store): that claim goes where its key goes (sched_release), or with its
+ * creation when it starts later.
+ */
+void
+sched_claimed(struct task *t)
+{
+	if (t->start_at > clock_now_ms()) {
+		/* Not due yet: its stored document stands for it from the
+		 * create's commit on, and the claim goes with that write. */
+		store_slot_release(&t->id);
+		return;
+	}
+	task_policy(t)->cluster = 1;
+}
+
+/*
+ * Is the task waiting for the cluster's first answer on its key and slot?
+ * (Its create answers with that decision: running, or scheduled.)
+ */
+int
+sched_deciding(const struct task *t)
+{
+	const struct task_policy *p = TASK_POL(t);
+
+	return p != NULL && p->ask != NULL && !p->told;
 }
 
 /* Let go of every table at exit (the tasks were freed before). */

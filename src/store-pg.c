@@ -43,6 +43,7 @@ static int			 pg_nstmts;	/* statements sent in it */
 static struct store_batch	*pg_purge;	/* a purge in it, */
 static int			 pg_purge_at;	/* its statement's index */
 static int			 pg_last_at;	/* PGS_LAST_EVENT's index */
+static struct pg_slots_out	*pg_rel;	/* slots released in it */
 
 static void	pg_kick(void);
 
@@ -243,11 +244,14 @@ pg_send_cb(PGconn *conn, void *arg)
 {
 	const char *p[2] = { pg_node_name(), pg_node_epoch() };
 	struct store_batch *b;
+	int n;
 
 	pg_nstmts = 0;
 	pg_purge = NULL;
-	if (pg_send(conn, PGS_FENCE, 2, p) != 0)
+	if (pg_send(conn, PGS_FENCE, 2, p) != 0 ||
+	    (n = pg_slots_send(conn, &pg_rel)) < 0)
 		return -1;
+	pg_nstmts += n;		/* the slots released (pg-slots.c) */
 	STAILQ_FOREACH(b, &pg_inflight, entry) {
 		if (pg_send_batch(conn, b) != 0)
 			return -1;
@@ -310,6 +314,8 @@ pg_done_cb(void *arg, const char *error)
 
 	STAILQ_CONCAT(&done, &pg_inflight);
 	pg_purge = NULL;
+	pg_slots_written(pg_rel, error);
+	pg_rel = NULL;
 	if (error != NULL)
 		pg_fail(&done, error);
 	/* The connection broke with the COMMIT out: it may have happened. */
@@ -386,8 +392,12 @@ pg_kick(void)
 	if (pgc_send(pg_write, pg_send_cb, pg_result_cb, pg_done_cb, NULL) ==
 	    NULL) {
 		STAILQ_CONCAT(&pg_todo, &pg_inflight);
+		pg_slots_written(pg_rel, "not sent");	/* they wait again */
+		pg_rel = NULL;
 		pg_fail_todo(pgc_error(pg_write));
+		return;
 	}
+	pg_slots_written(NULL, NULL);	/* the takes behind the releases go */
 }
 
 /* Hand a batch to PostgreSQL. */
@@ -410,6 +420,7 @@ pg_up_cb(void *arg)
 	pg_doubt_resolve(pg_write);
 	pg_node_renew();
 	pg_kick();
+	pg_slots_up();
 }
 
 /* Block until something comes back (start-up, shutdown). */
@@ -507,6 +518,7 @@ pg_open(struct event_base *base, const char *url, char **err)
 		return pg_open_undo();
 	}
 	pg_read_open(pg_readc);
+	pg_slots_open(base, pg_write);
 	pgc_start(pg_write);
 	pg_node_start(base, pg_write);
 	pg_adopt_start(base, pg_write, cfg->lease_ms);
@@ -532,6 +544,7 @@ pg_close(void)
 	pgc_free(pg_write);
 	pgc_free(pg_readc);
 	pg_write = pg_readc = NULL;
+	pg_slots_close();
 	pg_hand_back(&pg_failed);
 	event_free(pg_failed_ev);
 	pg_failed_ev = NULL;
