@@ -4,8 +4,9 @@ installed): the node that runs a command copies its output into the shared
 store, so another node serves it with offsets and the cap, follows it live
 (its stream ends when the task ends, with every byte), serves the cleanup's
 output, and still serves a finished task's output once the node that ran it
-has stopped; the rows go with the task when it is purged, and an older
-database gets the table at start."""
+has stopped or died (a follow on another node outlives it); the rows go
+with the task when it is purged, and an older database gets the table at
+start."""
 
 import harness
 from cluster import Cluster
@@ -125,6 +126,26 @@ def test_output_of_a_finished_task_from_a_stopped_node():
         assert output(b, t["id"], "?stream=cleanup").body == b""
         assert output(b, s["id"], "?follow=true").body == b""
         assert b.get("/v1/tasks/01ARZ3NDEKTSV4RRFFQ69G5FAV/output").status == 404
+
+
+def test_a_follow_outlives_the_node_that_ran_the_task():
+    td = harness.tmpdir()
+    with Cluster(2, config=jobs(td)) as c:
+        a, b = c.nodes
+        t = create(a, {"kind": "command", "job": "gated"})
+        conn, r = follow(b, t["id"])
+        assert r.readline() == b"first\n"
+        c.kill("a")
+        # b adopts the task (node_lost), runs its cleanup, and the follow
+        # ends with the task
+        assert r.read() == b""
+        conn.close()
+        done = wait_end(b, t["id"])
+        assert done["node"] == "b" and done["state"] == "cancelled", done
+        assert done["cancellation"]["reason"] == "node_lost", done
+        # b serves what a wrote, and the cleanup it ran itself
+        assert output(b, t["id"]).body == b"first\n"
+        assert output(b, t["id"], "?stream=cleanup").body == b"cleaned up\n"
 
 
 def test_rows_go_with_their_task():
