@@ -13,14 +13,16 @@
  * pg_output_flush): on the one write connection, a task's output is
  * committed before its terminal state, so a reader that sees the task
  * ended has every byte. Nothing waits for these commits: output is not
- * acknowledged data. If PostgreSQL falls behind, a stream keeps at most
- * PGO_WAIT_STREAM bytes waiting and all streams PGO_WAIT_MAX; bytes
- * dropped then (or when the write fails) are a gap a remote reader skips,
- * while the file keeps them. Each transaction notifies evtaskd_output
- * with the ids of its tasks. A stream past its cap deletes its oldest
- * rows every PGO_TRIM bytes; a stream begun afresh (a new file: the
- * task's first run here, or a cleanup run again by the node that adopted
- * the task) first deletes what another run left. Rows go with their task
+ * acknowledged data. What waits is kept as the file keeps it: a stream's
+ * last cap bytes (in rows: the oldest row goes once the others hold the
+ * cap), and PGO_WAIT_MAX bytes for all streams together; bytes past that
+ * (PostgreSQL far behind) or that cannot be written (unreachable) are a
+ * gap a remote reader skips, while the file keeps them, and the log says
+ * so at most once a minute. Each transaction notifies evtaskd_output with
+ * the ids of its tasks. A stream past its cap deletes its oldest rows
+ * every PGO_TRIM bytes; a stream begun afresh (a new file: the task's
+ * first run here, or a cleanup run again by the node that adopted the
+ * task) first deletes what another run left. Rows go with their task
  * (store-pg.c's purge).
  *
  * Reading: a reader reads PGO_READ_ROWS rows at a time with the task's
@@ -46,25 +48,33 @@
 #define PGO_ROW		(64 * 1024)		/* bytes per row, at most */
 #define PGO_ROW_S	"65536"
 #define PGO_TRIM	(256 * 1024)		/* between deletes past the cap */
-#define PGO_WAIT_STREAM	((size_t)4 * 1024 * 1024)
-#define PGO_WAIT_MAX	((size_t)64 * 1024 * 1024)
+#define PGO_WAIT_MAX	((size_t)64 * 1024 * 1024)	/* all streams */
+#define PGO_WARN_MS	60000		/* between two warnings of a gap */
 #define PGO_READ_ROWS	4
 #define PGO_READ_ROWS_S	"4"
 
-/* One live output's copy: the bytes not yet sent, from off on. */
+/* A row's bytes, waiting to be sent. */
+struct pgo_row {
+	uint64_t		 off;
+	char			*data;
+	size_t			 len;
+	size_t			 size;
+	TAILQ_ENTRY(pgo_row)	 entry;
+};
+
+/* One live output's copy: its rows waiting, up to the next offset. */
 struct pgo_tee {
-	char		 id[ULID_LEN + 1];
-	char		 stream[4];
-	uint64_t	 keep;		/* the output's cap */
-	uint64_t	 off;		/* of buf[0] */
-	char		*buf;
-	size_t		 len;
-	size_t		 size;
-	uint64_t	 trimmed;	/* rows ending before this are gone */
-	int		 reset;		/* first delete what another run left */
-	int		 dirty;		/* in pgo_dirty */
-	int		 closed;	/* output.c let go: freed once sent */
-	TAILQ_ENTRY(pgo_tee) entry;
+	char			 id[ULID_LEN + 1];
+	char			 stream[4];
+	uint64_t		 keep;		/* the output's cap */
+	uint64_t		 end;		/* the offset after the last byte */
+	TAILQ_HEAD(pgo_rows, pgo_row) rows;
+	size_t			 len;		/* bytes in rows */
+	uint64_t		 trimmed;	/* rows ending before are gone */
+	int			 reset;		/* first delete another run's */
+	int			 dirty;		/* in pgo_dirty */
+	int			 closed;	/* output.c let go: freed once sent */
+	TAILQ_ENTRY(pgo_tee)	 entry;
 };
 
 /* A reader of the rows (a store_output's). */
@@ -97,41 +107,53 @@ static struct event		*pgo_flush_ev;
 static TAILQ_HEAD(, pgo_tee)	 pgo_dirty = TAILQ_HEAD_INITIALIZER(pgo_dirty);
 static size_t			 pgo_waiting;	/* bytes waiting, all streams */
 static int			 pgo_inflight;	/* transactions out */
-static int			 pgo_behind;	/* bytes were dropped: said */
+static uint64_t			 pgo_skipped;	/* bytes never sent, */
+static int64_t			 pgo_warned_ms;	/* said then */
 static LIST_HEAD(, pg_output_reader) pgo_readers =
     LIST_HEAD_INITIALIZER(pgo_readers);
 
-/* Say once that bytes are not copied (until a transaction succeeds). */
+/* Bytes will never reach the table: say so, at most once a minute. */
 static void
-pgo_warn(const char *why)
+pgo_skip(uint64_t n, const char *why)
 {
-	if (pgo_behind)
+	int64_t now = clock_mono_us() / 1000;
+
+	pgo_skipped += n;
+	if (pgo_warned_ms != 0 && now - pgo_warned_ms < PGO_WARN_MS)
 		return;
-	pgo_behind = 1;
-	log_warn("output: not every byte reaches the shared store (%s); other "
-	    "nodes will skip those bytes, this node's files keep them", why);
+	pgo_warned_ms = now;
+	log_warn("output: %" PRIu64 " bytes of output never reached the "
+	    "shared store (%s): other nodes skip them, this node's files keep "
+	    "them", pgo_skipped, why);
+}
+
+/* Forget the oldest waiting row (sent, or never to be). */
+static void
+pgo_row_drop(struct pgo_tee *t)
+{
+	struct pgo_row *r = TAILQ_FIRST(&t->rows);
+
+	TAILQ_REMOVE(&t->rows, r, entry);
+	t->len -= r->len;
+	pgo_waiting -= r->len;
+	free(r->data);
+	free(r);
+}
+
+/* Forget every waiting row. */
+static void
+pgo_forget(struct pgo_tee *t)
+{
+	while (!TAILQ_EMPTY(&t->rows))
+		pgo_row_drop(t);
 }
 
 /* The one place a tee is freed. */
 static void
 pgo_tee_free(struct pgo_tee *t)
 {
-	free(t->buf);
+	pgo_forget(t);
 	free(t);
-}
-
-/* Forget the n oldest bytes waiting (they will never be sent). */
-static void
-pgo_forget(struct pgo_tee *t, size_t n)
-{
-	if (n > t->len)
-		n = t->len;
-	if (n == 0)
-		return;
-	memmove(t->buf, t->buf + n, t->len - n);
-	t->len -= n;
-	t->off += n;
-	pgo_waiting -= n;
 }
 
 /* output.c opened an output: its copy (cap kept, bytes written before). */
@@ -144,7 +166,8 @@ pgo_tee_open(const struct ulid *id, enum output_stream stream, uint64_t cap,
 	ulid_format(id, t->id);
 	snprintf(t->stream, sizeof t->stream, "%d", (int)stream);
 	t->keep = cap;
-	t->off = total;
+	t->end = total;
+	TAILQ_INIT(&t->rows);
 	t->trimmed = total > cap ? total - cap : 0;
 	t->reset = total == 0;
 	return t;
@@ -162,36 +185,46 @@ pgo_mark(struct pgo_tee *t)
 		event_active(pgo_flush_ev, EV_TIMEOUT, 0);
 }
 
-/* Keep n new bytes (at offset at) to send, within the bounds. */
-static void
-pgo_keep(struct pgo_tee *t, uint64_t at, const char *data, size_t n)
+/* The row the next bytes go to (a new one when the last is full). */
+static struct pgo_row *
+pgo_row_last(struct pgo_tee *t)
 {
-	size_t limit = t->keep < PGO_WAIT_STREAM ? (size_t)t->keep :
-	    PGO_WAIT_STREAM;
+	struct pgo_row *r = TAILQ_LAST(&t->rows, pgo_rows);
 
-	if (at != t->off + t->len) {	/* a gap: what waits is before it */
-		pgo_forget(t, t->len);
-		t->off = at;
+	if (r != NULL && r->len < PGO_ROW)
+		return r;
+	r = xcalloc(1, sizeof *r);
+	r->off = t->end;
+	TAILQ_INSERT_TAIL(&t->rows, r, entry);
+	return r;
+}
+
+/* Keep n new bytes to send; the oldest rows go past the cap. */
+static void
+pgo_keep(struct pgo_tee *t, const char *data, size_t n)
+{
+	struct pgo_row *r;
+	size_t k;
+
+	while (n > 0) {
+		r = pgo_row_last(t);
+		k = PGO_ROW - r->len < n ? PGO_ROW - r->len : n;
+		if (r->len + k > r->size) {	/* doubling, up to a row */
+			r->size = r->size * 2 > r->len + k ? r->size * 2 :
+			    r->len + k;
+			r->size = r->size < PGO_ROW ? r->size : PGO_ROW;
+			r->data = xrealloc(r->data, r->size);
+		}
+		memcpy(r->data + r->len, data, k);
+		r->len += k;
+		t->len += k;
+		t->end += k;
+		pgo_waiting += k;
+		data += k;
+		n -= k;
 	}
-	if (n > limit) {		/* only the newest limit can stay */
-		pgo_forget(t, t->len);
-		t->off = at + (n - limit);
-		data += n - limit;
-		n = limit;
-	}
-	if (t->len + n > limit && limit == t->keep)
-		pgo_forget(t, t->len + n - limit);	/* past the cap */
-	else if (t->len + n > limit) {	/* behind: half the room again */
-		pgo_warn("PostgreSQL falls behind");
-		pgo_forget(t, t->len + n - limit / 2);
-	}
-	if (t->len + n > t->size) {	/* doubling: few copies in a burst */
-		t->size = t->size * 2 > t->len + n ? t->size * 2 : t->len + n;
-		t->buf = xrealloc(t->buf, t->size);
-	}
-	memcpy(t->buf + t->len, data, n);
-	t->len += n;
-	pgo_waiting += n;
+	while (t->len - TAILQ_FIRST(&t->rows)->len >= t->keep)
+		pgo_row_drop(t);
 }
 
 /* Bytes the processes wrote at offset at: to send soon. */
@@ -203,10 +236,14 @@ pgo_tee_append(void *arg, uint64_t at, const char *data, size_t n)
 	if (pgo_write == NULL || n == 0)
 		return;
 	if (pgo_waiting + n > PGO_WAIT_MAX) {
-		pgo_warn("too many bytes wait for PostgreSQL");
+		pgo_skip(n, "too many bytes wait for PostgreSQL");
 		return;			/* a gap: the next bytes start anew */
 	}
-	pgo_keep(t, at, data, n);
+	if (at != t->end) {		/* a gap: what waits is before it */
+		pgo_forget(t);
+		t->end = at;
+	}
+	pgo_keep(t, data, n);
 	pgo_mark(t);
 }
 
@@ -235,21 +272,20 @@ pgo_send_one(PGconn *conn, const char *sql, int n, const char *const *p,
 	    0) == 1 ? 0 : -1;
 }
 
-/* A stream's waiting bytes as rows of PGO_ROW bytes at most. */
+/* A stream's waiting rows. */
 static int
 pgo_send_rows(PGconn *conn, const struct pgo_tee *t)
 {
 	char off[24], keep[24];
 	const char *p[5] = { t->id, t->stream, off, keep, NULL };
 	int lengths[5] = { 0, 0, 0, 0, 0 }, formats[5] = { 0, 0, 0, 0, 1 };
-	size_t done, n;
+	struct pgo_row *r;
 
 	snprintf(keep, sizeof keep, "%" PRIu64, t->keep);
-	for (done = 0; done < t->len; done += n) {
-		n = t->len - done > PGO_ROW ? PGO_ROW : t->len - done;
-		snprintf(off, sizeof off, "%" PRIu64, t->off + done);
-		p[4] = t->buf + done;
-		lengths[4] = (int)n;
+	TAILQ_FOREACH(r, &t->rows, entry) {
+		snprintf(off, sizeof off, "%" PRIu64, r->off);
+		p[4] = r->data;
+		lengths[4] = (int)r->len;
 		if (pgo_send_one(conn, "INSERT INTO output(task_id, stream, off,"
 		    " keep, data) VALUES ($1, $2, $3, $4, $5) ON CONFLICT"
 		    " (task_id, stream, off) DO UPDATE SET keep = excluded.keep,"
@@ -263,8 +299,7 @@ pgo_send_rows(PGconn *conn, const struct pgo_tee *t)
 static int
 pgo_send_trim(PGconn *conn, struct pgo_tee *t)
 {
-	uint64_t end = t->off + t->len, first = end > t->keep ? end -
-	    t->keep : 0;
+	uint64_t first = t->end > t->keep ? t->end - t->keep : 0;
 	char below[24];
 	const char *p[3] = { t->id, t->stream, below };
 
@@ -318,14 +353,10 @@ pgo_clear(void)
 	while ((t = TAILQ_FIRST(&pgo_dirty)) != NULL) {
 		TAILQ_REMOVE(&pgo_dirty, t, entry);
 		t->dirty = 0;
-		pgo_forget(t, t->len);
-		if (t->closed) {
+		if (t->closed)
 			pgo_tee_free(t);
-			continue;
-		}
-		free(t->buf);	/* an idle output holds no buffer */
-		t->buf = NULL;
-		t->size = 0;
+		else
+			pgo_forget(t);
 	}
 }
 
@@ -337,26 +368,37 @@ pgo_done_cb(void *arg, const char *error)
 {
 	pgo_inflight--;
 	if (error != NULL)
-		pgo_warn(error);
-	else if (pgo_behind && pgo_inflight == 0) {
-		pgo_behind = 0;
-		log_info("output: the shared store has the output again");
-	}
+		pgo_skip((uintptr_t)arg, error);
 	if (pgo_inflight == 0)
 		pgo_send();
+}
+
+/* The bytes of every waiting row, all streams. */
+static size_t
+pgo_dirty_bytes(void)
+{
+	struct pgo_tee *t;
+	size_t n = 0;
+
+	TAILQ_FOREACH(t, &pgo_dirty, entry)
+		n += t->len;
+	return n;
 }
 
 /* Send every waiting byte in one transaction (or drop it: cannot). */
 static void
 pgo_send(void)
 {
+	size_t n;
+
 	if (TAILQ_EMPTY(&pgo_dirty))
 		return;
+	n = pgo_dirty_bytes();		/* told to the end, if it fails */
 	if (pgo_write == NULL || pg_node_lost())
-		pgo_warn("this node cannot write");
-	else if (pgc_send(pgo_write, pgo_send_cb, NULL, pgo_done_cb, NULL) ==
-	    NULL)
-		pgo_warn(pgc_error(pgo_write));
+		pgo_skip(n, "this node cannot write");
+	else if (pgc_send(pgo_write, pgo_send_cb, NULL, pgo_done_cb,
+	    (void *)(uintptr_t)n) == NULL)
+		pgo_skip(n, pgc_error(pgo_write));
 	else
 		pgo_inflight++;
 	pgo_clear();	/* libpq copied every byte it took */

@@ -203,6 +203,8 @@ static const char pg_schema_sql[] =
 	" keep bigint NOT NULL,"		/* the output's cap */
 	" data bytea NOT NULL,"
 	" PRIMARY KEY (task_id, stream, off));"
+	/* Uncompressed: compressing every row cost more than it saved. */
+	"ALTER TABLE output ALTER COLUMN data SET STORAGE EXTERNAL;"
 	/*
 	 * The fence, first in every write transaction: the writer's row in
 	 * nodes must still carry its epoch and a lease; locked until the
