@@ -11,21 +11,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An output reader as a stream source: it ends cleanly. */
+/* A store output reader as a stream source: it ends cleanly, or is cut. */
 static ssize_t
-api_output_read(void *r, char *buf, size_t max)
+api_output_read(void *o, char *buf, size_t max)
 {
-	return output_reader_read(r, buf, max);
+	return store_output_read(o, buf, max);
 }
 
 static void
-api_output_free(void *r)
+api_output_free(void *o)
 {
-	output_reader_free(r);
+	store_output_free(o);
 }
 
 static const struct api_source api_output_source = {
 	api_output_read, api_output_free, 1
+};
+
+/* A request whose reader is opening (the store answers later). */
+struct api_output {
+	struct http_request	*req;
+	struct api_stream	*s;
+	struct store_output	*o;
 };
 
 /* ?offset=N: a byte offset, 0 by default; -1 (answered 400) if bad. */
@@ -94,35 +101,74 @@ api_output_live(const struct ulid *id, enum output_stream stream)
 	return task_kind(t)->output(t, stream);
 }
 
+/* The reader is open: the answer starts (the stream takes the reader). */
+static void
+api_output_begin(struct api_output *c)
+{
+	char start[32];
+
+	snprintf(start, sizeof start, "%" PRIu64, store_output_start(c->o));
+	http_set_header(c->req, "Evtaskd-Output-Start", start);
+	api_stream_start(c->s, c->o, &api_output_source,
+	    "text/plain; charset=utf-8");
+	free(c);
+}
+
+/* The store opened the reader (rc 0), or failed (500). */
+static void
+api_output_opened_cb(void *arg, int rc)
+{
+	struct api_output *c = arg;
+
+	if (rc == 0) {
+		api_output_begin(c);
+		return;
+	}
+	store_output_free(c->o);
+	api_store_failed(c->req);
+	free(c);
+}
+
+/* The client left (or the daemon stops) while the reader was opening. */
+static void
+api_output_gone_cb(struct http_request *req, void *arg)
+{
+	struct api_output *c = arg;
+
+	store_output_free(c->o);
+	free(c);
+}
+
 /*
  * The task is known (in memory, or stored: perhaps answered later): stream
- * its output. The query was checked already.
+ * its output, from here or from the store. The query was checked already.
  */
 static void
 api_output_known(struct http_request *req, const struct ulid *id)
 {
-	enum output_stream stream;
-	struct output_reader *r;
-	struct api_stream *s;
-	uint64_t offset;
-	char start[32], *err = NULL;
-	int follow;
+	struct store_output_want w = { .id = *id };
+	struct api_output *c;
+	char *err = NULL;
 
-	api_output_offset(req, &offset);
-	api_output_follow(req, &follow);
-	api_output_stream(req, &stream);
-	s = api_stream_new(req);
-	r = output_reader_new(id, stream, api_output_live(id, stream), offset,
-	    follow, api_stream_ready, s, &err);
-	if (r == NULL) {
+	api_output_offset(req, &w.offset);
+	api_output_follow(req, &w.follow);
+	api_output_stream(req, &w.stream);
+	w.live = api_output_live(id, w.stream);
+	w.here = registry_find(id) != NULL;
+	c = xcalloc(1, sizeof *c);
+	c->req = req;
+	c->s = api_stream_new(req);
+	c->o = store_output_open(&w, api_output_opened_cb, c, api_stream_ready,
+	    c->s, &err);
+	if (c->o == NULL) {
 		log_error("task output: %s", err);
 		free(err);
+		free(c);
 		api_store_failed(req);
-		return;
-	}
-	snprintf(start, sizeof start, "%" PRIu64, output_reader_start(r));
-	http_set_header(req, "Evtaskd-Output-Start", start);
-	api_stream_start(s, r, &api_output_source, "text/plain; charset=utf-8");
+	} else if (!store_output_opening(c->o))
+		api_output_begin(c);
+	else
+		http_suspend(req, api_output_gone_cb, c);
 }
 
 /* GET /v1/tasks/ID/output[?offset=N][&follow=true][&stream=cleanup] */

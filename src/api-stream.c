@@ -36,9 +36,10 @@ api_stream_reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	if (s->gone)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	n = s->ops->read(s->src, buf, max);
+	if (n == -1 && s->ops->clean_end)
+		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (n < 0)
-		return s->ops->clean_end ? MHD_CONTENT_READER_END_OF_STREAM :
-		    MHD_CONTENT_READER_END_WITH_ERROR;
+		return MHD_CONTENT_READER_END_WITH_ERROR;
 	if (n == 0)
 		http_stream_pause(s->req, api_stream_gone_cb, s);
 	return n;

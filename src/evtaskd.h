@@ -392,6 +392,19 @@ uint64_t output_reader_start(const struct output_reader *);
 ssize_t	 output_reader_read(struct output_reader *, char *, size_t);
 void	 output_reader_free(struct output_reader *);
 void	 output_remove(const struct ulid *);
+uint64_t output_kept(const struct ulid *, enum output_stream);
+/*
+ * Where a copy of every byte of every live output goes (a shared store):
+ * open(id, stream, cap, bytes written before) gives its state, append(it,
+ * offset, bytes, n) and close(it).
+ */
+struct output_tee {
+	void	*(*open)(const struct ulid *, enum output_stream, uint64_t,
+		    uint64_t);
+	void	 (*append)(void *, uint64_t, const char *, size_t);
+	void	 (*close)(void *);
+};
+void	 output_tee(const struct output_tee *);
 
 /* task.c */
 #define TASK_TIME_NONE INT64_MIN
@@ -991,6 +1004,26 @@ long	 store_load_schedules(store_row_cb *, void *, char **);
 void	 store_schedule_put(const struct ulid *, char *);
 void	 store_start_purge(struct event_base *);
 
+/* store-output.c */
+struct store_output;
+/* What a reader of a task's output asks for. */
+struct store_output_want {
+	struct ulid		 id;
+	enum output_stream	 stream;
+	struct output		*live;		/* running here: its output */
+	int			 here;		/* the task is in this node's memory */
+	uint64_t		 offset;
+	int			 follow;
+};
+/* A reader is open (0: its start is known) or the store failed (-1). */
+typedef void store_output_cb(void *, int);
+struct store_output *store_output_open(const struct store_output_want *,
+	    store_output_cb *, void *, output_ready_cb *, void *, char **);
+int	 store_output_opening(const struct store_output *);
+uint64_t store_output_start(const struct store_output *);
+ssize_t	 store_output_read(struct store_output *, char *, size_t);
+void	 store_output_free(struct store_output *);
+
 /* store-sqlite.c */
 #define STORE_SCHEMA_VERSION	3
 /*
@@ -1078,8 +1111,20 @@ const char *pg_node_name(void);
 const char *pg_node_epoch(void);
 void	 pg_node_release(struct pgc *);
 
+/* pg-output.c */
+struct pg_output_reader;
+void	 pg_output_open(struct event_base *, struct pgc *, struct pgc *);
+void	 pg_output_close(void);
+void	 pg_output_flush(void);
+void	 pg_output_wake(const char *);
+struct pg_output_reader *pg_output_reader_new(const struct store_output_want *,
+	    store_output_cb *, void *, output_ready_cb *, void *);
+uint64_t pg_output_reader_start(const struct pg_output_reader *);
+ssize_t	 pg_output_reader_read(struct pg_output_reader *, char *, size_t);
+void	 pg_output_reader_free(struct pg_output_reader *);
+
 /* pg-schema.c */
-#define PG_SCHEMA_VERSION	3
+#define PG_SCHEMA_VERSION	4
 int	 pg_schema(struct pgc *, char **);
 
 /* pg-slots.c */
@@ -1273,7 +1318,8 @@ int	 api_refuse_if_unwritable(struct http_request *);
 /* api-stream.c */
 /* Where a streamed answer's bytes come from. */
 struct api_source {
-	ssize_t		(*read)(void *, char *, size_t); /* 0: none yet; -1: end */
+	/* 0: none yet; -1: the end; -2: cut (a failure: not a clean end) */
+	ssize_t		(*read)(void *, char *, size_t);
 	void		(*free)(void *);
 	int		 clean_end;	/* -1 ends the answer well (not cut) */
 };

@@ -7,7 +7,9 @@
  * Written from the loop as pipe data arrives, never fsynced: output is
  * not acknowledged data. Readers read the file at their own offset, so a
  * follower that stops reading costs nothing; followers of a live output
- * are told when bytes arrive or the output ends.
+ * are told when bytes arrive or the output ends. A shared store gets a
+ * copy of every byte as it is written (the tee: pg-output.c), so that
+ * every node can serve it.
  */
 
 #include "evtaskd.h"
@@ -38,6 +40,8 @@ struct output {
 	uint64_t		 total;		/* bytes ever written */
 	uint64_t		 told;		/* the total the header says */
 	int			 ended;		/* no more bytes will come */
+	const struct output_tee	*tee;		/* where a copy goes, or NULL */
+	void			*tee_arg;	/* the tee's, for this output */
 	LIST_HEAD(, output_reader) readers;
 };
 
@@ -56,7 +60,15 @@ struct output_reader {
 	LIST_ENTRY(output_reader) entry;
 };
 
-static char	*output_dir;
+static char			*output_dir;
+static const struct output_tee	*output_tee_ops;
+
+/* Every output opened from now on is copied to tee too (NULL: none). */
+void
+output_tee(const struct output_tee *tee)
+{
+	output_tee_ops = tee;
+}
 
 /* Where outputs live (created if missing); NULL: nowhere (tests). */
 int
@@ -170,6 +182,9 @@ output_open(const struct ulid *id, enum output_stream stream, size_t cap,
 		o->total = 0;
 		output_write_header(o);
 	}
+	o->tee = output_tee_ops;
+	if (o->tee != NULL)
+		o->tee_arg = o->tee->open(id, stream, o->cap, o->total);
 	return o;
 }
 
@@ -189,6 +204,8 @@ output_unref(struct output *o)
 		return;
 	if (o->told != o->total)
 		output_write_header(o);
+	if (o->tee != NULL)
+		o->tee->close(o->tee_arg);
 	close(o->fd);
 	free(o);
 }
@@ -242,6 +259,8 @@ output_append(struct output *o, const char *data, size_t n)
 	}
 	if (output_put(o, o->total, data, n) != 0)
 		log_warn("output: cannot write: %s", strerror(errno));
+	if (o->tee != NULL)
+		o->tee->append(o->tee_arg, o->total, data, n);
 	o->total += n;
 	/* The count on disk lags by at most a MiB: output is not acknowledged
 	 * data, and one header write per read cost a third of the syscalls. */
@@ -267,6 +286,27 @@ static uint64_t
 output_first(uint64_t total, uint64_t cap)
 {
 	return total > cap ? total - cap : 0;
+}
+
+/* The bytes a task's stream ever had in its file here (0: no file). */
+uint64_t
+output_kept(const struct ulid *id, enum output_stream stream)
+{
+	uint64_t cap, total = 0;
+	char *path;
+	int fd;
+
+	if (output_dir == NULL)
+		return 0;
+	path = output_path(id, stream);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return 0;
+	if (output_read_header(fd, &cap, &total) != 0)
+		total = 0;
+	close(fd);
+	return total;
 }
 
 /* A reader of a finished output: its file, or nothing at all. */

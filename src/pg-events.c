@@ -12,6 +12,9 @@
  * skips one committed late. At start it reads back the last
  * PG_EVENTS_WARM events, so a stream resumes on any node from there.
  *
+ * Output followers (pg-output.c) hear of their task's output growing
+ * (evtaskd_output) and of its events, and all of them at a reconnection.
+ *
  * Cancel requests: a row in cancels (one per task, requests counted),
  * then a notification on evtaskd_cancel with the owner's name. The owner
  * takes its rows (DELETE ... RETURNING, for the tasks whose node it is)
@@ -108,6 +111,7 @@ pge_tail_row_cb(void *arg, int i, PGresult *res)
 			pge_hooks->event(seq, PQgetvalue(res, r, 1),
 			    PQgetvalue(res, r, 2));
 		pg_slots_event(PQgetvalue(res, r, 2));	/* a slot freed? */
+		pg_output_wake(PQgetvalue(res, r, 1));
 	}
 }
 
@@ -308,16 +312,19 @@ pge_notify_cb(void *arg, const char *channel, const char *payload)
 	else if (strcmp(channel, "evtaskd_cancel") == 0 &&
 	    pg_node_name() != NULL && strcmp(payload, pg_node_name()) == 0)
 		pge_take();
+	else if (strcmp(channel, "evtaskd_output") == 0)
+		pg_output_wake(payload);
 }
 
-/* LISTEN on both channels. */
+/* LISTEN on the three channels. */
 static int
 pge_listen_send_cb(PGconn *conn, void *arg)
 {
 	return PQsendQueryParams(conn, "LISTEN evtaskd_events", 0, NULL, NULL,
 	    NULL, NULL, 0) == 1 && PQsendQueryParams(conn,
-	    "LISTEN evtaskd_cancel", 0, NULL, NULL, NULL, NULL, 0) == 1 ? 0 :
-	    -1;
+	    "LISTEN evtaskd_cancel", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+	    PQsendQueryParams(conn, "LISTEN evtaskd_output", 0, NULL, NULL,
+	    NULL, NULL, 0) == 1 ? 0 : -1;
 }
 
 /* LISTEN is on, or not (then the poll still tails). */
@@ -336,6 +343,7 @@ pge_up_cb(void *arg)
 	pgc_send(pge_conn, pge_listen_send_cb, NULL, pge_listen_done_cb, NULL);
 	pge_tail();
 	pge_take();
+	pg_output_wake(NULL);		/* output news may have been missed */
 }
 
 /* The fall-back poll. */

@@ -192,6 +192,20 @@ static const char pg_schema_sql[] =
 	" PERFORM pg_notify('evtaskd_cancel', coalesce(x.node, ''));"
 	" c := c + 1; END LOOP; RETURN c; END $f$;"
 	/*
+	 * Task output (pg-output.c): what a command wrote, copied by the
+	 * node that runs it in rows of 64 KiB at most, so every node can
+	 * serve it; purged with the task.
+	 */
+	"CREATE TABLE IF NOT EXISTS output ("
+	" task_id text COLLATE \"C\" NOT NULL,"
+	" stream smallint NOT NULL,"		/* enum output_stream */
+	" off bigint NOT NULL,"			/* of data's first byte */
+	" keep bigint NOT NULL,"		/* the output's cap */
+	" data bytea NOT NULL,"
+	" PRIMARY KEY (task_id, stream, off));"
+	/* Uncompressed: compressing every row cost more than it saved. */
+	"ALTER TABLE output ALTER COLUMN data SET STORAGE EXTERNAL;"
+	/*
 	 * The fence, first in every write transaction: the writer's row in
 	 * nodes must still carry its epoch and a lease; locked until the
 	 * commit, so an adoption (which bumps the epoch) waits for it or
@@ -210,6 +224,7 @@ static const char *const pg_migrations[PG_SCHEMA_VERSION] = {
 	[0] = NULL,
 	[1] = NULL,	/* 2: the events tail's trigger, cancels */
 	[2] = NULL,	/* 3: slots (pg-slots.c) */
+	[3] = NULL,	/* 4: output */
 };
 
 /* Run sql (no parameters); 0, or -1 with *err. */

@@ -11,7 +11,8 @@
  * row; it is acknowledged only after its COMMIT. A failed transaction
  * fails the batches waiting behind it untried, until the store's retry
  * comes (a later batch must not store a change of a task whose creation
- * failed), exactly as store-writer.c does.
+ * failed), exactly as store-writer.c does. Task output (pg-output.c)
+ * goes out on the same connection just before each transaction.
  */
 
 #include "evtaskd.h"
@@ -100,7 +101,8 @@ static const struct {
 	    "WITH p AS (DELETE FROM tasks WHERE id IN (SELECT id FROM tasks"
 	    " WHERE finished_at < $1 AND id NOT IN (SELECT task_id FROM outbox"
 	    " WHERE state = 0) LIMIT $2) RETURNING id),"
-	    " o AS (DELETE FROM outbox WHERE task_id IN (SELECT id FROM p))"
+	    " o AS (DELETE FROM outbox WHERE task_id IN (SELECT id FROM p)),"
+	    " x AS (DELETE FROM output WHERE task_id IN (SELECT id FROM p))"
 	    " SELECT id FROM p" },
 	/* Events are kept for retention_s, as finished tasks are. */
 	[PGS_PURGE_EVENTS] = { "evtaskd_purge_events",
@@ -387,6 +389,7 @@ pg_kick(void)
 		free(why);
 		return;
 	}
+	pg_output_flush();	/* the output before the states it led to */
 	STAILQ_CONCAT(&pg_inflight, &pg_todo);
 	pg_sent_us = clock_mono_us();
 	if (pgc_send(pg_write, pg_send_cb, pg_result_cb, pg_done_cb, NULL) ==
@@ -519,6 +522,7 @@ pg_open(struct event_base *base, const char *url, char **err)
 	}
 	pg_read_open(pg_readc);
 	pg_slots_open(base, pg_write);
+	pg_output_open(base, pg_write, pg_readc);
 	pgc_start(pg_write);
 	pg_node_start(base, pg_write);
 	pg_adopt_start(base, pg_write, cfg->lease_ms);
@@ -534,6 +538,7 @@ pg_close(void)
 	if (pg_write == NULL)
 		return;
 	pg_adopt_stop();	/* a round out adopts for the next node */
+	pg_output_close();	/* the output waiting goes out first */
 	/* A renewal may still be out: its answer first, then the release. */
 	while (!pgc_idle(pg_write) && pgc_is_up(pg_write) &&
 	    clock_mono_us() < until)

@@ -183,8 +183,8 @@ def test_a_follower_that_never_reads_costs_nothing():
 ESCAPER = """echo started
 setsid sleep 300 &
 ( sleep 301 & ) &
-touch @D@/ready-$EVTASKD_TASK_ID
 trap '' TERM
+touch @D@/ready-$EVTASKD_TASK_ID
 while :; do sleep 1; done
 """
 

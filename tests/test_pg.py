@@ -39,9 +39,10 @@ def lease_over(url, name):
 def test_schema_node_and_a_clean_stop_frees_the_name():
     url = pg.fresh_url()
     with node(url, "a") as d:  # stopped even if a check fails
-        assert sql(url, "SELECT value FROM meta WHERE key = 'schema_version'") == "3"
+        assert sql(url, "SELECT value FROM meta WHERE key = 'schema_version'") == "4"
         for table in ("tasks", "nodes", "events", "outbox", "schedules",
-                      "cancels", "slots"):
+                      "cancels", "slots",
+                      "output"):
             assert sql(url, "SELECT to_regclass('%s') IS NOT NULL" % table) == "t", table
         assert sql(url, "SELECT epoch, lease_until > now() FROM nodes WHERE name = 'a'") == "1|t"
         t = create(d, {"duration_ms": 60000, "name": "kept"})
