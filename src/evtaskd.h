@@ -969,6 +969,17 @@ struct store_read *store_get(const struct ulid *, store_got_cb *, void *);
 /* A cancel request for another node's task is stored (0) or not (-1). */
 typedef void pg_events_done_cb(void *, int);
 int	 store_shared(void);
+struct store_read *store_find_idem(const char *, store_idem_cb *, void *);
+struct store_read *store_list(const struct store_filter *, store_row_cb *, store_listed_cb *, void *);
+void	 store_read_drop(struct store_read *);	/* its callback never runs */
+int	 store_max_id(struct ulid *);
+long	 store_load(struct store_walk *, int, store_row_cb *, void *, char **);
+int	 store_load_one(const struct ulid *, store_row_cb *, void *);
+long	 store_load_schedules(store_row_cb *, void *, char **);
+void	 store_schedule_put(const struct ulid *, char *);
+void	 store_start_purge(struct event_base *);
+
+/* store-cluster.c */
 /*
  * The cluster granted a task its key and job slot (1), or refused them at
  * first (0, once; the grant may come later).
@@ -994,15 +1005,6 @@ int	 store_claim_unplaced(const struct ulid *, store_unplaced_cb *, void *);
 typedef void store_endable_cb(void *, int, char *, int);
 struct store_read *store_endable(const struct ulid *, store_endable_cb *,
 	    void *);
-struct store_read *store_find_idem(const char *, store_idem_cb *, void *);
-struct store_read *store_list(const struct store_filter *, store_row_cb *, store_listed_cb *, void *);
-void	 store_read_drop(struct store_read *);	/* its callback never runs */
-int	 store_max_id(struct ulid *);
-long	 store_load(struct store_walk *, int, store_row_cb *, void *, char **);
-int	 store_load_one(const struct ulid *, store_row_cb *, void *);
-long	 store_load_schedules(store_row_cb *, void *, char **);
-void	 store_schedule_put(const struct ulid *, char *);
-void	 store_start_purge(struct event_base *);
 
 /* store-output.c */
 struct store_output;
