@@ -24,13 +24,18 @@ def ms(stamp):
 
 
 def copy_id(template, i):
-    """A ULID of the template's millisecond with i as its random part
-    (above the template's own: the top bit of its random part is 0)."""
-    tail = ""
-    for _ in range(9):
-        tail = CROCKFORD[i % 32] + tail
-        i //= 32
-    return template[:16] + "Z" + tail
+    """The ULID i above the template (same millisecond: the top bit of its
+    random part is 0, so adding a few thousand never carries into the
+    time), as Crockford base32."""
+    n = 0
+    for ch in template:
+        n = n * 32 + CROCKFORD.index(ch)
+    n += i
+    out = ""
+    for _ in range(26):
+        out = CROCKFORD[n % 32] + out
+        n //= 32
+    return out
 
 
 def add_copies(sd, n):
