@@ -12,7 +12,6 @@ void
 api_health_get(struct http_request *req)
 {
 	static const char *const none[] = { NULL };
-	char ra[16];
 
 	if (api_query_only(req, none) != 0)
 		return;
@@ -20,8 +19,7 @@ api_health_get(struct http_request *req)
 		http_reply_static(req, 503, "application/json",
 		    "{\"status\":\"stopping\"}");
 	else if (!store_writable()) {
-		snprintf(ra, sizeof ra, "%d", store_retry_after_s());
-		http_set_header(req, "Retry-After", ra);
+		api_retry_after(req);
 		http_reply_static(req, 503, "application/json",
 		    "{\"status\":\"store_unavailable\"}");
 	} else

@@ -131,7 +131,7 @@ static void
 api_remote_requested_cb(void *arg, int rc)
 {
 	struct api_remote *r = arg;
-	char ra[16], *doc;
+	char *doc;
 
 	r->requesting = 0;
 	if (r->req == NULL) {
@@ -139,10 +139,8 @@ api_remote_requested_cb(void *arg, int rc)
 		return;
 	}
 	if (rc != 0) {
-		snprintf(ra, sizeof ra, "%d", store_retry_after_s());
-		http_set_header(r->req, "Retry-After", ra);
-		http_problem(r->req, 503, "store-unavailable", "the store "
-		    "cannot be written; the cancel was not requested");
+		api_store_unavailable(r->req, "the store cannot be written; "
+		    "the cancel was not requested");
 		api_remote_end(r);
 		return;
 	}
@@ -249,7 +247,6 @@ static void
 api_remote_claimed_cb(void *arg, int rc, const char *doc)
 {
 	struct api_remote *r = arg;
-	char ra[16];
 
 	r->requesting = 0;
 	if (rc == 1) {
@@ -265,10 +262,8 @@ api_remote_claimed_cb(void *arg, int rc, const char *doc)
 		api_remote_read(r, api_remote_got_cb);
 		return;
 	}
-	snprintf(ra, sizeof ra, "%d", store_retry_after_s());
-	http_set_header(r->req, "Retry-After", ra);
-	http_problem(r->req, 503, "store-unavailable", "the store cannot be "
-	    "written; the task was not cancelled");
+	api_store_unavailable(r->req, "the store cannot be written; the task "
+	    "was not cancelled");
 	api_remote_end(r);
 }
 
@@ -556,14 +551,11 @@ api_reject_claimed_cb(void *arg, int rc, const char *holder)
 {
 	struct api_reject *j = arg;
 	struct task *t = j->t;
-	char ra[16];
 
 	j->claim = NULL;
 	if (rc < 0) {
-		snprintf(ra, sizeof ra, "%d", store_retry_after_s());
-		http_set_header(j->req, "Retry-After", ra);
-		http_problem(j->req, 503, "store-unavailable", "the store "
-		    "cannot check the concurrency key; nothing was created");
+		api_store_unavailable(j->req, "the store cannot check the "
+		    "concurrency key; nothing was created");
 		api_reject_free(j);
 		return;
 	}

@@ -225,14 +225,10 @@ static void
 api_idempotent_replay(struct http_request *req, int rc, const struct ulid *id,
     const char *prev, const char *canonical)
 {
-	char ra[16];
-
-	if (rc < 0) {	/* a create that cannot check its key: not created */
-		snprintf(ra, sizeof ra, "%d", store_retry_after_s());
-		http_set_header(req, "Retry-After", ra);
-		http_problem(req, 503, "store-unavailable", "the store cannot "
-		    "be read to check the Idempotency-Key; nothing was created");
-	} else if (strcmp(prev, canonical) == 0)
+	if (rc < 0)	/* a create that cannot check its key: not created */
+		api_store_unavailable(req, "the store cannot be read to check "
+		    "the Idempotency-Key; nothing was created");
+	else if (strcmp(prev, canonical) == 0)
 		api_reply_task(req, 200, id);
 	else
 		http_problem_extra(req, 422, "idempotency-key-reused",

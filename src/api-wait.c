@@ -17,6 +17,24 @@ api_store_failed(struct http_request *req)
 	    "daemon's log");
 }
 
+/* The store's Retry-After (when it tries to write again) on req. */
+void
+api_retry_after(struct http_request *req)
+{
+	char ra[16];
+
+	snprintf(ra, sizeof ra, "%d", store_retry_after_s());
+	http_set_header(req, "Retry-After", ra);
+}
+
+/* 503 for a store that cannot be written or read now: try again later. */
+void
+api_store_unavailable(struct http_request *req, const char *detail)
+{
+	api_retry_after(req);
+	http_problem(req, 503, "store-unavailable", "%s", detail);
+}
+
 /* The client left while parked: its waiter goes. */
 static void
 api_wait_gone_cb(struct http_request *req, void *arg)
@@ -53,16 +71,14 @@ static void
 api_wait_failed(struct http_request *req, struct hub_wake *wk)
 {
 	json_t *task = wk->text != NULL ? json_loads(wk->text, 0, NULL) : NULL;
-	char ra[16];
 
-	snprintf(ra, sizeof ra, "%d", store_retry_after_s());
-	http_set_header(req, "Retry-After", ra);
 	if (strcmp(http_method(req), "POST") == 0 || task == NULL) {
 		json_decref(task);
-		http_problem(req, 503, "store-unavailable", "the store cannot "
-		    "be written; nothing was created or changed");
+		api_store_unavailable(req, "the store cannot be written; "
+		    "nothing was created or changed");
 		return;
 	}
+	api_retry_after(req);
 	http_problem_extra(req, 503, "store-unavailable", json_pack("{s:o}",
 	    "task", task), "the store cannot be written; the cancel is "
 	    "underway and the task still ends cancelled, stored once the "
@@ -73,14 +89,10 @@ api_wait_failed(struct http_request *req, struct hub_wake *wk)
 int
 api_refuse_if_unwritable(struct http_request *req)
 {
-	char ra[16];
-
 	if (store_writable())
 		return 0;
-	snprintf(ra, sizeof ra, "%d", store_retry_after_s());
-	http_set_header(req, "Retry-After", ra);
-	http_problem(req, 503, "store-unavailable", "the store cannot be "
-	    "written (see the daemon's log); reads still work");
+	api_store_unavailable(req, "the store cannot be written (see the "
+	    "daemon's log); reads still work");
 	return -1;
 }
 

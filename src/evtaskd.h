@@ -1315,6 +1315,8 @@ void	 api_read_done(struct api_read *);
 void	 api_wait_commit(struct http_request *, struct task *, unsigned);
 void	 api_wait_done(struct http_request *, struct task *, int64_t);
 void	 api_store_failed(struct http_request *);
+void	 api_retry_after(struct http_request *);
+void	 api_store_unavailable(struct http_request *, const char *);
 int	 api_refuse_if_unwritable(struct http_request *);
 
 /* api-stream.c */

@@ -79,3 +79,16 @@ class Cluster:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
+
+
+def wait_end(d, tid, timeout=20):
+    """The task once it is terminal, polled: a node's long-poll waits only
+    for the tasks it runs (the cluster-wide waiters are the events tail's),
+    and this reads the store on a node that does not run it."""
+    def ended():
+        t = d.get("/v1/tasks/" + tid).json()
+        return t if t["state"] in TERMINAL else None
+    return harness.eventually(ended, timeout=timeout, interval=0.05)

@@ -12,12 +12,11 @@ import signal
 import time
 
 import harness
-from cluster import Cluster
+from cluster import Cluster, wait_end
 from harness import create, eventually
 from receiver import Receiver
 
 LEASE_MS = 1000
-TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
 
 
 def node_config(td, name, job=True, hidden=False):
@@ -74,15 +73,6 @@ def ended_twice(c):
     return c.sql("SELECT task_id FROM events WHERE doc::jsonb->>'state' IN"
                  " ('succeeded','failed','cancelled','timed_out')"
                  " GROUP BY task_id HAVING count(*) > 1")
-
-
-def wait_end(d, tid, timeout=20):
-    """The task once it is terminal, polled: a node's long-poll waits only
-    for the tasks it runs (the cluster-wide waiters are the events tail's)."""
-    def ended():
-        t = d.get("/v1/tasks/" + tid).json()
-        return t if t["state"] in TERMINAL else None
-    return eventually(ended, timeout=timeout, interval=0.05)
 
 
 def ms(rfc3339):

@@ -13,11 +13,10 @@ for ever, and the adopter honours it later."""
 import os
 
 import harness
-from cluster import Cluster
+from cluster import Cluster, wait_end
 from harness import create, eventually, is_problem
 
 LEASE_MS = 1000
-TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
 GREET = {"argv": ["/bin/echo", "hello", "{who}"],
          "args": {"who": {"pattern": "^[a-z]{1,16}$", "required": True}}}
 STRICT = {"argv": ["/bin/true"],
@@ -48,15 +47,6 @@ def node_of(c, tid):
                  % tid)
 
 
-def ended(d, tid, timeout=20):
-    """The task once it is terminal, polled (from the store on a node that
-    does not run it)."""
-    def done():
-        t = d.get("/v1/tasks/" + tid).json()
-        return t if t["state"] in TERMINAL else None
-    return eventually(done, timeout=timeout, interval=0.05)
-
-
 def cleanups(td):
     path = os.path.join(td, "cleanups")
     if not os.path.exists(path):
@@ -82,13 +72,13 @@ def test_unplaced_task_is_claimed_by_a_node_with_its_job():
         # b has the job: it claims the task at start and runs it.
         b = c.start_node("b", config=config(True))
         eventually(lambda: node_of(c, t["id"]) == "b", timeout=10)
-        done = ended(b, t["id"])
+        done = wait_end(b, t["id"])
         assert done["state"] == "succeeded", done
         assert done["result"]["exit_code"] == 0, done
         assert done["node"] == "b", done
         assert b.get("/v1/tasks/%s/output" % t["id"]).body == \
             b"hello world\n"
-        assert ended(a, t["id"])["state"] == "succeeded"
+        assert wait_end(a, t["id"])["state"] == "succeeded"
 
 
 def test_claimed_later_by_a_running_node_and_start_time_kept():
@@ -105,7 +95,7 @@ def test_claimed_later_by_a_running_node_and_start_time_kept():
                                   None)(a.get("/v1/tasks/" + t["id"]).json()))
         assert now["state"] == "scheduled", now
         assert now["start_at"] == t["start_at"], (now, t)
-        done = ended(b, t["id"])
+        done = wait_end(b, t["id"])
         assert done["state"] == "succeeded", done
         assert done["started_at"] >= t["start_at"], done
 
@@ -116,7 +106,7 @@ def test_a_node_with_the_job_runs_its_own_task():
         t = create(a, {"kind": "command", "job": "greet",
                        "args": {"who": "here"}})
         assert node_of(c, t["id"]) == "a" and t["node"] == "a", t
-        assert ended(a, t["id"])["state"] == "succeeded"
+        assert wait_end(a, t["id"])["state"] == "succeeded"
 
 
 def test_unplaced_create_checks_what_needs_no_job():
@@ -183,7 +173,7 @@ def test_a_task_its_job_refuses_at_claim_ends_failed():
             ids.append((create(a, body)["id"], at))
         c.start_node("b", config=config(True))
         for tid, at in ids:
-            t = ended(a, tid)
+            t = wait_end(a, tid)
             assert t["state"] == "failed", t
             assert t["node"] == "b", t
             err = t["result"]["error"]
@@ -217,13 +207,13 @@ def test_delete_of_an_unclaimed_task_is_done_by_the_node_that_gets_it():
         r = b.delete("/v1/tasks/%s?wait=false" % u["id"])
         assert r.status == 202, r
         assert r.json()["state"] in ("cancelling", "cancelled"), r.json()
-        assert ended(a, u["id"])["state"] == "cancelled"
+        assert wait_end(a, u["id"])["state"] == "cancelled"
         assert node_of(c, u["id"]) == "b"
         # A node with the job that comes later runs neither.
         d = c.start_node("c", config=config(True))
         v = create(d, {"kind": "command", "job": "greet",
                        "args": {"who": "fence"}})
-        assert ended(d, v["id"])["state"] == "succeeded"
+        assert wait_end(d, v["id"])["state"] == "succeeded"
         for tid in (t["id"], u["id"]):
             assert d.get("/v1/tasks/" + tid).json()["state"] == "cancelled"
 
@@ -244,7 +234,7 @@ def test_a_cancel_no_live_node_can_carry_out_answers_202():
         assert cleanups(td) == []
         # A node with the job adopts it: the cleanup runs there, once.
         c.start_node("c", config=config(True, td, "c"))
-        e = ended(a, t["id"])
+        e = wait_end(a, t["id"])
         assert e["state"] == "cancelled", e
         assert e["cleanup"]["state"] == "succeeded", e
         assert cleanups(td) == [(t["id"], "c", "node_lost")], cleanups(td)
