@@ -49,13 +49,9 @@ wrk_rps() {
 	    awk '/^Requests\/sec:/ { print $2 }'
 }
 
-# The median of RUNS wrk runs.
+# The median of RUNS wrk runs (median_of, below).
 median() {
-	local i vals=()
-	for ((i = 0; i < RUNS; i++)); do
-		vals+=("$(wrk_rps "$@")")
-	done
-	printf '%s\n' "${vals[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+	median_of wrk_rps "$@"
 }
 
 # Wait until a port answers.

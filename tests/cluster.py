@@ -11,6 +11,7 @@ own output directory and the same config (lease_ms short, jobs as given).
         c.sql("SELECT count(*) FROM tasks")
 """
 
+import os
 import signal
 
 import harness
@@ -92,3 +93,13 @@ def wait_end(d, tid, timeout=20):
         t = d.get("/v1/tasks/" + tid).json()
         return t if t["state"] in TERMINAL else None
     return harness.eventually(ended, timeout=timeout, interval=0.05)
+
+
+def cleanups(td):
+    """The cleanup runs a test's jobs recorded in td/cleanups, one line
+    each: a list of tuples of its words (task id, node, reason...)."""
+    path = os.path.join(td, "cleanups")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [tuple(line.split()) for line in f if line.strip()]

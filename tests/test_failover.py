@@ -12,7 +12,7 @@ import signal
 import time
 
 import harness
-from cluster import Cluster, wait_end
+from cluster import Cluster, cleanups, wait_end
 from harness import create, eventually
 from receiver import Receiver
 
@@ -40,15 +40,6 @@ def node_config(td, name, job=True, hidden=False):
 
 def start(c, td, name, job=True, hidden=False):
     return c.start_node(name, config=node_config(td, name, job, hidden))
-
-
-def cleanups(td):
-    """The cleanup runs recorded: a list of (task id, node, reason)."""
-    path = os.path.join(td, "cleanups")
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [tuple(line.split()) for line in f if line.strip()]
 
 
 def running_pid(td, tid):

@@ -13,7 +13,7 @@ for ever, and the adopter honours it later."""
 import os
 
 import harness
-from cluster import Cluster, wait_end
+from cluster import Cluster, cleanups, wait_end
 from harness import create, eventually, is_problem
 
 LEASE_MS = 1000
@@ -45,14 +45,6 @@ def config(job, td=None, name="x"):
 def node_of(c, tid):
     return c.sql("SELECT coalesce(node, '-') FROM tasks WHERE id = '%s'"
                  % tid)
-
-
-def cleanups(td):
-    path = os.path.join(td, "cleanups")
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [tuple(line.split()) for line in f if line.strip()]
 
 
 def test_unplaced_task_is_claimed_by_a_node_with_its_job():
